@@ -1,0 +1,127 @@
+"""The Python API: ``Assistant`` ties settings, store, embedder and retriever together.
+
+    from rag import Assistant
+    assistant = Assistant.open()              # index in RAG_INDEX_DIR or .rag/
+    report = assistant.ingest(["seeds/"])
+    hits = assistant.search("Who did TASS quote?", k=5)
+
+Heavy parts (the embedding model, the lexical index) load on first use, so listing or removing
+sources never loads a model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from rag.embedding import Embedder
+from rag.errors import StoreError
+from rag.ingest import IngestReport, ingest
+from rag.retrieve import Hit, Retriever
+from rag.settings import Settings
+from rag.store import ArticleRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+def embedding_space(settings: Settings) -> str:
+    """Name of the vector space an embedder configuration produces (documents and queries must match)."""
+    precision = "int8" if settings.embedding_backend.endswith("int8") else "fp32"
+    return f"{settings.embedding_path.name}/{precision}"
+
+
+class Assistant:
+    """Ingest articles and search them; one instance per index."""
+
+    def __init__(self, settings: Settings, store: Store, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self._embedder = embedder
+        self._lock = threading.Lock()
+        self.retriever = Retriever(store, _LazyEmbedder(self), settings.retrieval, settings.rrf_k,
+                                   settings.bm25_weight)
+
+    @classmethod
+    def open(cls, index_dir: str | os.PathLike[str] | None = None, *, settings: Settings | None = None,
+             embedder: Embedder | None = None, **overrides: Any) -> "Assistant":
+        """Open (or create) the index at ``index_dir`` (default: RAG_INDEX_DIR or .rag/)."""
+        settings = settings or Settings.from_env(index_dir=index_dir, **overrides)
+        store = Store(settings.index_dir, settings.collection, settings.chroma_url, embedding_space(settings))
+        return cls(settings, store, embedder)
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                from rag.embedding import SentenceTransformerEmbedder
+
+                s = self.settings
+                self._embedder = SentenceTransformerEmbedder(s.embedding_path, s.embedding_backend,
+                                                             s.embed_batch_size, s.threads, s.progress)
+            return self._embedder
+
+    def ingest(self, paths: Iterable[str | os.PathLike[str]], progress: bool | None = None) -> IngestReport:
+        """Add new files, replace changed ones, skip unchanged and bad ones (with reasons)."""
+        s = self.settings
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        report = ingest([Path(p) for p in paths], self.store, lambda: self.embedder, s.chunk_chars,
+                        s.chunk_overlap_chars, s.max_file_bytes, s.progress if progress is None else progress)
+        if report.added or report.updated:
+            self.retriever.invalidate()
+        return report
+
+    def search(self, query: str, k: int | None = None, *, mode: str | None = None,
+               language: str | Sequence[str] | None = None, source: str | Sequence[str] | None = None
+               ) -> list[Hit]:
+        """Passages for ``query``, best first; filter by language code(s) and/or source(s)."""
+        sources = [self.resolve_source(s) for s in _as_list(source)]
+        return self.retriever.search(query, k or self.settings.top_k, mode, _as_list(language), sources)
+
+    def sources(self) -> list[ArticleRecord]:
+        return sorted(self.store.articles().values(), key=lambda r: r.source)
+
+    def article_text(self, source: str) -> str:
+        return self.store.article_text(self.resolve_source(source))
+
+    def remove(self, source: str) -> ArticleRecord:
+        record = self.store.remove_article(self.resolve_source(source))
+        self.retriever.invalidate()
+        return record
+
+    def resolve_source(self, source: str) -> str:
+        """An ingested source named exactly, by normalised path, or by a unique file name."""
+        known = self.store.articles()
+        candidates = [source, os.path.normpath(source)]
+        for candidate in candidates:
+            if candidate in known:
+                return candidate
+        by_name = [s for s in known if Path(s).name == Path(source).name]
+        if len(by_name) == 1:
+            return by_name[0]
+        if by_name:
+            raise StoreError(f"{source!r} matches several articles: {', '.join(sorted(by_name))}")
+        raise StoreError(f"no article {source!r} in the index (see `rag sources`)")
+
+
+class _LazyEmbedder:
+    """Loads the assistant's embedder on the first query (BM25-only searches never load it)."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self._assistant = assistant
+        self.name = "lazy"
+
+    def embed_documents(self, texts: Sequence[str]) -> Any:
+        return self._assistant.embedder.embed_documents(texts)
+
+    def embed_query(self, text: str) -> Any:
+        return self._assistant.embedder.embed_query(text)
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)

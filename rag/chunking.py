@@ -1,0 +1,101 @@
+"""Split an article's text into sentence-aware, overlapping chunks with exact spans (chunking stage).
+
+Every chunk satisfies ``article.text[chunk.start:chunk.end] == chunk.text``; chunk ids depend only on
+the article's source and the chunk's span and text, so they are stable across runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from rag.corpus import Article
+
+# A sentence ends at terminal punctuation (plus closing quotes/brackets) followed by whitespace, or at a
+# line break. Covers Latin, Cyrillic, CJK and Devanagari full stops.
+_BOUNDARY = re.compile(r"[.!?…。！？।]+[\"'”’»)\]]*(?=\s)|\n")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A contiguous span of one article."""
+
+    id: str
+    source: str
+    article_id: str
+    index: int  # position within the article
+    start: int
+    end: int
+    text: str
+    language: str = "und"
+    title: str = ""
+
+
+def sentence_spans(text: str, max_chars: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) of each sentence, whitespace trimmed; sentences over ``max_chars`` are split."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for match in _BOUNDARY.finditer(text):
+        spans.extend(_trimmed(text, pos, match.end()))
+        pos = match.end()
+    spans.extend(_trimmed(text, pos, len(text)))
+    if max_chars:
+        spans = [piece for span in spans for piece in _split_long(text, span, max_chars)]
+    return spans
+
+
+def _trimmed(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return [(start, end)] if end > start else []
+
+
+def _split_long(text: str, span: tuple[int, int], max_chars: int) -> list[tuple[int, int]]:
+    """Cut a too-long sentence at the last whitespace before each ``max_chars`` limit (hard cut if none)."""
+    start, end = span
+    pieces: list[tuple[int, int]] = []
+    while end - start > max_chars:
+        limit = start + max_chars
+        cut = max(text.rfind(" ", start + 1, limit + 1), text.rfind("\n", start + 1, limit + 1))
+        cut = cut if cut > start else limit
+        pieces.extend(_trimmed(text, start, cut))
+        start = cut
+    pieces.extend(_trimmed(text, start, end))
+    return pieces
+
+
+def chunk_article(article: Article, chunk_chars: int, overlap_chars: int) -> list[Chunk]:
+    """Greedy packing of whole sentences up to ``chunk_chars``; consecutive chunks share up to
+    ``overlap_chars`` of trailing sentences."""
+    text = article.text
+    spans = sentence_spans(text, max_chars=chunk_chars)
+    chunks: list[Chunk] = []
+    first = 0
+    while first < len(spans):
+        last = first
+        while last + 1 < len(spans) and spans[last + 1][1] - spans[first][0] <= chunk_chars:
+            last += 1
+        start, end = spans[first][0], spans[last][1]
+        chunks.append(_make_chunk(article, len(chunks), start, end))
+        if last + 1 >= len(spans):
+            break
+        first = _overlap_start(spans, first, last, overlap_chars)
+    return chunks
+
+
+def _overlap_start(spans: list[tuple[int, int]], first: int, last: int, overlap_chars: int) -> int:
+    """First sentence of the next chunk: the trailing sentences of this one that fit in the overlap."""
+    nxt = last + 1
+    while nxt - 1 > first and spans[last][1] - spans[nxt - 1][0] <= overlap_chars:
+        nxt -= 1
+    return nxt
+
+
+def _make_chunk(article: Article, index: int, start: int, end: int) -> Chunk:
+    text = article.text[start:end]
+    digest = hashlib.sha1(f"{article.source}\x00{start}\x00{end}\x00{text}".encode("utf-8")).hexdigest()
+    return Chunk(digest[:24], article.source, article.article_id, index, start, end, text,
+                 article.language, article.title)

@@ -1,0 +1,113 @@
+"""The ``rag`` command: the same verbs as the Python API (ingest, search, sources, remove).
+
+Only the standard library is imported at start-up, so ``rag --help`` is instant; ``RagError`` becomes a
+one-line message on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, Sequence
+
+from rag.errors import RagError
+
+log = logging.getLogger("rag")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Multilingual news question answering "
+                                     "with verifiable citations.")
+    parser.add_argument("--index", metavar="DIR", help="index folder (default: RAG_INDEX_DIR or .rag/)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = verbs.add_parser("ingest", help="add or update articles from files and folders")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    p = verbs.add_parser("search", help="find the passages that answer a question")
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=None, help="number of passages (default: RAG_TOP_K or 5)")
+    p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), help="retrieval mode (default: RAG_RETRIEVAL)")
+    p.add_argument("--language", action="append", metavar="CODE", help="only articles in this language")
+    p.add_argument("--source", action="append", metavar="SOURCE", help="only this article")
+    p.add_argument("--json", action="store_true", help="print hits as a JSON list")
+
+    p = verbs.add_parser("sources", help="list the ingested articles")
+    p.add_argument("--json", action="store_true")
+
+    p = verbs.add_parser("remove", help="remove an article from the index")
+    p.add_argument("source", metavar="SOURCE")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.verb](args)
+    except RagError as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rag: interrupted", file=sys.stderr)
+        return 130
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from rag.api import Assistant
+
+    return Assistant.open(args.index)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    report = _open(args).ingest(args.paths, progress=not args.no_progress and not args.json)
+    _print_json(report.to_dict()) if args.json else print(report.summary())
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    hits = _open(args).search(args.question, args.k, mode=args.mode, language=args.language,
+                              source=args.source)
+    if args.json:
+        _print_json([h.to_dict() for h in hits])
+        return 0
+    if not hits:
+        print("no passages found")
+    for rank, h in enumerate(hits, start=1):
+        print(f"[{rank}] {h.source} [{h.start}:{h.end}] ({h.language}, score {h.score:.4f}) {h.title}")
+        print("    " + " ".join(h.text.split())[:400])
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    records = _open(args).sources()
+    if args.json:
+        _print_json([r.__dict__ for r in records])
+        return 0
+    if not records:
+        print("the index is empty: run `rag ingest PATH`")
+    for r in records:
+        print(f"{r.source}  ({r.language}, {r.chunk_count} chunks, {r.ingested_at})  {r.title}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    record = _open(args).remove(args.source)
+    print(f"removed {record.source} ({record.chunk_count} chunks)")
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "sources": cmd_sources, "remove": cmd_remove}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,35 @@
+"""The one exception root of the package and its few subclasses.
+
+Third-party errors are translated into these at the module that owns the SDK; the CLI and the UI turn
+them into plain messages.
+"""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Root of every error the package raises on purpose."""
+
+
+class ConfigError(RagError):
+    """A setting is invalid or points at something missing (the message names the setting)."""
+
+
+class CorpusError(RagError):
+    """An input file or folder cannot be read."""
+
+
+class StoreError(RagError):
+    """The index folder is missing, broken or incompatible."""
+
+
+class ModelError(RagError):
+    """A model could not be loaded or run."""
+
+
+class QueryError(RagError):
+    """A question or search request is invalid (empty, bad option)."""
+
+
+
+__all__ = ["RagError", "ConfigError", "CorpusError", "StoreError", "ModelError", "QueryError"]

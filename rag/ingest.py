@@ -1,0 +1,115 @@
+"""Bring files into the index (corpus -> chunks -> vectors -> store), incrementally.
+
+Unchanged articles (same text, same chunking) cost nothing; changed ones have their chunks replaced;
+chunks left by an interrupted ingest are cleaned up first. Chunks of many small articles are embedded
+together so the encoder sees full, length-sorted batches; each article is written as soon as its
+vectors exist, so an interrupted ingest keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from rag.chunking import Chunk, chunk_article
+from rag.corpus import Article, Skipped, load_paths
+from rag.embedding import Embedder
+from rag.store import Store
+
+log = logging.getLogger(__name__)
+
+GROUP_CHUNKS = 128  # chunks embedded per encoder call
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingest did, file by file."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["skipped"] = [{"source": s.source, "reason": s.reason} for s in self.skipped]
+        return data
+
+    def summary(self) -> str:
+        lines = [f"added {len(self.added)}, updated {len(self.updated)}, unchanged {len(self.unchanged)}, "
+                 f"skipped {len(self.skipped)} ({self.chunks_embedded} chunks embedded in {self.seconds:.1f}s)"]
+        for label, items in (("added", self.added), ("updated", self.updated), ("unchanged", self.unchanged)):
+            lines.extend(f"  {label:9} {source}" for source in items)
+        lines.extend(f"  skipped   {s.source}: {s.reason}" for s in self.skipped)
+        return "\n".join(lines)
+
+
+def chunking_key(chunk_chars: int, overlap_chars: int) -> str:
+    return f"sentences/{chunk_chars}/{overlap_chars}"
+
+
+def ingest(paths: Iterable[Path | str], store: Store, embedder_factory: Any, chunk_chars: int,
+           overlap_chars: int, max_bytes: int, progress: bool = False) -> IngestReport:
+    """Ingest ``paths``; ``embedder_factory()`` is called only if something needs embedding."""
+    started = time.perf_counter()
+    repaired = store.remove_orphans()
+    if repaired:
+        log.info("removed chunks of %d article(s) left by an interrupted ingest", repaired)
+    known = store.articles()
+    key = chunking_key(chunk_chars, overlap_chars)
+    added, updated, unchanged, skipped = [], [], [], []
+    pending: list[tuple[Article, list[Chunk]]] = []
+    seen: set[str] = set()
+    for item in load_paths(paths, max_bytes):
+        if item.source in seen:
+            continue
+        seen.add(item.source)
+        if isinstance(item, Skipped):
+            skipped.append(item)
+            continue
+        record = known.get(item.source)
+        if record and record.content_hash == item.content_hash and record.chunking == key:
+            unchanged.append(item.source)
+            continue
+        (updated if record else added).append(item.source)
+        pending.append((item, chunk_article(item, chunk_chars, overlap_chars)))
+    embedded = _embed_and_write(pending, store, embedder_factory, key, progress) if pending else 0
+    return IngestReport(tuple(added), tuple(updated), tuple(unchanged), tuple(skipped), embedded,
+                        time.perf_counter() - started)
+
+
+def _embed_and_write(pending: Sequence[tuple[Article, list[Chunk]]], store: Store, embedder_factory: Any,
+                     key: str, progress: bool) -> int:
+    from tqdm.auto import tqdm
+
+    embedder: Embedder = embedder_factory()
+    total = sum(len(chunks) for _, chunks in pending)
+    bar = tqdm(total=total, unit="chunk", desc="embedding", disable=not progress)
+    for group in _groups(pending, GROUP_CHUNKS):
+        texts = [c.text for _, chunks in group for c in chunks]
+        vectors = embedder.embed_documents(texts)
+        offset = 0
+        for article, chunks in group:
+            store.replace_article(article, chunks, vectors[offset:offset + len(chunks)], key)
+            offset += len(chunks)
+            bar.update(len(chunks))
+    bar.close()
+    return total
+
+
+def _groups(pending: Sequence[tuple[Article, list[Chunk]]], size: int) -> Iterable[list]:
+    group: list[tuple[Article, list[Chunk]]] = []
+    count = 0
+    for item in pending:
+        group.append(item)
+        count += len(item[1])
+        if count >= size:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group

@@ -1,0 +1,168 @@
+"""Find the chunks that answer a question (retrieval stage): dense, BM25 and their fusion.
+
+Dense search asks the vector store; BM25 runs over an in-memory lexical index of every chunk, built on
+first use, with Snowball stemming in each chunk's own language (the query is stemmed in every corpus
+language, since a short query's language is unreliable). Hybrid fuses the two rankings with weighted
+reciprocal rank fusion, BM25 weighted lower so it cannot pull the cross-lingual dense ranking back
+toward same-language matches.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any, Sequence
+
+import numpy as np
+
+from rag.chunking import Chunk
+from rag.embedding import Embedder
+from rag.errors import QueryError
+from rag.store import Store
+
+log = logging.getLogger(__name__)
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_STEMMERS = {"ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan", "da": "danish",
+             "nl": "dutch", "en": "english", "fi": "finnish", "fr": "french", "de": "german",
+             "el": "greek", "hi": "hindi", "hu": "hungarian", "id": "indonesian", "ms": "indonesian",
+             "ga": "irish", "it": "italian", "lt": "lithuanian", "ne": "nepali", "no": "norwegian",
+             "nb": "norwegian", "pt": "portuguese", "ro": "romanian", "ru": "russian", "sr": "serbian",
+             "es": "spanish", "sv": "swedish", "ta": "tamil", "tr": "turkish", "yi": "yiddish"}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage: an exact span of an ingested article."""
+
+    source: str
+    start: int
+    end: int
+    text: str
+    score: float
+    language: str
+    title: str
+    chunk_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@lru_cache(maxsize=None)
+def _stemmer(language: str) -> Any:
+    import Stemmer
+
+    name = _STEMMERS.get(language)
+    return Stemmer.Stemmer(name) if name else None
+
+
+def tokenize(text: str, languages: Sequence[str]) -> list[str]:
+    """Lower-cased word tokens, stemmed in each of ``languages`` (duplicates kept once per language)."""
+    words = _WORD.findall(text.lower())
+    tokens: list[str] = []
+    stemmers = [s for s in (_stemmer(lang) for lang in dict.fromkeys(languages)) if s is not None]
+    if not stemmers:
+        return words
+    for stemmer in stemmers:
+        tokens.extend(stemmer.stemWords(words))
+    return tokens
+
+
+class LexicalIndex:
+    """BM25 (bm25s) over a fixed list of chunks."""
+
+    def __init__(self, chunks: Sequence[Chunk]) -> None:
+        import bm25s
+
+        self.chunks = list(chunks)
+        self.languages = sorted({c.language for c in self.chunks})
+        self._bm25 = bm25s.BM25()
+        if self.chunks:
+            self._bm25.index([tokenize(c.text, [c.language]) or [""] for c in self.chunks],
+                             show_progress=False)
+
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[Chunk, float]]:
+        if not self.chunks:
+            return []
+        tokens = list(dict.fromkeys(tokenize(query, self.languages)))
+        scores = self._bm25.get_scores(tokens)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        k = min(k, len(self.chunks))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.chunks[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def mask(self, languages: Sequence[str], sources: Sequence[str]) -> np.ndarray | None:
+        if not languages and not sources:
+            return None
+        return np.array([(not languages or c.language in languages) and (not sources or c.source in sources)
+                         for c in self.chunks])
+
+
+def rrf(rankings: Sequence[tuple[Sequence[Chunk], float]], k: int, rrf_k: int) -> list[tuple[Chunk, float]]:
+    """Weighted reciprocal rank fusion of ranked chunk lists: sum of weight / (rrf_k + rank)."""
+    scores: dict[str, float] = {}
+    by_id: dict[str, Chunk] = {}
+    for ranking, weight in rankings:
+        for rank, chunk in enumerate(ranking, start=1):
+            scores[chunk.id] = scores.get(chunk.id, 0.0) + weight / (rrf_k + rank)
+            by_id[chunk.id] = chunk
+    best = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
+    return [(by_id[cid], scores[cid]) for cid in best]
+
+
+class Retriever:
+    """Dense, BM25 or hybrid search over one store."""
+
+    def __init__(self, store: Store, embedder: Embedder, mode: str = "hybrid", rrf_k: int = 60,
+                 bm25_weight: float = 0.5) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.mode = mode
+        self.rrf_k = rrf_k
+        self.bm25_weight = bm25_weight
+        self._lexical: LexicalIndex | None = None
+        self._lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        """Forget the lexical index (after the store changed)."""
+        self._lexical = None
+
+    def lexical(self) -> LexicalIndex:
+        with self._lock:
+            if self._lexical is None:
+                self._lexical = LexicalIndex(self.store.all_chunks())
+            return self._lexical
+
+    def search(self, query: str, k: int = 5, mode: str | None = None, languages: Sequence[str] = (),
+               sources: Sequence[str] = ()) -> list[Hit]:
+        query = (query or "").strip()
+        if not query:
+            raise QueryError("the question is empty")
+        if k < 1:
+            raise QueryError(f"k must be >= 1, got {k}")
+        mode = mode or self.mode
+        if mode not in ("hybrid", "dense", "bm25"):
+            raise QueryError(f"unknown retrieval mode {mode!r}: use hybrid, dense or bm25")
+        depth = max(4 * k, 20)
+        if mode == "dense":
+            ranked = self.store.query(self.embedder.embed_query(query), k, languages, sources)
+        elif mode == "bm25":
+            lexical = self.lexical()
+            ranked = lexical.search(query, k, lexical.mask(languages, sources))
+        else:
+            dense = self.store.query(self.embedder.embed_query(query), depth, languages, sources)
+            lexical = self.lexical()
+            sparse = lexical.search(query, depth, lexical.mask(languages, sources))
+            ranked = rrf([([c for c, _ in dense], 1.0), ([c for c, _ in sparse], self.bm25_weight)],
+                         k, self.rrf_k)
+        return [_hit(chunk, score) for chunk, score in ranked[:k]]
+
+
+def _hit(chunk: Chunk, score: float) -> Hit:
+    return Hit(chunk.source, chunk.start, chunk.end, chunk.text, round(score, 6), chunk.language,
+               chunk.title, chunk.id)

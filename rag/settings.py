@@ -1,0 +1,102 @@
+"""One typed settings object, read from ``RAG_*`` environment variables in this one place.
+
+Every field has a default that works offline on a CPU laptop; ``Settings.from_env(**overrides)`` lets
+the API and CLI override single values. A bad value raises ``ConfigError`` naming the variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from rag.errors import ConfigError
+
+DEFAULT_MODELS_DIR = Path.home() / ".cache" / "rag-models"
+RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+EMBEDDING_BACKENDS = ("torch", "torch-int8", "onnx", "onnx-int8")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of the whole pipeline. Field ``x`` is read from ``RAG_X``."""
+
+    index_dir: Path = Path(".rag")
+    models_dir: Path = DEFAULT_MODELS_DIR
+    embedding_model: Path | None = None  # default: models_dir / "embeddinggemma-300m"
+    embedding_backend: str = "torch"
+    embed_batch_size: int = 16
+    threads: int = 0  # 0: let the runtime decide
+    max_file_mb: float = 20.0
+    chunk_chars: int = 1000
+    chunk_overlap_chars: int = 200
+    retrieval: str = "hybrid"
+    top_k: int = 5
+    rrf_k: int = 60
+    bm25_weight: float = 0.5
+    collection: str = "rag_chunks"
+    chroma_url: str = ""  # empty: embedded PersistentClient in index_dir
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _check_choice("RAG_RETRIEVAL", self.retrieval, RETRIEVAL_MODES)
+        _check_choice("RAG_EMBEDDING_BACKEND", self.embedding_backend, EMBEDDING_BACKENDS)
+        for name in ("embed_batch_size", "top_k", "chunk_chars", "rrf_k"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"RAG_{name.upper()} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.chunk_overlap_chars < self.chunk_chars:
+            raise ConfigError("RAG_CHUNK_OVERLAP_CHARS must be >= 0 and smaller than RAG_CHUNK_CHARS")
+        if self.max_file_mb <= 0:
+            raise ConfigError(f"RAG_MAX_FILE_MB must be > 0, got {self.max_file_mb}")
+
+    @property
+    def embedding_path(self) -> Path:
+        return Path(self.embedding_model or self.models_dir / "embeddinggemma-300m").expanduser()
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Defaults, then ``RAG_*`` variables, then non-None ``overrides``."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f"RAG_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        for key in ("index_dir", "models_dir", "embedding_model"):
+            if values.get(key) is not None:
+                values[key] = Path(values[key]).expanduser()
+        return cls(**values)
+
+
+def _parse(f: dataclasses.Field, raw: str) -> Any:
+    kind = str(f.type)
+    name = f"RAG_{f.name.upper()}"
+    try:
+        if kind == "bool":
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(raw)
+            return raw.lower() in ("1", "true", "yes", "on")
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {kind}, got {raw!r}") from None
+    return raw
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
