@@ -60,7 +60,7 @@ class Assistant:
 
                 s = self.settings
                 self._embedder = SentenceTransformerEmbedder(s.embedding_path, s.embedding_backend,
-                                                             s.embed_batch_size, s.threads, s.progress)
+                                                             s.embed_batch_size, s.threads)
             return self._embedder
 
     def ingest(self, paths: Iterable[str | os.PathLike[str]], progress: bool | None = None) -> IngestReport:

@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("remove", help="remove an article from the index")
     p.add_argument("source", metavar="SOURCE")
+
+    p = verbs.add_parser("bench", help="print speed and quality figures (see README)")
+    from rag.bench import add_arguments
+
+    add_arguments(p)
     return parser
 
 
@@ -57,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rag: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -107,7 +115,14 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "sources": cmd_sources, "remove": cmd_remove}
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rag.bench import run
+
+    return run(args)
+
+
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "sources": cmd_sources, "remove": cmd_remove,
+            "bench": cmd_bench}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -31,9 +31,12 @@ class Embedder(Protocol):
 
 
 def _offline_env() -> None:
+    """Never reach for a hub; keep library chatter (progress bars, info logs) off the user's terminal."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 class SentenceTransformerEmbedder:
@@ -42,12 +45,10 @@ class SentenceTransformerEmbedder:
     ``backend``: ``torch`` (fp32), ``torch-int8`` (dynamic int8 on Linear layers).
     """
 
-    def __init__(self, path: Path, backend: str = "torch", batch_size: int = 16, threads: int = 0,
-                 progress: bool = False) -> None:
+    def __init__(self, path: Path, backend: str = "torch", batch_size: int = 16, threads: int = 0) -> None:
         self.path = Path(path)
         self.backend = backend
         self.batch_size = batch_size
-        self.progress = progress
         self.name = f"{self.path.name}:{backend}"
         self._model = self._load(threads)
 
@@ -60,6 +61,9 @@ class SentenceTransformerEmbedder:
         import torch
         from sentence_transformers import SentenceTransformer
 
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
         if threads > 0:
             torch.set_num_threads(threads)
         try:
@@ -78,7 +82,7 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = self._model.encode_document(list(texts), batch_size=self.batch_size,
-                                              show_progress_bar=self.progress, convert_to_numpy=True,
+                                              show_progress_bar=False, convert_to_numpy=True,
                                               normalize_embeddings=True)
         return np.asarray(vectors, dtype=np.float32)
 

@@ -77,24 +77,29 @@ class LexicalIndex:
     def __init__(self, chunks: Sequence[Chunk]) -> None:
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         self.chunks = list(chunks)
         self.languages = sorted({c.language for c in self.chunks})
+        self._by_language = {lang: np.array([i for i, c in enumerate(self.chunks) if c.language == lang])
+                             for lang in self.languages}
         self._bm25 = bm25s.BM25()
         if self.chunks:
             self._bm25.index([tokenize(c.text, [c.language]) or [""] for c in self.chunks],
                              show_progress=False)
 
-    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[Chunk, float]]:
+    def search(self, query: str, k: int, mask: np.ndarray | None = None, per_language: bool = False
+               ) -> list[tuple[Chunk, float]]:
+        """The ``k`` best chunks with a positive score (``k`` per language with ``per_language``)."""
         if not self.chunks:
             return []
         tokens = list(dict.fromkeys(tokenize(query, self.languages)))
         scores = self._bm25.get_scores(tokens)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
-        k = min(k, len(self.chunks))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self.chunks[i], float(scores[i])) for i in top if scores[i] > 0]
+        groups = self._by_language.values() if per_language else [np.arange(len(self.chunks))]
+        found = [i for group in groups for i in _top(scores, group, k)]
+        found.sort(key=lambda i: (-scores[i], i))
+        return [(self.chunks[i], float(scores[i])) for i in found]
 
     def mask(self, languages: Sequence[str], sources: Sequence[str]) -> np.ndarray | None:
         if not languages and not sources:
@@ -103,14 +108,43 @@ class LexicalIndex:
                          for c in self.chunks])
 
 
-def rrf(rankings: Sequence[tuple[Sequence[Chunk], float]], k: int, rrf_k: int) -> list[tuple[Chunk, float]]:
-    """Weighted reciprocal rank fusion of ranked chunk lists: sum of weight / (rrf_k + rank)."""
-    scores: dict[str, float] = {}
-    by_id: dict[str, Chunk] = {}
-    for ranking, weight in rankings:
-        for rank, chunk in enumerate(ranking, start=1):
-            scores[chunk.id] = scores.get(chunk.id, 0.0) + weight / (rrf_k + rank)
-            by_id[chunk.id] = chunk
+def _top(scores: np.ndarray, candidates: np.ndarray, k: int) -> list[int]:
+    """Indices among ``candidates`` of the ``k`` highest positive scores."""
+    positive = candidates[scores[candidates] > 0]
+    if len(positive) > k:
+        positive = positive[np.argpartition(-scores[positive], k - 1)[:k]]
+    return positive.tolist()
+
+
+def rrf(rankings: Sequence[tuple[dict[str, int], float]], ids: Sequence[str], rrf_k: int) -> dict[str, float]:
+    """Weighted reciprocal rank fusion: for each id, the sum over rankings of weight / (rrf_k + rank)."""
+    return {cid: sum(weight / (rrf_k + ranks[cid]) for ranks, weight in rankings if cid in ranks)
+            for cid in ids}
+
+
+def fuse(dense: Sequence[Chunk], sparse: Sequence[Chunk], k: int, rrf_k: int, bm25_weight: float
+         ) -> list[tuple[Chunk, float]]:
+    """Language-fair hybrid ranking of a dense list and a BM25 list (both best first).
+
+    Plain RRF lets BM25 push same-language chunks above a better cross-lingual match, because chunks in
+    other languages share no words with the query and so never get a BM25 rank. Here BM25 ranks count
+    within each language (its best chunk in every language earns the same bonus); a chunk in a language
+    where BM25 matched nothing gets its dense rank in the BM25 term (no evidence either way), while an
+    unmatched chunk in a language with matches is treated as plain RRF treats it (ranked last).
+    """
+    by_id = {c.id: c for c in [*dense, *sparse]}
+    dense_rank = {c.id: rank for rank, c in enumerate(dense, start=1)}
+    missing = len(dense) + 1
+    per_language: dict[str, int] = {}
+    lexical_rank: dict[str, int] = {}
+    for c in sparse:
+        per_language[c.language] = per_language.get(c.language, 0) + 1
+        lexical_rank[c.id] = per_language[c.language]
+    neutral = {cid: lexical_rank.get(cid) or (missing if by_id[cid].language in per_language
+                                              else dense_rank.get(cid, missing))
+               for cid in by_id}
+    dense_all = {cid: dense_rank.get(cid, missing) for cid in by_id}
+    scores = rrf([(dense_all, 1.0), (neutral, bm25_weight)], list(by_id), rrf_k)
     best = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
     return [(by_id[cid], scores[cid]) for cid in best]
 
@@ -157,9 +191,8 @@ class Retriever:
         else:
             dense = self.store.query(self.embedder.embed_query(query), depth, languages, sources)
             lexical = self.lexical()
-            sparse = lexical.search(query, depth, lexical.mask(languages, sources))
-            ranked = rrf([([c for c, _ in dense], 1.0), ([c for c, _ in sparse], self.bm25_weight)],
-                         k, self.rrf_k)
+            sparse = lexical.search(query, depth, lexical.mask(languages, sources), per_language=True)
+            ranked = fuse([c for c, _ in dense], [c for c, _ in sparse], k, self.rrf_k, self.bm25_weight)
         return [_hit(chunk, score) for chunk, score in ranked[:k]]
 
 

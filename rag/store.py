@@ -134,6 +134,15 @@ class Store:
                                                                      got["metadatas"]))
         return sorted(chunks, key=lambda c: (c.source, c.index))
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of the given chunk ids."""
+        found: dict[str, np.ndarray] = {}
+        with _translated("reading vectors"):
+            for offset in range(0, len(ids), PAGE):
+                got = self._chunks.get(ids=list(ids[offset:offset + PAGE]), include=["embeddings"])
+                found.update((i, np.asarray(v, dtype=np.float32)) for i, v in zip(got["ids"], got["embeddings"]))
+        return found
+
     def query(self, vector: np.ndarray, k: int, languages: Sequence[str] = (),
               sources: Sequence[str] = ()) -> list[tuple[Chunk, float]]:
         """The ``k`` nearest chunks to ``vector`` with their cosine similarity, best first."""

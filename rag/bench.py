@@ -1,0 +1,254 @@
+"""Benchmarks that print figures and ratios (never timed tests).
+
+``rag bench retrieval``: dense vs BM25 vs hybrid (and chunk sizes) on the seed questions and on an
+XQuAD-R sample with a multilingual pool (LAReQA-style: each question has a correct paragraph in every
+pool language). ``rag bench speed``: ingest throughput next to the raw encoder on the same texts, warm
+search latency at 1k and 10k chunks, cold start of ``rag search``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_XQUAD = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "xquad-r"
+MODES = ("dense", "bm25", "hybrid")
+
+
+@dataclass(frozen=True)
+class XQuadSample:
+    """Paragraph files written to a folder, and questions with their gold spans in every language."""
+
+    folder: Path
+    questions: list[tuple[str, str, list[tuple[str, int, int]]]]  # (lang, question, gold spans)
+
+
+def xquad_sample(root: Path, langs: Sequence[str], paragraphs: int, per_paragraph: int, out: Path
+                 ) -> XQuadSample:
+    """Write the first ``paragraphs`` XQuAD-R paragraphs of each language as articles under ``out``."""
+    data = {}
+    for lang in langs:
+        path = root / f"{lang}.json"
+        if not path.exists():
+            raise SystemExit(f"XQuAD-R file missing: {path} (pass --xquad DIR)")
+        data[lang] = [p for article in json.loads(path.read_text(encoding="utf-8"))["data"]
+                      for p in article["paragraphs"]][:paragraphs]
+    gold: dict[str, list[tuple[str, int, int]]] = {}
+    for lang, paras in data.items():
+        (out / lang).mkdir(parents=True, exist_ok=True)
+        for j, para in enumerate(paras):
+            name = f"{lang}-{j:03d}.txt"
+            (out / lang / name).write_text(para["context"], encoding="utf-8")
+            for qa in para["qas"][:per_paragraph]:
+                start = qa["answers"][0]["answer_start"]
+                sentence = next(((s, e) for s, e in para["sentence_breaks"] if s <= start < e), None)
+                if sentence:
+                    gold.setdefault(qa["id"], []).append((name, *sentence))
+    questions = [(lang, qa["question"], gold[qa["id"]]) for lang, paras in data.items() for para in paras
+                 for qa in para["qas"][:per_paragraph] if qa["id"] in gold]
+    return XQuadSample(out, questions)
+
+
+class _CachedEmbedder:
+    """Embeds each distinct query once, so modes are compared on the same query vectors."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.embed_query = lru_cache(maxsize=None)(inner.embed_query)
+
+    def embed_documents(self, texts: Sequence[str]) -> "np.ndarray":
+        return self.inner.embed_documents(texts)
+
+
+def _metrics(hits_per_q: list[tuple[str, list, list]]) -> dict[str, float]:
+    import numpy as np
+
+    from rag.eval import covers, first_hit_rank
+
+    r1, r5, rr, aps, same = [], [], [], [], []
+    for lang, hits, spans in hits_per_q:
+        rank = first_hit_rank(hits, spans)
+        r1.append(rank == 1)
+        r5.append(rank is not None and rank <= 5)
+        rr.append(1 / rank if rank and rank <= 10 else 0.0)
+        relevant = [i for i, h in enumerate(hits, start=1) if any(covers(h, s) for s in spans)]
+        aps.append(sum((n + 1) / i for n, i in enumerate(relevant)) / max(len(spans), 1))
+        if hits:
+            same.append(hits[0].language == lang)
+    return {"recall@1": float(np.mean(r1)), "recall@5": float(np.mean(r5)), "mrr@10": float(np.mean(rr)),
+            "map@20": float(np.mean(aps)), "top1_same_lang": float(np.mean(same)) if same else 0.0}
+
+
+def _run_modes(assistant: Any, questions: list, modes: Sequence[str], weights: Sequence[float]
+               ) -> list[tuple[str, dict[str, float]]]:
+    rows = []
+    for mode in modes:
+        for weight in (weights if mode == "hybrid" else [None]):
+            if weight is not None:
+                assistant.retriever.bm25_weight = weight
+            results = [(lang, assistant.search(q, k=20, mode=mode), spans) for lang, q, spans in questions]
+            label = mode if weight is None else f"hybrid(w={weight:g})"
+            rows.append((label, _metrics(results)))
+    return rows
+
+
+def _print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
+    keys = list(rows[0][1])
+    print(f"\n{title}\n| config | " + " | ".join(keys) + " |")
+    print("|---|" + "---|" * len(keys))
+    for label, m in rows:
+        print(f"| {label} | " + " | ".join(f"{m[k]:.3f}" for k in keys) + " |")
+
+
+def bench_retrieval(args: Any) -> None:
+    from rag.api import Assistant
+    from rag.eval import builtin_dataset, evidence_spans, load_dataset
+
+    embedder = _CachedEmbedder(Assistant.open(tempfile.mkdtemp()).embedder)
+    seeds = Path(args.seeds)
+    seed_qs = load_dataset(builtin_dataset("seeds")).questions
+    text_of = lambda name: (seeds / name).read_text(encoding="utf-8")  # noqa: E731
+    seed_questions = [(q.lang, q.question, evidence_spans(q, text_of)) for q in seed_qs]
+    with tempfile.TemporaryDirectory() as tmp:
+        sample = xquad_sample(Path(args.xquad), args.langs.split(","), args.paragraphs, args.questions,
+                              Path(tmp) / "xquad")
+        print(f"XQuAD-R sample: {len(args.langs.split(','))} languages x {args.paragraphs} paragraphs, "
+              f"{len(sample.questions)} questions; seeds: {len(seed_questions)} questions")
+        for size in [int(s) for s in args.chunk_sizes.split(",")]:
+            overlap = size // 5
+            seed_a = Assistant.open(Path(tmp) / f"seeds-{size}", embedder=embedder, progress=False,
+                                    chunk_chars=size, chunk_overlap_chars=overlap)
+            seed_a.ingest([seeds])
+            _print_table(f"seeds, chunk {size}/{overlap} chars ({seed_a.store.count()} chunks)",
+                         _run_modes(seed_a, seed_questions, MODES, args.weights))
+            xq = Assistant.open(Path(tmp) / f"xquad-{size}", embedder=embedder, progress=True,
+                                chunk_chars=size, chunk_overlap_chars=overlap)
+            started = time.perf_counter()
+            xq.ingest([sample.folder])
+            log.info("ingested XQuAD-R sample in %.0fs", time.perf_counter() - started)
+            _print_table(f"XQuAD-R, chunk {size}/{overlap} chars ({xq.store.count()} chunks)",
+                         _run_modes(xq, sample.questions, MODES, args.weights))
+
+
+def _percentiles(samples: list[float]) -> str:
+    import numpy as np
+
+    q = np.percentile(np.array(samples) * 1000, [50, 95])
+    return f"p50 {q[0]:.1f} ms, p95 {q[1]:.1f} ms"
+
+
+def bench_speed(args: Any) -> None:
+    from rag.api import Assistant
+    from rag.chunking import chunk_article
+    from rag.corpus import load_paths
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sample = xquad_sample(Path(args.xquad), args.langs.split(","), args.paragraphs, 2, Path(tmp) / "x")
+        assistant = Assistant.open(Path(tmp) / "index", progress=False)
+        embedder = assistant.embedder
+        s = assistant.settings
+        texts = [c.text for a in load_paths([sample.folder], s.max_file_bytes) if hasattr(a, "text")
+                 for c in chunk_article(a, s.chunk_chars, s.chunk_overlap_chars)]
+        embedder.embed_documents(texts[:8])  # warm-up
+        started = time.perf_counter()
+        embedder.embed_documents(texts)
+        raw = time.perf_counter() - started
+        started = time.perf_counter()
+        report = assistant.ingest([sample.folder])
+        pipeline = time.perf_counter() - started
+        print(f"\nencoder ({embedder.name}): {len(texts)} chunks in {raw:.1f}s = {len(texts) / raw:.2f} chunks/s")
+        print(f"ingest pipeline: {report.chunks_embedded} chunks in {pipeline:.1f}s = "
+              f"{report.chunks_embedded / pipeline:.2f} chunks/s; overhead ratio {pipeline / raw:.3f}x")
+        questions = [q for _, q, _ in sample.questions][:args.queries]
+        for target in [int(n) for n in args.sizes.split(",")]:
+            _grow(assistant, target)
+            assistant.retriever.invalidate()
+            assistant.search(questions[0], k=5)  # builds the lexical index
+            for mode in MODES:
+                times = []
+                for q in questions:
+                    started = time.perf_counter()
+                    assistant.search(q + " ", k=5, mode=mode)
+                    times.append(time.perf_counter() - started)
+                print(f"warm search, {assistant.store.count()} chunks, {mode}: {_percentiles(times)}")
+        cold = []
+        for _ in range(args.cold_runs):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "rag.cli", "--index", str(Path(tmp) / "index"), "search",
+                            questions[0], "-k", "5"], check=True, capture_output=True)
+            cold.append(time.perf_counter() - started)
+        print(f"cold start of `rag search` (new process, model load included): "
+              f"median {statistics.median(cold):.2f}s over {len(cold)} runs")
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "rag.cli", "--help"], check=True, capture_output=True)
+        print(f"`rag --help`: {time.perf_counter() - started:.2f}s")
+
+
+def _grow(assistant: Any, target: int) -> None:
+    """Pad the index to ``target`` chunks with copies of its real chunks under new sources.
+
+    Copies get the original vector plus small noise (re-normalised), so the vector distribution stays
+    realistic without embedding thousands of extra passages on a laptop CPU.
+    """
+    import numpy as np
+
+    from rag.chunking import Chunk
+    from rag.corpus import Article, sha256_text
+
+    store = assistant.store
+    base = store.all_chunks()
+    vectors = store.vectors([c.id for c in base])
+    rng = np.random.default_rng(0)
+    copy = 0
+    while store.count() < target:
+        copy += 1
+        for c in base:
+            if store.count() >= target:
+                break
+            text = store.article_text(c.source)
+            article = Article(f"pad{copy}/{c.source}", text, c.title, c.language, sha256_text(text))
+            clone = Chunk(f"{c.id}-{copy}", article.source, article.article_id, 0, c.start, c.end, c.text,
+                          c.language, c.title)
+            v = vectors[c.id] + rng.normal(0, 0.02, size=vectors[c.id].shape).astype(np.float32)
+            store.replace_article(article, [clone], (v / np.linalg.norm(v))[None, :], "pad")
+
+
+def add_arguments(parser: Any) -> None:
+    sub = parser.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    for name, helptext in (("retrieval", "retrieval quality by mode and chunk size"),
+                           ("speed", "ingest throughput, search latency, cold start")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--xquad", default=os.environ.get("RAG_XQUAD_DIR", str(DEFAULT_XQUAD)),
+                       help="XQuAD-R folder (default: ../shared/bench/xquad-r)")
+        p.add_argument("--langs", default="en,ru,de,ar,zh,hi" if name == "retrieval" else "en,ru,de,es")
+        p.add_argument("--paragraphs", type=int, default=40 if name == "retrieval" else 60)
+    retrieval = sub.choices["retrieval"]
+    retrieval.add_argument("--questions", type=int, default=2, help="questions per paragraph and language")
+    retrieval.add_argument("--chunk-sizes", default="1000")
+    retrieval.add_argument("--weights", type=float, nargs="+", default=[0.5])
+    retrieval.add_argument("--seeds", default="seeds")
+    speed = sub.choices["speed"]
+    speed.add_argument("--sizes", default="1000,10000", help="index sizes (chunks) for search latency")
+    speed.add_argument("--queries", type=int, default=100)
+    speed.add_argument("--cold-runs", type=int, default=3)
+
+
+def run(args: Any) -> int:
+    {"retrieval": bench_retrieval, "speed": bench_speed}[args.bench](args)
+    return 0

@@ -1,0 +1,55 @@
+"""Shared fixtures: the real embedding model and a real Chroma index of the seed articles."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real multilingual model, loaded once for the whole run."""
+    from rag.embedding import SentenceTransformerEmbedder
+    from rag.settings import Settings
+
+    settings = Settings.from_env()
+    return SentenceTransformerEmbedder(settings.embedding_path, settings.embedding_backend,
+                                       settings.embed_batch_size, settings.threads)
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory, embedder):
+    """A Chroma index with the two seed articles, ingested once."""
+    from rag import Assistant
+
+    index = tmp_path_factory.mktemp("seed-index")
+    assistant = Assistant.open(index, embedder=embedder, progress=False)
+    report = assistant.ingest([SEEDS])
+    assert len(report.added) == 2, report.summary()
+    return index
+
+
+@pytest.fixture()
+def seed_assistant(seed_index, embedder):
+    from rag import Assistant
+
+    return Assistant.open(seed_index, embedder=embedder, progress=False)
+
+
+@pytest.fixture()
+def make_assistant(tmp_path, embedder):
+    """A fresh, empty index sharing the loaded model."""
+    from rag import Assistant
+
+    def make(**overrides):
+        return Assistant.open(tmp_path / "index", embedder=embedder, progress=False, **overrides)
+
+    return make

@@ -1,0 +1,68 @@
+"""Chunk spans are exact, cover the text, respect the size limit, and chunk ids are stable."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rag.chunking import chunk_article, sentence_spans
+from rag.corpus import Article, sha256_text
+
+WORDS = st.sampled_from(["Москва", "заявила", "Kerry", "menyesali", "keputusan", "TASS", "Syria", "—",
+                         "«Нусра»", "22", "orang", "言った", "x" * 300])
+ENDS = st.sampled_from([". ", "! ", "? ", "\r\n", "\n\n", " ", "… ", ".\" ", "", "。"])
+TEXT = st.lists(st.tuples(WORDS, ENDS), min_size=0, max_size=120).map(
+    lambda parts: "".join(w + e for w, e in parts))
+
+
+def article(text: str) -> Article:
+    return Article("a/b.txt", text, "t", "ru", sha256_text(text))
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXT, st.integers(min_value=40, max_value=1500), st.integers(min_value=0, max_value=300))
+def test_chunks_are_exact_bounded_and_cover_the_text(text, size, overlap):
+    overlap = min(overlap, size - 1)
+    a = article(text)
+    chunks = chunk_article(a, size, overlap)
+    covered = [False] * len(text)
+    for c in chunks:
+        assert text[c.start:c.end] == c.text
+        assert 0 < len(c.text) <= size
+        assert c.text == c.text.strip()
+        for i in range(c.start, c.end):
+            covered[i] = True
+    assert all(covered[i] for i, ch in enumerate(text) if not ch.isspace())
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    assert all(b.start > a.start for a, b in zip(chunks, chunks[1:]))
+
+
+@settings(max_examples=50, deadline=None)
+@given(TEXT)
+def test_chunk_ids_are_stable_and_unique(text):
+    first = chunk_article(article(text), 300, 60)
+    second = chunk_article(article(text), 300, 60)
+    assert [c.id for c in first] == [c.id for c in second]
+    assert len({c.id for c in first}) == len(first)
+
+
+def test_overlap_repeats_trailing_sentences():
+    text = " ".join(f"Sentence number {i} is here." for i in range(40))
+    chunks = chunk_article(article(text), 200, 60)
+    assert len(chunks) > 3
+    for a, b in zip(chunks, chunks[1:]):
+        assert b.start < a.end, "consecutive chunks should overlap"
+
+
+def test_very_long_sentence_is_cut_at_whitespace():
+    text = ("слово " * 1000).strip()
+    spans = sentence_spans(text, max_chars=500)
+    assert all(e - s <= 500 for s, e in spans)
+    assert all(text[s:e].split() == text[s:e].split(" ") for s, e in spans)  # no word cut in half
+
+
+def test_crlf_and_cyrillic_sentences():
+    text = "Первое предложение.\r\nВторое предложение! Третье?\r\n\r\nЧетвёртое"
+    spans = sentence_spans(text)
+    assert [text[s:e] for s, e in spans] == ["Первое предложение.", "Второе предложение!", "Третье?",
+                                             "Четвёртое"]

@@ -1,0 +1,130 @@
+"""Incremental ingest on a real Chroma index with the real model: no-op re-ingest, updates, removal,
+bad files skipped with reasons, and recovery from an ingest killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rag.errors import StoreError
+
+from .conftest import ROOT, SEEDS
+
+
+def copy_seeds(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in SEEDS.iterdir():
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def test_reingest_unchanged_is_a_no_op(seed_assistant):
+    before = seed_assistant.store.count()
+    report = seed_assistant.ingest([SEEDS])
+    assert len(report.unchanged) == 2 and not report.added and not report.updated
+    assert report.chunks_embedded == 0
+    assert seed_assistant.store.count() == before
+
+
+def test_changed_file_replaces_its_chunks_and_remove_deletes_them(make_assistant, tmp_path):
+    corpus = copy_seeds(tmp_path / "corpus")
+    assistant = make_assistant()
+    assistant.ingest([corpus])
+    english = corpus / "002_b2e3a6e9fb9339f0.txt"
+    source = os.path.normpath(english)
+    old = assistant.store.articles()[source]
+    english.write_text("Lavrov met Kerry in Geneva on Monday. They talked about Aleppo.", encoding="utf-8")
+    report = assistant.ingest([corpus])
+    assert report.updated == (source,) and len(report.unchanged) == 1
+    new = assistant.store.articles()[source]
+    assert new.content_hash != old.content_hash and new.chunk_count == 1
+    assert assistant.store.count() == new.chunk_count + assistant.store.articles()[
+        os.path.normpath(corpus / "000_1b03c4f4f3f24ebf.txt")].chunk_count
+    hits = assistant.search("Where did Lavrov meet Kerry?", k=1, source=source)
+    assert hits[0].text == "Lavrov met Kerry in Geneva on Monday. They talked about Aleppo."
+
+    removed = assistant.remove("002_b2e3a6e9fb9339f0.txt")  # a unique file name is enough
+    assert removed.source == source
+    assert [r.source for r in assistant.sources()] == [os.path.normpath(corpus / "000_1b03c4f4f3f24ebf.txt")]
+    assert all(h.source != source for h in assistant.search("Lavrov Kerry Geneva", k=5))
+    with pytest.raises(StoreError, match="no article"):
+        assistant.remove(source)
+
+
+def test_bad_files_are_skipped_and_good_ones_ingested(make_assistant, tmp_path):
+    corpus = copy_seeds(tmp_path / "mixed")
+    (corpus / "empty.txt").write_bytes(b"")
+    (corpus / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    (corpus / "huge.txt").write_bytes(b"word " * 300_000)
+    (corpus / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0")
+    (corpus / "russian-cp1251.txt").write_bytes(
+        "Мария Захарова заявила, что Вашингтон не выполнил обещание.".encode("cp1251"))
+    assistant = make_assistant(max_file_mb=1)
+    report = assistant.ingest([corpus])
+    reasons = {Path(s.source).name: s.reason for s in report.skipped}
+    assert set(reasons) == {"empty.txt", "binary.txt", "huge.txt", "photo.jpg"}
+    assert "empty" in reasons["empty.txt"] and "binary" in reasons["binary.txt"]
+    assert "too large" in reasons["huge.txt"] and "unsupported" in reasons["photo.jpg"]
+    assert len(report.added) == 3
+    hits = assistant.search("Zakharova said Washington did not keep its promise", k=3, language="ru")
+    assert hits and hits[0].language == "ru" and "Захарова" in hits[0].text
+    assert "skipped   " in report.summary()
+
+
+KILLER = textwrap.dedent("""
+    import os, signal, sys
+    from rag import Assistant
+    from rag.store import Store
+
+    original = Store.replace_article
+    calls = []
+
+    class DieOnManifest:
+        \"\"\"Chroma's article collection, except that writing a manifest kills the process.\"\"\"
+
+        def __init__(self, real):
+            self.real = real
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def upsert(self, **kwargs):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def replace(self, article, chunks, vectors, chunking=""):
+        calls.append(article.source)
+        if len(calls) == 2:  # the second article's chunks reach Chroma, then kill -9 before its manifest
+            self._articles = DieOnManifest(self._articles)
+        return original(self, article, chunks, vectors, chunking)
+
+    Store.replace_article = replace
+    Assistant.open(sys.argv[1], progress=False).ingest([sys.argv[2]])
+""")
+
+
+def test_ingest_killed_with_sigkill_recovers(tmp_path, embedder):
+    from rag import Assistant
+
+    corpus = copy_seeds(tmp_path / "corpus")
+    index = tmp_path / "index"
+    proc = subprocess.run([sys.executable, "-c", KILLER, str(index), str(corpus)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+
+    assistant = Assistant.open(index, embedder=embedder, progress=False)  # the index still opens
+    assert len(assistant.sources()) == 1  # only the article whose manifest was written
+    assert assistant.store.count() > assistant.sources()[0].chunk_count  # orphan chunks are there
+
+    report = assistant.ingest([corpus])
+    assert len(report.added) == 1 and len(report.unchanged) == 1
+    records = assistant.sources()
+    assert len(records) == 2
+    assert assistant.store.count() == sum(r.chunk_count for r in records)  # no duplicates, no orphans
+    assert assistant.ingest([corpus]).chunks_embedded == 0
