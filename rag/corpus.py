@@ -58,13 +58,16 @@ def normalise_source(path: Path | str) -> str:
     return os.path.normpath(str(path))
 
 
-def iter_files(paths: Iterable[Path | str]) -> Iterator[Path]:
-    """Files under ``paths`` (folders walked recursively, sorted, hidden entries ignored)."""
+def iter_files(paths: Iterable[Path | str], exclude: Iterable[Path] = ()) -> Iterator[Path]:
+    """Files under ``paths`` (folders walked recursively, sorted, hidden entries and the folders in
+    ``exclude``, such as the index itself, ignored)."""
+    skip = {p.resolve() for p in exclude}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                                 and (Path(root) / d).resolve() not in skip)
                 for name in sorted(files):
                     if not name.startswith("."):
                         yield Path(root) / name
@@ -74,9 +77,10 @@ def iter_files(paths: Iterable[Path | str]) -> Iterator[Path]:
             raise CorpusError(f"no such file or folder: {path}")
 
 
-def load_paths(paths: Iterable[Path | str], max_bytes: int) -> Iterator[Article | Skipped]:
+def load_paths(paths: Iterable[Path | str], max_bytes: int, exclude: Iterable[Path] = ()
+               ) -> Iterator[Article | Skipped]:
     """Load every file under ``paths``; one ``Article`` or ``Skipped`` per file."""
-    for path in iter_files(paths):
+    for path in iter_files(paths, exclude):
         yield load_file(path, max_bytes)
 
 

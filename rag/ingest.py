@@ -65,7 +65,7 @@ def ingest(paths: Iterable[Path | str], store: Store, embedder_factory: Any, chu
     added, updated, unchanged, skipped = [], [], [], []
     pending: list[tuple[Article, list[Chunk]]] = []
     seen: set[str] = set()
-    for item in load_paths(paths, max_bytes):
+    for item in load_paths(paths, max_bytes, exclude=[store.index_dir]):
         if item.source in seen:
             continue
         seen.add(item.source)

@@ -131,3 +131,11 @@ def test_shorten_keeps_titles_bounded():
     assert shorten("Short title") == "Short title"
     long = "word " * 100
     assert len(shorten(long)) <= 160 and shorten(long).endswith("…")
+
+
+def test_excluded_folders_are_not_walked(tmp_path):
+    write(tmp_path, "a.txt", "Article.")
+    (tmp_path / "index").mkdir()
+    write(tmp_path / "index", "chroma.txt", "Index file.")
+    names = [Path(i.source).name for i in load_paths([tmp_path], MB, exclude=[tmp_path / "index"])]
+    assert names == ["a.txt"]

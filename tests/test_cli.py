@@ -1,0 +1,60 @@
+"""The `rag` command: instant help, JSON output with the API's field names, plain error messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from .conftest import ROOT
+
+
+def rag(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rag.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, **(env or {})})
+
+
+def test_help_is_instant_and_lists_the_verbs():
+    started = time.perf_counter()
+    proc = rag("--help")
+    assert proc.returncode == 0
+    for verb in ("ingest", "search", "sources", "remove"):
+        assert verb in proc.stdout
+    code = "import sys, rag.cli; sys.exit(any(m in sys.modules for m in ('torch', 'chromadb', 'numpy')))"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0, "heavy import at start-up"
+    assert time.perf_counter() - started < 30  # generous: the real check is the import check above
+
+
+def test_search_json_sources_and_errors(seed_index):
+    proc = rag("--index", str(seed_index), "search", "Siapa yang dikutip oleh TASS?", "-k", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    hits = json.loads(proc.stdout)
+    assert len(hits) == 2
+    assert {"source", "start", "end", "text", "score", "language", "title"} <= set(hits[0])
+    assert "Zakharova" in hits[0]["text"]
+
+    listing = json.loads(rag("--index", str(seed_index), "sources", "--json").stdout)
+    assert {r["language"] for r in listing} == {"id", "en"}
+
+    missing = rag("--index", str(seed_index), "remove", "nope.txt")
+    assert missing.returncode == 1 and "no article 'nope.txt'" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+    empty = rag("--index", str(seed_index), "search", "  ")
+    assert empty.returncode == 1 and "empty" in empty.stderr and "Traceback" not in empty.stderr
+
+
+def test_ingest_reports_skips_and_bad_settings(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    proc = rag("--index", str(tmp_path / "idx"), "ingest", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["skipped"] == [{"source": str(tmp_path / "empty.txt"), "reason": "empty: no text"}]
+
+    bad = rag("--index", str(tmp_path / "idx"), "sources", env={"RAG_TOP_K": "lots"})
+    assert bad.returncode == 1 and "RAG_TOP_K" in bad.stderr and "Traceback" not in bad.stderr
+
+    nothing = rag("--index", str(tmp_path / "idx"), "ingest", str(tmp_path / "absent"))
+    assert nothing.returncode == 1 and "no such file" in nothing.stderr

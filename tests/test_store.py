@@ -1,0 +1,56 @@
+"""The Chroma store: broken or misplaced index folders give clear errors; embedding spaces must match."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.errors import ConfigError, StoreError
+from rag.store import Store
+
+
+def test_index_path_that_is_a_file(tmp_path):
+    path = tmp_path / "index"
+    path.write_text("not a folder")
+    with pytest.raises(ConfigError, match="RAG_INDEX_DIR"):
+        Store(path)
+
+
+def test_corrupt_index_folder_is_a_clear_error(tmp_path):
+    index = tmp_path / "index"
+    Store(index, embedding_space="m/fp32")
+    (index / "chroma.sqlite3").write_bytes(b"this is not a sqlite database" * 100)
+    with pytest.raises(StoreError, match="index"):
+        Store(index, embedding_space="m/fp32").count()
+
+
+def test_mismatched_embedding_space_is_refused(tmp_path):
+    import numpy as np
+
+    from rag.chunking import chunk_article
+    from rag.corpus import Article, sha256_text
+
+    store = Store(tmp_path / "index", embedding_space="m/fp32")
+    article = Article("a.txt", "One sentence here.", "t", "en", sha256_text("One sentence here."))
+    chunks = chunk_article(article, 100, 10)
+    store.replace_article(article, chunks, np.ones((1, 4), dtype=np.float32) / 2)
+    with pytest.raises(StoreError, match="re-ingest"):
+        Store(tmp_path / "index", embedding_space="m/int8")
+    assert Store(tmp_path / "index", embedding_space="m/fp32").count() == 1
+
+
+def test_article_text_roundtrip_and_orphans(tmp_path):
+    import numpy as np
+
+    from rag.chunking import chunk_article
+    from rag.corpus import Article, sha256_text
+
+    text = "Первое предложение.\r\nSecond sentence! " * 20
+    article = Article("dir/ru.txt", text, "t", "ru", sha256_text(text))
+    chunks = chunk_article(article, 120, 30)
+    store = Store(tmp_path / "index")
+    store.replace_article(article, chunks, np.eye(len(chunks), 8, dtype=np.float32) + 0.1)
+    assert store.article_text("dir/ru.txt") == text
+    assert [c.text for c in store.all_chunks()] == [c.text for c in chunks]
+    assert store.remove_orphans() == 0
+    record = store.articles()["dir/ru.txt"]
+    assert record.chunk_count == len(chunks) and record.language == "ru"
