@@ -1,0 +1,50 @@
+"""The real multilingual embedder: normalised vectors, the model's prompts, cross-lingual similarity, and
+the llama-index wrapper working against our Chroma store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag.embedding import as_llama_index
+from rag.errors import ConfigError
+
+
+def test_vectors_are_normalised_and_batch_independent(embedder):
+    texts = ["Maria Zakharova commented on the decision.", "Мария Захарова прокомментировала решение.",
+             "Bom meledak saat perayaan pernikahan."]
+    batch = embedder.embed_documents(texts)
+    assert batch.shape == (3, embedder.dimension) and batch.dtype == np.float32
+    assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-4)
+    single = embedder.embed_documents(texts[2:])
+    assert float(single[0] @ batch[2]) > 0.999
+    assert embedder.embed_documents([]).shape == (0, embedder.dimension)
+
+
+def test_query_prompt_differs_from_document_prompt_and_crosses_languages(embedder):
+    query = embedder.embed_query("How many people died at the wedding?")
+    as_document = embedder.embed_documents(["How many people died at the wedding?"])[0]
+    assert float(query @ as_document) < 0.99, "query and document prompts must differ"
+    docs = embedder.embed_documents(["Bom meledak saat perayaan pernikahan, menewaskan 22 orang.",
+                                     "Lavrov gave an interview to the BBC."])
+    related, unrelated = docs @ query
+    assert related > unrelated + 0.1
+
+
+def test_llama_index_wrapper_retrieves_from_our_store(seed_assistant, embedder):
+    from llama_index.core import VectorStoreIndex
+
+    index = VectorStoreIndex.from_vector_store(seed_assistant.store._vectors,
+                                               embed_model=as_llama_index(embedder))
+    question = "Berapa orang tewas dalam ledakan bom di pesta pernikahan?"
+    nodes = index.as_retriever(similarity_top_k=1).retrieve(question)
+    ours = seed_assistant.search(question, k=1, mode="dense")
+    assert nodes[0].node.node_id == ours[0].chunk_id
+    assert nodes[0].node.metadata["start"] == ours[0].start
+
+
+def test_missing_model_folder_names_the_setting(tmp_path):
+    from rag.embedding import SentenceTransformerEmbedder
+
+    with pytest.raises(ConfigError, match="RAG_EMBEDDING_MODEL"):
+        SentenceTransformerEmbedder(tmp_path / "nothing-here")
