@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from rag.embedding import Embedder
+from rag.embedding import Embedder, embedding_space
 from rag.errors import StoreError
 from rag.ingest import IngestReport, ingest
 from rag.retrieve import Hit, Retriever
@@ -25,12 +25,6 @@ from rag.settings import Settings
 from rag.store import ArticleRecord, Store
 
 log = logging.getLogger(__name__)
-
-
-def embedding_space(settings: Settings) -> str:
-    """Name of the vector space an embedder configuration produces (documents and queries must match)."""
-    precision = "int8" if settings.embedding_backend.endswith("int8") else "fp32"
-    return f"{settings.embedding_path.name}/{precision}"
 
 
 class Assistant:
@@ -49,18 +43,19 @@ class Assistant:
              embedder: Embedder | None = None, **overrides: Any) -> "Assistant":
         """Open (or create) the index at ``index_dir`` (default: RAG_INDEX_DIR or .rag/)."""
         settings = settings or Settings.from_env(index_dir=index_dir, **overrides)
-        store = Store(settings.index_dir, settings.collection, settings.chroma_url, embedding_space(settings))
+        store = Store(settings.index_dir, settings.collection, settings.chroma_url,
+                      embedding_space(settings.embedding_path, settings.embedding_backend))
         return cls(settings, store, embedder)
 
     @property
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                from rag.embedding import SentenceTransformerEmbedder
+                from rag.embedding import make_embedder
 
                 s = self.settings
-                self._embedder = SentenceTransformerEmbedder(s.embedding_path, s.embedding_backend,
-                                                             s.embed_batch_size, s.threads)
+                self._embedder = make_embedder(s.embedding_path, s.embedding_backend, s.embed_batch_size,
+                                               s.threads)
             return self._embedder
 
     def ingest(self, paths: Iterable[str | os.PathLike[str]], progress: bool | None = None) -> IngestReport:

@@ -231,6 +231,9 @@ def _grow(assistant: Any, target: int) -> None:
 
 def add_arguments(parser: Any) -> None:
     sub = parser.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    encoder = sub.add_parser("encoder", help="encoder variants: speed and quality vs torch fp32",
+                             add_help=False)
+    encoder.add_argument("encoder_args", nargs="...", help="see `rag bench encoder --help`")
     for name, helptext in (("retrieval", "retrieval quality by mode and chunk size"),
                            ("speed", "ingest throughput, search latency, cold start")):
         p = sub.add_parser(name, help=helptext)
@@ -250,5 +253,10 @@ def add_arguments(parser: Any) -> None:
 
 
 def run(args: Any) -> int:
-    {"retrieval": bench_retrieval, "speed": bench_speed}[args.bench](args)
+    if args.bench == "encoder":
+        from rag.bench_encoder import main
+
+        main(args.encoder_args)
+    else:
+        {"retrieval": bench_retrieval, "speed": bench_speed}[args.bench](args)
     return 0

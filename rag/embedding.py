@@ -1,12 +1,22 @@
-"""Turn text into vectors (embedding stage); the only module that imports sentence-transformers.
+"""Turn text into vectors (embedding stage); the only module that imports sentence-transformers,
+torch or onnxruntime.
 
-``Embedder`` is the small protocol the rest of the package depends on. ``SentenceTransformerEmbedder``
-loads the multilingual model from the local models folder (never from a hub) and applies the model's
-own query and document prompts. ``as_llama_index`` wraps any embedder once for llama-index.
+``Embedder`` is the small protocol the rest of the package depends on; ``make_embedder`` picks a backend:
+
+- ``onnx-int8`` (default): the whole sentence-transformers pipeline exported to ONNX, int8 on every
+  weight MatMul except the MLP ``down_proj`` (whose activation outliers carry nearly all the int8 error)
+  and the Dense heads. 2.8x the torch fp32 throughput, cosine 0.995 to fp32, same retrieval scores.
+- ``onnx``: the same graph in fp32 (identical vectors to torch, 1.9x faster).
+- ``torch``: sentence-transformers fp32; ``torch-int8``: dynamic int8 on every Linear (lossy).
+
+Models load from the local models folder only (never a hub), with the model's own query and document
+prompts. ONNX files are exported once next to the model folder (``<model>-onnx/``).
+``as_llama_index`` wraps any embedder once for llama-index.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -39,6 +49,12 @@ def _offline_env() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
+def _require_model(path: Path) -> None:
+    if not (path / "modules.json").exists() and not (path / "config.json").exists():
+        raise ConfigError(f"embedding model not found at {path}: run `make setup` (or "
+                          "`python -m rag.models embedding`), or set RAG_EMBEDDING_MODEL / RAG_MODELS_DIR")
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model folder on disk, run on the CPU.
 
@@ -53,9 +69,7 @@ class SentenceTransformerEmbedder:
         self._model = self._load(threads)
 
     def _load(self, threads: int) -> Any:
-        if not (self.path / "modules.json").exists() and not (self.path / "config.json").exists():
-            raise ConfigError(f"embedding model not found at {self.path}: run `make setup` (or "
-                              "`python -m rag.models embedding`), or set RAG_EMBEDDING_MODEL / RAG_MODELS_DIR")
+        _require_model(self.path)
         _offline_env()
         started = time.perf_counter()
         import torch
@@ -95,6 +109,199 @@ class SentenceTransformerEmbedder:
         return int(self._model.get_embedding_dimension())
 
 
+# --- ONNX Runtime ----------------------------------------------------------------------------------
+
+ONNX_RECIPES = {"onnx": "fp32", "onnx-int8": "int8-nodown"}
+QUANTIZE_RECIPES = ("fp32", "int8-nodown", "int8-all")
+_MASK_VALUE = -1e9  # additive attention mask; finite so a fully masked row cannot produce NaN
+
+
+def _stamp(model_dir: Path) -> dict[str, Any]:
+    """What the export depends on: the source weights (size + mtime) and the recipe format."""
+    weights = model_dir / "model.safetensors"
+    stat = weights.stat()
+    return {"source": str(model_dir.resolve()), "size": stat.st_size, "mtime": int(stat.st_mtime), "format": 1}
+
+
+def _export_fp32(model_dir: Path, target: Path) -> None:
+    """Trace the full sentence-transformers pipeline into one ONNX file (TorchScript exporter)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True,
+                             model_kwargs={"attn_implementation": "eager"})
+    modules = [type(m).__name__ for m in st]
+    if modules != ["Transformer", "Pooling", "Dense", "Dense", "Normalize"]:
+        raise ValueError(f"unexpected sentence-transformers pipeline {modules}")
+
+    class Pipeline(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = st[0].auto_model
+            self.d1, self.d2 = st[2].linear, st[3].linear
+            self.types = list(self.model.config.layer_types)
+            self.window = int(self.model.config.sliding_window)
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            m = self.model
+            x = m.embed_tokens(input_ids)
+            pos = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
+            keep = attention_mask.to(torch.bool)[:, None, None, :]
+            zero, neg = torch.tensor(0.0, dtype=x.dtype), torch.tensor(_MASK_VALUE, dtype=x.dtype)
+            near = (pos[0][:, None] - pos[0][None, :]).abs() < self.window  # transformers: |q-k| < window
+            masks = {"full_attention": torch.where(keep, zero, neg),
+                     "sliding_attention": torch.where(keep & near[None, None], zero, neg)}
+            rope = {t: m.rotary_emb(x, pos, t) for t in set(self.types)}
+            for layer, kind in zip(m.layers, self.types):
+                x = layer(x, attention_mask=masks[kind], position_embeddings=rope[kind], position_ids=pos)
+            x = m.norm(x)
+            w = attention_mask.to(x.dtype).unsqueeze(-1)
+            pooled = (x * w).sum(1) / w.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(self.d2(self.d1(pooled)), p=2, dim=1)
+
+    ids = torch.tensor([[2, 8071, 236787, 3927, 1354, 1109, 1], [2, 8071, 236787, 3927, 1, 0, 0]])
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        torch.onnx.export(Pipeline().eval(), (ids, mask), str(target), dynamo=False, opset_version=17,
+                          input_names=["input_ids", "attention_mask"], output_names=["sentence_embedding"],
+                          dynamic_axes={"input_ids": {0: "batch", 1: "seq"},
+                                        "attention_mask": {0: "batch", 1: "seq"},
+                                        "sentence_embedding": {0: "batch"}})
+
+
+def _quantize(source: Path, target: Path, recipe: str) -> None:
+    """Dynamic int8 (per-channel, 7-bit weights: AVX2 without VNNI saturates u8s8 otherwise) on the
+    MatMuls with constant weights; ``int8-nodown`` leaves ``down_proj`` and the Dense heads in fp32."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(source), load_external_data=False).graph
+    consts = {i.name for i in graph.initializer}
+    weights = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in consts]
+    if recipe == "int8-nodown":
+        kept = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj")
+        weights = [n for n in weights if any(f"/{k}/" in n for k in kept)]
+    quantize_dynamic(str(source), str(target), per_channel=True, reduce_range=True,
+                     op_types_to_quantize=["MatMul"], nodes_to_quantize=weights, weight_type=QuantType.QInt8)
+
+
+class OnnxEncoder:
+    """Batch/query encoder over an exported ONNX file; rows are float32 and L2-normalised."""
+
+    def __init__(self, onnx_path: Path, tokenizer_dir: Path, threads: int = 2, max_length: int = 2048) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        started = time.perf_counter()
+        self.tokenizer = Tokenizer.from_file(str(Path(tokenizer_dir) / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self.name = Path(onnx_path).stem
+        log.info("loaded %s in %.1fs", onnx_path, time.perf_counter() - started)
+
+    @staticmethod
+    def export(model_dir: Path, out_dir: Path, quantize: str = "int8-nodown") -> Path:
+        """Create ``out_dir/<quantize>.onnx`` from a sentence-transformers folder; no-op when up to date."""
+        if quantize not in QUANTIZE_RECIPES:
+            raise ValueError(f"quantize must be one of {QUANTIZE_RECIPES}, not {quantize!r}")
+        _offline_env()
+        model_dir, out_dir = Path(model_dir), Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target, meta = out_dir / f"{quantize}.onnx", out_dir / f"{quantize}.json"
+        stamp = _stamp(model_dir)
+        if target.exists() and meta.exists() and json.loads(meta.read_text()) == stamp:
+            return target
+        fp32 = OnnxEncoder.export(model_dir, out_dir, "fp32") if quantize != "fp32" else None
+        started = time.perf_counter()
+        partial = out_dir / f".{quantize}.partial.onnx"
+        if fp32 is None:
+            _export_fp32(model_dir, partial)
+        else:
+            _quantize(fp32, partial, quantize)
+        partial.replace(target)
+        meta.write_text(json.dumps(stamp))
+        log.info("exported %s (%.0f MiB) in %.1fs", target, target.stat().st_size / 2**20,
+                 time.perf_counter() - started)
+        return target
+
+    def encode(self, texts: list[str], batch_size: int = 8) -> np.ndarray:
+        """Embed ``texts`` (prompt already applied); batches hold texts of similar token length."""
+        out = np.zeros((len(texts), self.session.get_outputs()[0].shape[1] or 768), dtype=np.float32)
+        if not texts:
+            return out
+        ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+        order = np.argsort([-len(i) for i in ids], kind="stable")
+        for start in range(0, len(order), max(1, batch_size)):
+            chunk = order[start:start + batch_size]
+            width = len(ids[chunk[0]])
+            input_ids = np.zeros((len(chunk), width), dtype=np.int64)  # pad id 0, masked out
+            mask = np.zeros_like(input_ids)
+            for row, i in enumerate(chunk):
+                input_ids[row, :len(ids[i])] = ids[i]
+                mask[row, :len(ids[i])] = 1
+            out[chunk] = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
+        return out
+
+
+def onnx_dir(model_dir: Path) -> Path:
+    """Where a model's ONNX exports live: a sibling folder ``<model>-onnx``."""
+    return Path(model_dir).parent / f"{Path(model_dir).name}-onnx"
+
+
+def _prompts(model_dir: Path) -> tuple[str, str]:
+    """The model's own (query, document) prompts from its sentence-transformers config."""
+    config = Path(model_dir) / "config_sentence_transformers.json"
+    prompts = json.loads(config.read_text()).get("prompts", {}) if config.exists() else {}
+    return prompts.get("query", ""), prompts.get("document", "")
+
+
+class OnnxEmbedder:
+    """The model through ONNX Runtime (``backend`` ``onnx`` or ``onnx-int8``), exported on first use."""
+
+    def __init__(self, path: Path, backend: str = "onnx-int8", batch_size: int = 1, threads: int = 0) -> None:
+        self.path = Path(path)
+        _require_model(self.path)
+        if backend not in ONNX_RECIPES:
+            raise ConfigError(f"RAG_EMBEDDING_BACKEND={backend!r} is not an ONNX backend")
+        self.batch_size = batch_size
+        self.name = f"{self.path.name}:{backend}"
+        self.query_prompt, self.document_prompt = _prompts(self.path)
+        try:
+            onnx_file = OnnxEncoder.export(self.path, onnx_dir(self.path), ONNX_RECIPES[backend])
+            self._encoder = OnnxEncoder(onnx_file, self.path, threads)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ModelError(f"cannot prepare the ONNX model for {self.path}: {exc}") from exc
+        self.dimension = int(self._encoder.encode(["x"]).shape[1])
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encoder.encode([self.document_prompt + t for t in texts], self.batch_size)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encoder.encode([self.query_prompt + text], 1)[0]
+
+
+def make_embedder(path: Path, backend: str, batch_size: int = 1, threads: int = 0) -> Embedder:
+    """The embedder for a ``RAG_EMBEDDING_BACKEND`` value."""
+    if backend in ONNX_RECIPES:
+        return OnnxEmbedder(path, backend, batch_size, threads)
+    return SentenceTransformerEmbedder(path, backend, batch_size, threads)
+
+
+def embedding_space(model_path: Path, backend: str) -> str:
+    """Name of the vector space a configuration produces; documents and queries must share one.
+
+    torch fp32, ONNX fp32 and ONNX int8-nodown are one space (measured: mixed document/query variants
+    give the same retrieval scores); torch dynamic int8 drifts too far (cosine 0.88) and is its own.
+    """
+    return f"{Path(model_path).name}/{'torch-int8' if backend == 'torch-int8' else 'fp32'}"
+
+
 def as_llama_index(embedder: Embedder) -> Any:
     """A llama-index ``BaseEmbedding`` that delegates to ``embedder`` (so llama-index never picks its own)."""
     from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -123,3 +330,28 @@ def as_llama_index(embedder: Embedder) -> Any:
             return self._get_text_embedding(text)
 
     return _Wrapped(embedder)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m rag.embedding``: prepare the configured backend (exports ONNX files when missing)."""
+    import argparse
+
+    from rag.errors import RagError
+    from rag.settings import Settings
+
+    parser = argparse.ArgumentParser(prog="python -m rag.embedding", description=main.__doc__)
+    parser.add_argument("--backend", help="default: RAG_EMBEDDING_BACKEND")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    settings = Settings.from_env(embedding_backend=args.backend)
+    try:
+        embedder = make_embedder(settings.embedding_path, settings.embedding_backend)
+    except RagError as exc:
+        log.error("%s", exc)
+        return 1
+    log.info("embedding backend %s ready (%d dimensions)", embedder.name, len(embedder.embed_query("ok")))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

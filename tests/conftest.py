@@ -16,13 +16,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def embedder():
-    """The real multilingual model, loaded once for the whole run."""
-    from rag.embedding import SentenceTransformerEmbedder
+    """The real multilingual model with the configured (default) backend, loaded once for the run."""
+    from rag.embedding import make_embedder
     from rag.settings import Settings
 
     settings = Settings.from_env()
-    return SentenceTransformerEmbedder(settings.embedding_path, settings.embedding_backend,
-                                       settings.embed_batch_size, settings.threads)
+    return make_embedder(settings.embedding_path, settings.embedding_backend, settings.embed_batch_size,
+                         settings.threads)
 
 
 @pytest.fixture(scope="session")

@@ -43,8 +43,27 @@ def test_llama_index_wrapper_retrieves_from_our_store(seed_assistant, embedder):
     assert nodes[0].node.metadata["start"] == ours[0].start
 
 
-def test_missing_model_folder_names_the_setting(tmp_path):
-    from rag.embedding import SentenceTransformerEmbedder
+def test_backends_share_one_vector_space(embedder):
+    """Documents indexed with one backend are searchable with another (same space name, same vectors)."""
+    from rag.embedding import SentenceTransformerEmbedder, embedding_space
+    from rag.settings import Settings
 
-    with pytest.raises(ConfigError, match="RAG_EMBEDDING_MODEL"):
-        SentenceTransformerEmbedder(tmp_path / "nothing-here")
+    path = Settings.from_env().embedding_path
+    reference = SentenceTransformerEmbedder(path, "torch")
+    texts = ["TASS mengutip pernyataan juru bicara Kementerian Luar Negeri Maria Zakharova.",
+             "“I saw these statements. This made me shake my head,” said Mark Toner.",
+             "Официальный представитель МИД России Мария Захарова заявила о сожалении."]
+    cosines = np.sum(reference.embed_documents(texts) * embedder.embed_documents(texts), axis=1)
+    assert cosines.min() > 0.98, cosines
+    query = "Who did TASS quote?"
+    assert float(reference.embed_query(query) @ embedder.embed_query(query)) > 0.98
+    assert embedding_space(path, "torch") == embedding_space(path, "onnx-int8") == embedding_space(path, "onnx")
+    assert embedding_space(path, "torch-int8") != embedding_space(path, "torch")
+
+
+def test_missing_model_folder_names_the_setting(tmp_path):
+    from rag.embedding import make_embedder
+
+    for backend in ("torch", "onnx-int8"):
+        with pytest.raises(ConfigError, match="RAG_EMBEDDING_MODEL"):
+            make_embedder(tmp_path / "nothing-here", backend)

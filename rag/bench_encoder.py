@@ -6,11 +6,11 @@ cross-lingual retrieval on XQuAD-R (en/ru/de pool of parallel paragraphs; a ques
 paragraph in any of the 3 languages): recall@1 and MRR. A second table mixes document and query
 variants (docs from one, queries from another).
 
-    .venv/bin/python bench/encoder_speed.py --quick
-    .venv/bin/python bench/encoder_speed.py --variants torch-fp32,onnx-fp32,onnx-int8
+    rag bench encoder --quick
+    rag bench encoder --variants torch-fp32,onnx-fp32,onnx-int8-nodown
 
 torch fp32 vectors are cached under ~/.cache/rag-bench/ (keyed by the texts), so a run that leaves
-``torch-fp32`` out still has its reference; ONNX files go to ``<model>-onnx/`` (see rag/onnx_encoder.py).
+``torch-fp32`` out still has its reference; ONNX files go to ``<model>-onnx/`` (see rag/embedding.py).
 """
 
 from __future__ import annotations
@@ -20,26 +20,20 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Callable
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from rag.onnx_encoder import QUANTIZE_RECIPES, OnnxEncoder  # noqa: E402
+from rag.bench import DEFAULT_XQUAD
+from rag.embedding import QUANTIZE_RECIPES, OnnxEncoder, _offline_env
 
 QUERY_PROMPT = "task: search result | query: "
 DOC_PROMPT = "title: none | text: "
 POOL_LANGS = ("en", "ru", "de")
 EXTRA_LANGS = ("zh", "ar", "hi", "th", "el", "tr", "vi", "es")
-DEFAULT_VARIANTS = ("torch-fp32,torch-fp32-bs4,torch-int8,onnx-fp32,onnx-int8,onnx-int8-s8,onnx-int8-s8rr,"
-                    "onnx-int8-mlp,onnx-int8-mid")
+DEFAULT_VARIANTS = "torch-fp32,torch-int8,onnx-fp32,onnx-int8-all,onnx-int8-nodown"
 
 Encoder = Callable[[list[str]], np.ndarray]
 
@@ -125,18 +119,21 @@ def measure(docs_fn: Encoder, query_fn: Encoder, docs: list[str], queries: list[
             "load": max(load, os.getloadavg()[0])}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    _offline_env()
+    parser = argparse.ArgumentParser(prog="rag bench encoder", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="20 docs + 30 questions per language, 2 extra passages per extra language")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS,
                         help=f"comma list: torch-fp32, torch-fp32-bs4, torch-int8, torch-bf16, onnx-<{'|'.join(QUANTIZE_RECIPES)}>")
-    parser.add_argument("--model", type=Path, default=Path("~/.cache/rag-models/embeddinggemma-300m").expanduser())
+    from rag.settings import Settings
+
+    parser.add_argument("--model", type=Path, default=Settings.from_env().embedding_path)
     parser.add_argument("--onnx-dir", type=Path, default=None, help="default: <model>-onnx next to the model")
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/bench/xquad-r"))
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("RAG_XQUAD_DIR", DEFAULT_XQUAD)))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8, help="ONNX document batch size")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args = parser.parse_args(argv)
+    logging.getLogger().setLevel(logging.INFO)
     for noisy in ("root", "sentence_transformers", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     onnx_dir = args.onnx_dir or args.model.with_name(args.model.name + "-onnx")
