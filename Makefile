@@ -33,6 +33,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 models: $(STAMP)
 	@$(PY) -m rag.models embedding
+	@$(PY) -m rag.embedding
 
 run: setup
 	$(VENV)/bin/rag ingest seeds/

@@ -79,7 +79,7 @@ class _CachedEmbedder:
 def _metrics(hits_per_q: list[tuple[str, list, list]]) -> dict[str, float]:
     import numpy as np
 
-    from rag.eval import covers, first_hit_rank
+    from rag.eval import first_hit_rank
 
     r1, r5, rr, aps, same = [], [], [], [], []
     for lang, hits, spans in hits_per_q:
@@ -87,12 +87,25 @@ def _metrics(hits_per_q: list[tuple[str, list, list]]) -> dict[str, float]:
         r1.append(rank == 1)
         r5.append(rank is not None and rank <= 5)
         rr.append(1 / rank if rank and rank <= 10 else 0.0)
-        relevant = [i for i, h in enumerate(hits, start=1) if any(covers(h, s) for s in spans)]
-        aps.append(sum((n + 1) / i for n, i in enumerate(relevant)) / max(len(spans), 1))
+        aps.append(_average_precision(hits, spans))
         if hits:
             same.append(hits[0].language == lang)
     return {"recall@1": float(np.mean(r1)), "recall@5": float(np.mean(r5)), "mrr@10": float(np.mean(rr)),
             "map@20": float(np.mean(aps)), "top1_same_lang": float(np.mean(same)) if same else 0.0}
+
+
+def _average_precision(hits: list, spans: list) -> float:
+    """AP over all gold spans; each span counts once (overlapping chunks can cover the same one)."""
+    from rag.eval import covers
+
+    found: set[int] = set()
+    total = 0.0
+    for rank, hit in enumerate(hits, start=1):
+        new = [i for i, span in enumerate(spans) if i not in found and covers(hit, span)]
+        if new:
+            found.add(new[0])
+            total += len(found) / rank
+    return total / max(len(spans), 1)
 
 
 def _run_modes(assistant: Any, questions: list, modes: Sequence[str], weights: Sequence[float]

@@ -218,6 +218,7 @@ class OnnxEncoder:
         if target.exists() and meta.exists() and json.loads(meta.read_text()) == stamp:
             return target
         fp32 = OnnxEncoder.export(model_dir, out_dir, "fp32") if quantize != "fp32" else None
+        log.info("exporting %s to %s (once; about a minute)", model_dir.name, target)
         started = time.perf_counter()
         partial = out_dir / f".{quantize}.partial.onnx"
         if fp32 is None:
@@ -333,10 +334,9 @@ def as_llama_index(embedder: Embedder) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rag.embedding``: prepare the configured backend (exports ONNX files when missing)."""
+    """``python -m rag.embedding``: prepare the configured backend (export the ONNX file when missing)."""
     import argparse
 
-    from rag.errors import RagError
     from rag.settings import Settings
 
     parser = argparse.ArgumentParser(prog="python -m rag.embedding", description=main.__doc__)
@@ -344,12 +344,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = Settings.from_env(embedding_backend=args.backend)
+    path, backend = settings.embedding_path, settings.embedding_backend
     try:
-        embedder = make_embedder(settings.embedding_path, settings.embedding_backend)
-    except RagError as exc:
-        log.error("%s", exc)
+        _require_model(path)
+        if backend in ONNX_RECIPES:
+            target = OnnxEncoder.export(path, onnx_dir(path), ONNX_RECIPES[backend])
+            log.info("[%s] ONNX model ready at %s", backend, target)
+    except (ConfigError, OSError, ValueError, RuntimeError) as exc:
+        log.error("embedding set-up failed: %s", exc)
         return 1
-    log.info("embedding backend %s ready (%d dimensions)", embedder.name, len(embedder.embed_query("ok")))
     return 0
 
 

@@ -73,9 +73,9 @@ def test_rrf_sums_weighted_reciprocal_ranks():
 def test_fusion_keeps_a_cross_lingual_top_hit():
     """BM25 cannot see the Indonesian chunk; it must not push it below same-language chunks."""
     indonesian, e1, e2, e3 = chunk("id", "id"), chunk("e1"), chunk("e2"), chunk("e3")
-    fused = fuse([indonesian, e1, e2, e3], [e3], k=4, rrf_k=60, bm25_weight=1.0)
-    assert [c.id for c, _ in fused] == ["id", "e3", "e1", "e2"], "BM25 still reorders within a language"
-    plain = rrf([({"id": 1, "e1": 2, "e2": 3, "e3": 4}, 1.0), ({"e3": 1}, 1.0)], ["id", "e3"], 60)
+    fused = fuse([indonesian, e1, e2, e3], [e3, e2], k=4, rrf_k=60, bm25_weight=1.0)
+    assert [c.id for c, _ in fused] == ["id", "e1", "e3", "e2"], "BM25 still reorders within a language"
+    plain = rrf([({"id": 1, "e1": 2, "e2": 3, "e3": 4}, 1.0), ({"e3": 1, "e2": 2}, 1.0)], ["id", "e3"], 60)
     assert plain["e3"] > plain["id"], "plain RRF would have demoted the cross-lingual hit"
 
 
@@ -84,3 +84,9 @@ def test_fusion_gives_each_language_the_same_lexical_bonus():
     fused = fuse([en, ru], [en, ru], k=2, rrf_k=60, bm25_weight=0.5)
     assert fused[0][0] is en  # dense decides between the two languages' best lexical matches
     assert fused[1][1] == pytest.approx(1 / 62 + 0.5 / 61)
+
+
+def test_fusion_lets_bm25_bring_in_a_chunk_dense_missed():
+    a, b, lexical_only = chunk("a"), chunk("b"), chunk("x")
+    fused = fuse([a, b], [lexical_only], k=3, rrf_k=60, bm25_weight=0.5)
+    assert {c.id for c, _ in fused} == {"a", "b", "x"}
