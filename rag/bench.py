@@ -214,32 +214,42 @@ def bench_speed(args: Any) -> None:
 
 
 def _grow(assistant: Any, target: int) -> None:
-    """Pad the index to ``target`` chunks with copies of its real chunks under new sources.
+    """Pad the index to about ``target`` chunks with copies of its real articles under new sources.
 
-    Copies get the original vector plus small noise (re-normalised), so the vector distribution stays
+    Copies get the original vectors plus small noise (re-normalised), so the vector distribution stays
     realistic without embedding thousands of extra passages on a laptop CPU.
     """
     import numpy as np
 
     from rag.chunking import Chunk
-    from rag.corpus import Article, sha256_text
+    from rag.corpus import Article
 
     store = assistant.store
     base = store.all_chunks()
     vectors = store.vectors([c.id for c in base])
+    by_source: dict[str, list[Chunk]] = {}
+    for c in base:
+        by_source.setdefault(c.source, []).append(c)
+    records = store.articles()
     rng = np.random.default_rng(0)
     copy = 0
-    while store.count() < target:
+    texts = {source: store.article_text(source) for source in by_source}
+    count = store.count()
+    while count < target:
         copy += 1
-        for c in base:
-            if store.count() >= target:
+        items = []
+        for source, chunks in by_source.items():
+            if count >= target:
                 break
-            text = store.article_text(c.source)
-            article = Article(f"pad{copy}/{c.source}", text, c.title, c.language, sha256_text(text))
-            clone = Chunk(f"{c.id}-{copy}", article.source, article.article_id, 0, c.start, c.end, c.text,
-                          c.language, c.title)
-            v = vectors[c.id] + rng.normal(0, 0.02, size=vectors[c.id].shape).astype(np.float32)
-            store.replace_article(article, [clone], (v / np.linalg.norm(v))[None, :], "pad")
+            r = records[source]
+            article = Article(f"pad{copy}/{source}", texts[source], r.title, r.language, r.content_hash)
+            clones = [Chunk(f"{c.id}-{copy}", article.source, article.article_id, c.index, c.start, c.end,
+                            c.text, c.language, c.title) for c in chunks]
+            v = np.stack([vectors[c.id] for c in chunks])
+            v = v + rng.normal(0, 0.02, size=v.shape).astype(np.float32)
+            items.append((article, clones, v / np.linalg.norm(v, axis=1, keepdims=True)))
+            count += len(clones)
+        store.replace_articles(items, "pad")
 
 
 def add_arguments(parser: Any) -> None:

@@ -1,9 +1,9 @@
 """Bring files into the index (corpus -> chunks -> vectors -> store), incrementally.
 
 Unchanged articles (same text, same chunking) cost nothing; changed ones have their chunks replaced;
-chunks left by an interrupted ingest are cleaned up first. Chunks of many small articles are embedded
-together so the encoder sees full, length-sorted batches; each article is written as soon as its
-vectors exist, so an interrupted ingest keeps what it finished.
+chunks left by an interrupted ingest are cleaned up first. Articles go through in groups of about
+``GROUP_CHUNKS`` chunks: embedded together, then written in one batch of store calls, so an interrupted
+ingest keeps every group it finished.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from rag.store import Store
 
 log = logging.getLogger(__name__)
 
-GROUP_CHUNKS = 128  # chunks embedded per encoder call
+GROUP_CHUNKS = 64  # chunks embedded, then written in one batch (an interrupted ingest loses at most this)
 
 
 @dataclass(frozen=True)
@@ -91,13 +91,13 @@ def _embed_and_write(pending: Sequence[tuple[Article, list[Chunk]]], store: Stor
     total = sum(len(chunks) for _, chunks in pending)
     bar = tqdm(total=total, unit="chunk", desc="embedding", disable=not progress)
     for group in _groups(pending, GROUP_CHUNKS):
-        texts = [c.text for _, chunks in group for c in chunks]
-        vectors = embedder.embed_documents(texts)
-        offset = 0
+        vectors = embedder.embed_documents([c.text for _, chunks in group for c in chunks])
+        items, offset = [], 0
         for article, chunks in group:
-            store.replace_article(article, chunks, vectors[offset:offset + len(chunks)], key)
+            items.append((article, chunks, vectors[offset:offset + len(chunks)]))
             offset += len(chunks)
-            bar.update(len(chunks))
+        store.replace_articles(items, key)
+        bar.update(offset)
     bar.close()
     return total
 

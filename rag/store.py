@@ -165,23 +165,34 @@ class Store:
 
     def replace_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
                         chunking: str = "") -> None:
-        """Make ``chunks`` the article's only chunks, then record the article as complete."""
+        self.replace_articles([(article, chunks, vectors)], chunking)
+
+    def replace_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]],
+                         chunking: str = "") -> None:
+        """Make each article's chunks its only chunks, then record the articles as complete.
+
+        One batch of Chroma calls for the whole group: manifests out, old chunks out, new chunks in,
+        manifests in (last, so an interruption anywhere leaves articles that the next ingest redoes).
+        """
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-        aid = article.article_id
+        if not items:
+            return
+        ids = [article.article_id for article, _, _ in items]
         nodes = [TextNode(id_=c.id, text=c.text, embedding=v.tolist(), metadata=_chunk_meta(c, article),
                           start_char_idx=c.start, end_char_idx=c.end,
-                          relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=aid)})
-                 for c, v in zip(chunks, vectors)]
-        with _translated(f"writing {article.source}"):
-            self._articles.delete(ids=[aid])
-            self._chunks.delete(where={"document_id": aid})
+                          relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=article.article_id)})
+                 for article, chunks, vectors in items for c, v in zip(chunks, vectors)]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        manifests = [ArticleRecord(a.source, a.article_id, a.title, a.language, a.content_hash, len(chunks),
+                                   now, chunking).__dict__ for a, chunks, _ in items]
+        with _translated(f"writing {len(items)} article(s) ({items[0][0].source}...)"):
+            self._articles.delete(ids=ids)
+            self._chunks.delete(where={"document_id": {"$in": ids}})
             if nodes:
                 self._vectors.add(nodes)
-            meta = ArticleRecord(article.source, aid, article.title, article.language, article.content_hash,
-                                 len(chunks), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), chunking)
-            self._articles.upsert(ids=[aid], embeddings=[[1.0]], documents=[article.text],
-                                  metadatas=[meta.__dict__])
+            self._articles.upsert(ids=ids, embeddings=[[1.0]] * len(ids),
+                                  documents=[article.text for article, _, _ in items], metadatas=manifests)
 
     def remove_article(self, source: str) -> ArticleRecord:
         record = self.articles().get(source)

@@ -80,10 +80,11 @@ def test_bad_files_are_skipped_and_good_ones_ingested(make_assistant, tmp_path):
 
 KILLER = textwrap.dedent("""
     import os, signal, sys
+    import rag.ingest
     from rag import Assistant
     from rag.store import Store
 
-    original = Store.replace_article
+    original = Store.replace_articles
     calls = []
 
     class DieOnManifest:
@@ -98,13 +99,14 @@ KILLER = textwrap.dedent("""
         def upsert(self, **kwargs):
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def replace(self, article, chunks, vectors, chunking=""):
-        calls.append(article.source)
-        if len(calls) == 2:  # the second article's chunks reach Chroma, then kill -9 before its manifest
+    def replace(self, items, chunking=""):
+        calls.append(items)
+        if len(calls) == 2:  # the second group's chunks reach Chroma, then kill -9 before its manifests
             self._articles = DieOnManifest(self._articles)
-        return original(self, article, chunks, vectors, chunking)
+        return original(self, items, chunking)
 
-    Store.replace_article = replace
+    rag.ingest.GROUP_CHUNKS = 1  # one article per group
+    Store.replace_articles = replace
     Assistant.open(sys.argv[1], progress=False).ingest([sys.argv[2]])
 """)
 
