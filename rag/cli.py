@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["bench", "encoder"]:  # its own option parser (argparse REMAINDER drops --options)
+        from rag.bench_encoder import main as bench_encoder
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        bench_encoder(argv[2:])
+        return 0
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
