@@ -38,16 +38,18 @@ class XQuadSample:
     questions: list[tuple[str, str, list[tuple[str, int, int]]]]  # (lang, question, gold spans)
 
 
+def xquad_paragraphs(root: Path, lang: str) -> list[dict[str, Any]]:
+    """All XQuAD-R paragraphs of one language, in file order (parallel across languages)."""
+    path = Path(root) / f"{lang}.json"
+    if not path.exists():
+        raise SystemExit(f"XQuAD-R file missing: {path} (pass --xquad DIR or set RAG_XQUAD_DIR)")
+    return [p for article in json.loads(path.read_text(encoding="utf-8"))["data"] for p in article["paragraphs"]]
+
+
 def xquad_sample(root: Path, langs: Sequence[str], paragraphs: int, per_paragraph: int, out: Path
                  ) -> XQuadSample:
     """Write the first ``paragraphs`` XQuAD-R paragraphs of each language as articles under ``out``."""
-    data = {}
-    for lang in langs:
-        path = root / f"{lang}.json"
-        if not path.exists():
-            raise SystemExit(f"XQuAD-R file missing: {path} (pass --xquad DIR)")
-        data[lang] = [p for article in json.loads(path.read_text(encoding="utf-8"))["data"]
-                      for p in article["paragraphs"]][:paragraphs]
+    data = {lang: xquad_paragraphs(root, lang)[:paragraphs] for lang in langs}
     gold: dict[str, list[tuple[str, int, int]]] = {}
     for lang, paras in data.items():
         (out / lang).mkdir(parents=True, exist_ok=True)

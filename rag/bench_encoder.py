@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import logging
 import os
 import time
@@ -26,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from rag.bench import DEFAULT_XQUAD
+from rag.bench import DEFAULT_XQUAD, xquad_paragraphs
 from rag.embedding import QUANTIZE_RECIPES, OnnxEncoder, _offline_env
 
 QUERY_PROMPT = "task: search result | query: "
@@ -44,13 +43,9 @@ def load_bench(data: Path, n_docs: int, n_queries: int, n_extra: int) -> tuple[l
     Returns doc texts, doc paragraph ids (-1 for extra passages), question texts, question paragraph ids.
     Questions take the k-th question of every pool paragraph in turn, so they spread over the pool.
     """
-    def paragraphs(lang: str) -> list[dict]:
-        raw = json.loads((data / f"{lang}.json").read_text())
-        return [p for article in raw["data"] for p in article["paragraphs"]]
-
     docs, doc_ids, queries, query_ids = [], [], [], []
     for lang in POOL_LANGS:
-        paras = paragraphs(lang)[:n_docs]
+        paras = xquad_paragraphs(data, lang)[:n_docs]
         docs += [p["context"] for p in paras]
         doc_ids += list(range(len(paras)))
         picked: list[tuple[int, str]] = []
@@ -60,7 +55,7 @@ def load_bench(data: Path, n_docs: int, n_queries: int, n_extra: int) -> tuple[l
             queries.append(q)
             query_ids.append(i)
     for lang in EXTRA_LANGS:  # only for speed and cosine: more scripts and lengths
-        docs += [p["context"] for p in paragraphs(lang)[100:100 + n_extra]]
+        docs += [p["context"] for p in xquad_paragraphs(data, lang)[100:100 + n_extra]]
         doc_ids += [-1] * n_extra
     return docs, np.array(doc_ids), queries, np.array(query_ids)
 

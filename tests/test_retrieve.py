@@ -90,3 +90,10 @@ def test_fusion_lets_bm25_bring_in_a_chunk_dense_missed():
     a, b, lexical_only = chunk("a"), chunk("b"), chunk("x")
     fused = fuse([a, b], [lexical_only], k=3, rrf_k=60, bm25_weight=0.5)
     assert {c.id for c, _ in fused} == {"a", "b", "x"}
+
+
+def test_tokenize_stems_per_language():
+    assert tokenize("Serangan teroris", ["id"]) == ["serang", "oris"]  # Snowball strips the ter- prefix
+    assert tokenize("Переговоры", ["ru"]) == ["переговор"]
+    assert set(tokenize("attacks", ["en", "id"])) == {"attack", "attacks"}
+    assert tokenize("東京 Tokyo", ["zh"]) == ["東京", "tokyo"]  # no stemmer: plain lower-cased words
