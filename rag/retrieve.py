@@ -21,7 +21,7 @@ import numpy as np
 
 from rag.chunking import Chunk
 from rag.embedding import Embedder
-from rag.errors import QueryError
+from rag.errors import QueryError, StoreError
 from rag.store import Store
 
 log = logging.getLogger(__name__)
@@ -180,6 +180,8 @@ class Retriever:
         mode = mode or self.mode
         if mode not in ("hybrid", "dense", "bm25"):
             raise QueryError(f"unknown retrieval mode {mode!r}: use hybrid, dense or bm25")
+        if self.store.count() == 0:
+            raise StoreError(f"the index at {self.store.where} is empty: run `rag ingest PATH` first")
         depth = max(4 * k, 20)
         if mode == "dense":
             ranked = self.store.query(self.embedder.embed_query(query), k, languages, sources)

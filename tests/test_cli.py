@@ -58,3 +58,6 @@ def test_ingest_reports_skips_and_bad_settings(tmp_path):
 
     nothing = rag("--index", str(tmp_path / "idx"), "ingest", str(tmp_path / "absent"))
     assert nothing.returncode == 1 and "no such file" in nothing.stderr
+
+    empty = rag("--index", str(tmp_path / "idx"), "search", "Who did TASS quote?")
+    assert empty.returncode == 1 and "is empty: run `rag ingest PATH`" in empty.stderr
