@@ -1,0 +1,56 @@
+"""Prompt templates, kept as files in ``prompts/`` and loaded by name (prompts stage).
+
+A template is a text file ``prompts/<name>.txt`` using ``$variable`` placeholders (``string.Template``, so
+braces in examples need no escaping); a per-language variant ``<name>.<lang>.txt`` wins over the plain
+one. Rendering with a missing variable, or an unknown name, is a ``ConfigError`` that says which.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+from functools import lru_cache
+from pathlib import Path
+
+from rag.errors import ConfigError
+
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / "prompts"
+
+
+def prompts_dir() -> Path:
+    return Path(os.environ.get("RAG_PROMPTS_DIR") or DEFAULT_DIR)
+
+
+@lru_cache(maxsize=None)
+def _read(path: Path) -> string.Template:
+    return string.Template(path.read_text(encoding="utf-8"))
+
+
+def template(name: str, language: str | None = None, folder: Path | None = None) -> string.Template:
+    """The template ``name`` (its ``language`` variant when there is one)."""
+    folder = folder or prompts_dir()
+    candidates = ([folder / f"{name}.{language}.txt"] if language else []) + [folder / f"{name}.txt"]
+    for path in candidates:
+        if path.is_file():
+            return _read(path)
+    raise ConfigError(f"no prompt template {name!r} in {folder} (looked for "
+                      f"{', '.join(p.name for p in candidates)}; RAG_PROMPTS_DIR)")
+
+
+def variables(name: str, language: str | None = None, folder: Path | None = None) -> set[str]:
+    """Names of the ``$variables`` a template uses."""
+    tpl = template(name, language, folder)
+    found = tpl.pattern.finditer(tpl.template)
+    return {m.group("named") or m.group("braced") for m in found if m.group("named") or m.group("braced")}
+
+
+def render(name: str, /, language: str | None = None, folder: Path | None = None, **values: object) -> str:
+    """Fill template ``name`` with ``values``; every placeholder must be given."""
+    tpl = template(name, language, folder)
+    try:
+        return tpl.substitute({k: str(v) for k, v in values.items()})
+    except KeyError as exc:
+        raise ConfigError(f"prompt {name!r} needs the variable {exc.args[0]!r} "
+                          f"(given: {', '.join(sorted(values)) or 'none'})") from None
+    except ValueError as exc:
+        raise ConfigError(f"prompt {name!r} is malformed: {exc}") from None

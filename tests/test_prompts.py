@@ -1,0 +1,33 @@
+"""Prompt templates are files loaded by name; missing variables and names are clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.errors import ConfigError
+from rag.prompts import render, template, variables
+
+
+def test_shipped_templates_render():
+    text = render("answer", sources="[1] Zakharova spoke.", question="Who spoke?", language_name="English")
+    assert "[1] Zakharova spoke." in text and "Who spoke?" in text
+    assert "NOT_FOUND" in render("system", language_name="Indonesian")
+    assert variables("condense") == {"history", "question"}
+
+
+def test_refusal_messages_per_language_with_fallback():
+    assert render("refusal", "id").strip() == "Artikel-artikel tersebut tidak menyebutkannya."
+    assert render("refusal", "ru").strip() == "В статьях об этом не говорится."
+    assert render("refusal", "de").strip() == "The articles do not say."  # no German file: the default
+
+
+def test_missing_variable_names_it():
+    with pytest.raises(ConfigError, match="needs the variable 'question'"):
+        render("answer", sources="x", language_name="English")
+
+
+def test_unknown_template_and_override_folder(tmp_path):
+    with pytest.raises(ConfigError, match="no prompt template 'nope'"):
+        template("nope")
+    (tmp_path / "greet.txt").write_text("Hello $name, {braces} stay.", encoding="utf-8")
+    assert render("greet", folder=tmp_path, name="Ana") == "Hello Ana, {braces} stay."
