@@ -120,7 +120,30 @@ def _stamp(model_dir: Path) -> dict[str, Any]:
     """What the export depends on: the source weights (size + mtime) and the recipe format."""
     weights = model_dir / "model.safetensors"
     stat = weights.stat()
-    return {"source": str(model_dir.resolve()), "size": stat.st_size, "mtime": int(stat.st_mtime), "format": 1}
+    return {"source": str(model_dir.resolve()), "size": stat.st_size, "mtime": int(stat.st_mtime), "format": 2}
+
+
+def _halve_token_table(path: Path) -> None:
+    """Store the token-embedding table (262k x 768, two thirds of the file) in fp16 with a Cast after
+    the lookup: half the bytes to read at start-up, vectors unchanged to within fp16 rounding."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Gather" and node.input[0] in inits and inits[node.input[0]].data_type == TensorProto.FLOAT:
+            table = inits[node.input[0]]
+            half = numpy_helper.from_array(numpy_helper.to_array(table).astype(np.float16), table.name)
+            table.CopyFrom(half)
+            looked_up, widened = node.output[0], node.output[0] + "_fp32"
+            for consumer in graph.node:
+                consumer.input[:] = [widened if i == looked_up else i for i in consumer.input]
+            graph.node.append(helper.make_node("Cast", [looked_up], [widened], to=TensorProto.FLOAT,
+                                               name=node.name + "_to_fp32"))
+            break
+    onnx.save(model, str(path))
 
 
 def _export_fp32(model_dir: Path, target: Path) -> None:
@@ -223,6 +246,7 @@ class OnnxEncoder:
         partial = out_dir / f".{quantize}.partial.onnx"
         if fp32 is None:
             _export_fp32(model_dir, partial)
+            _halve_token_table(partial)
         else:
             _quantize(fp32, partial, quantize)
         partial.replace(target)
