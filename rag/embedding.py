@@ -225,6 +225,7 @@ class OnnxEncoder:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self.dimension = int(self.session.get_outputs()[0].shape[1])  # fixed by the last Dense head
         self.name = Path(onnx_path).stem
         log.info("loaded %s in %.1fs", onnx_path, time.perf_counter() - started)
 
@@ -257,7 +258,7 @@ class OnnxEncoder:
 
     def encode(self, texts: list[str], batch_size: int = 8) -> np.ndarray:
         """Embed ``texts`` (prompt already applied); batches hold texts of similar token length."""
-        out = np.zeros((len(texts), self.session.get_outputs()[0].shape[1] or 768), dtype=np.float32)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
         ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
@@ -302,7 +303,7 @@ class OnnxEmbedder:
             self._encoder = OnnxEncoder(onnx_file, self.path, threads)
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelError(f"cannot prepare the ONNX model for {self.path}: {exc}") from exc
-        self.dimension = int(self._encoder.encode(["x"]).shape[1])
+        self.dimension = self._encoder.dimension
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         return self._encoder.encode([self.document_prompt + t for t in texts], self.batch_size)

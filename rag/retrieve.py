@@ -189,13 +189,21 @@ class Retriever:
             lexical = self.lexical()
             ranked = lexical.search(query, k, lexical.mask(languages, sources))
         else:
-            with ThreadPoolExecutor(max_workers=1) as pool:  # on a cold start, build BM25 while the
-                lexical_future = pool.submit(self.lexical)   # encoder loads (about 2 s saved at 10k)
-                dense = self.store.query(self.embedder.embed_query(query), depth, languages, sources)
-                lexical = lexical_future.result()
+            dense, lexical = self._dense_and_lexical(query, depth, languages, sources)
             sparse = lexical.search(query, depth, lexical.mask(languages, sources), per_language=True)
             ranked = fuse([c for c, _ in dense], [c for c, _ in sparse], k, self.rrf_k, self.bm25_weight)
         return [_hit(chunk, score) for chunk, score in ranked[:k]]
+
+    def _dense_and_lexical(self, query: str, depth: int, languages: Sequence[str], sources: Sequence[str]
+                           ) -> tuple[list[tuple[Chunk, float]], LexicalIndex]:
+        """Dense hits and the lexical index; on a cold start the index is built in a thread while the
+        encoder loads and embeds the query (about 2 s saved at 10k chunks)."""
+        if self._lexical is not None:
+            return self.store.query(self.embedder.embed_query(query), depth, languages, sources), self._lexical
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            lexical_future = pool.submit(self.lexical)
+            dense = self.store.query(self.embedder.embed_query(query), depth, languages, sources)
+            return dense, lexical_future.result()
 
 
 def _hit(chunk: Chunk, score: float) -> Hit:

@@ -211,8 +211,8 @@ class Store:
             for offset in range(0, self.count(), PAGE):
                 got = self._chunks.get(include=["metadatas"], limit=PAGE, offset=offset)
                 orphans.update(m["article_id"] for m in got["metadatas"] if m["article_id"] not in complete)
-            for aid in orphans:
-                self._chunks.delete(where={"document_id": aid})
+            if orphans:
+                self._chunks.delete(where={"document_id": {"$in": sorted(orphans)}})
         return len(orphans)
 
 
