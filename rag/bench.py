@@ -171,14 +171,14 @@ def _percentiles(samples: list[float]) -> str:
 def bench_speed(args: Any) -> None:
     from rag.api import Assistant
     from rag.chunking import chunk_article
-    from rag.corpus import load_paths
+    from rag.corpus import Article, load_paths
 
     with tempfile.TemporaryDirectory() as tmp:
         sample = xquad_sample(Path(args.xquad), args.langs.split(","), args.paragraphs, 2, Path(tmp) / "x")
         assistant = Assistant.open(Path(tmp) / "index", progress=False)
         embedder = assistant.embedder
         s = assistant.settings
-        texts = [c.text for a in load_paths([sample.folder], s.max_file_bytes) if hasattr(a, "text")
+        texts = [c.text for a in load_paths([sample.folder], s.max_file_bytes) if isinstance(a, Article)
                  for c in chunk_article(a, s.chunk_chars, s.chunk_overlap_chars)]
         embedder.embed_documents(texts[:8])  # warm-up
         raw = _timed(lambda: embedder.embed_documents(texts))
