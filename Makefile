@@ -7,6 +7,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 export RAG_MODELS_DIR ?= $(HOME)/.cache/rag-models
+# llama-cpp-python ships only sources: built once (5-8 minutes on 2 cores) into this folder, then reused.
+# GGML_NATIVE=OFF keeps the wheel portable (AVX2/FMA/F16C builds, no -march=native).
+WHEELS ?= $(HOME)/.cache/rag-wheels
+LLAMA_CPP := llama-cpp-python==0.3.16
 export GRADIO_ANALYTICS_ENABLED = False
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
@@ -27,17 +31,20 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo ">> installing torch==2.13.0 (CPU) first"
 	$(PIP) install -q torch==2.13.0
+	@ls $(WHEELS)/llama_cpp_python-0.3.16-*.whl >/dev/null 2>&1 || { \
+	  echo ">> building $(LLAMA_CPP) once into $(WHEELS) (5-8 minutes on 2 cores)"; \
+	  CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP) wheel -q --no-deps -w $(WHEELS) $(LLAMA_CPP); }
 	@echo ">> installing the project and its pinned dependencies"
-	$(PIP) install -q -c constraints.txt -e '.[test]'
+	$(PIP) install -q -c constraints.txt --find-links $(WHEELS) -e '.[test]'
 	@touch $@
 
 models: $(STAMP)
-	@$(PY) -m rag.models embedding
+	@$(PY) -m rag.models embedding llm
 	@$(PY) -m rag.embedding
 
 run: setup
 	$(VENV)/bin/rag ingest seeds/
-	$(VENV)/bin/rag search "$(QUESTION)" -k 3
+	$(VENV)/bin/rag ask "$(QUESTION)"
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -4,6 +4,7 @@
     assistant = Assistant.open()              # index in RAG_INDEX_DIR or .rag/
     report = assistant.ingest(["seeds/"])
     hits = assistant.search("Who did TASS quote?", k=5)
+    answer = assistant.ask("What did Zakharova say?", history=[("Who is Zakharova?", "...")])
 
 Heavy parts (the embedding model, the lexical index) load on first use, so listing or removing
 sources never loads a model.
@@ -15,7 +16,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from rag.embedding import Embedder, embedding_space
 from rag.errors import StoreError
@@ -24,7 +25,11 @@ from rag.retrieve import Hit, Retriever
 from rag.settings import Settings
 from rag.store import ArticleRecord, Store
 
+if TYPE_CHECKING:
+    from rag.answer import Answer, Answerer
+
 log = logging.getLogger(__name__)
+History = Sequence[tuple[str, str]]
 
 
 class Assistant:
@@ -35,6 +40,7 @@ class Assistant:
         self.store = store
         self._embedder = embedder
         self._lock = threading.Lock()
+        self._answerers: dict[str, "Answerer"] = {}
         self.retriever = Retriever(store, _LazyEmbedder(self), settings.retrieval, settings.rrf_k,
                                    settings.bm25_weight)
 
@@ -75,6 +81,40 @@ class Assistant:
         """Passages for ``query``, best first; filter by language code(s) and/or source(s)."""
         sources = [self.resolve_source(s) for s in _as_list(source)]
         return self.retriever.search(query, k or self.settings.top_k, mode, _as_list(language), sources)
+
+    def ask(self, question: str, history: History | None = None, *, generator: str | None = None,
+            k: int | None = None, language: str | Sequence[str] | None = None) -> "Answer":
+        """A short answer in the question's language whose every claim cites an exact source sentence,
+        or a refusal (``answer.refused``) when the articles do not say."""
+        return self._answerer(generator, k, language).ask(question, history or ())
+
+    def ask_stream(self, question: str, history: History | None = None, *, generator: str | None = None,
+                   k: int | None = None, language: str | Sequence[str] | None = None
+                   ) -> Iterator["str | Answer"]:
+        """Like ``ask``, but yields the LLM's raw text pieces as they come, then the verified ``Answer``."""
+        return self._answerer(generator, k, language).stream(question, history or ())
+
+    def generator_for(self, kind: str | None = None) -> Any:
+        """The (cached) generator of ``kind``: local, openai or extractive (None)."""
+        return self._answerer(kind, None, None).generator
+
+    def _answerer(self, kind: str | None, k: int | None, language: str | Sequence[str] | None) -> "Answerer":
+        from rag.answer import Answerer
+        from rag.generate import make_generator
+
+        kind = kind or self.settings.generator
+        with self._lock:
+            base = self._answerers.get(kind)
+            if base is None:
+                system = [Answerer.system_message()]
+                base = Answerer(self.search, _LazyEmbedder(self), make_generator(self.settings, kind, system),
+                                self.settings)
+                self._answerers[kind] = base
+        languages = _as_list(language)
+        if k is None and not languages:
+            return base
+        return base.with_search(lambda q, top: self.search(q, k or top, language=languages or None),
+                                k or self.settings.top_k)
 
     def sources(self) -> list[ArticleRecord]:
         return sorted(self.store.articles().values(), key=lambda r: r.source)

@@ -1,4 +1,4 @@
-"""The ``rag`` command: the same verbs as the Python API (ingest, search, sources, remove).
+"""The ``rag`` command: the same verbs as the Python API (ingest, search, ask, sources, remove).
 
 Only the standard library is imported at start-up, so ``rag --help`` is instant; ``RagError`` becomes a
 one-line message on stderr and exit status 1.
@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Any, Sequence
 
-from rag.errors import RagError
+from rag.errors import QueryError, RagError
 
 log = logging.getLogger("rag")
 
@@ -36,6 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language", action="append", metavar="CODE", help="only articles in this language")
     p.add_argument("--source", action="append", metavar="SOURCE", help="only this article")
     p.add_argument("--json", action="store_true", help="print hits as a JSON list")
+
+    p = verbs.add_parser("ask", help="answer a question with cited source sentences")
+    p.add_argument("question")
+    p.add_argument("--generator", choices=("local", "openai", "extractive"),
+                   help="who writes the answer (default: RAG_GENERATOR or local)")
+    p.add_argument("-k", type=int, default=None, help="passages to read (default: RAG_TOP_K or 5)")
+    p.add_argument("--language", action="append", metavar="CODE", help="only articles in this language")
+    p.add_argument("--history", metavar="FILE", help="JSON file with earlier turns: [[question, answer], ...]")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
 
     p = verbs.add_parser("sources", help="list the ingested articles")
     p.add_argument("--json", action="store_true")
@@ -104,6 +113,30 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    history = _read_history(args.history) if args.history else None
+    answer = _open(args).ask(args.question, history, generator=args.generator, k=args.k, language=args.language)
+    if args.json:
+        _print_json(answer.to_dict())
+        return 0
+    print(answer.text)
+    if answer.citations:
+        print("\nSources:")
+    for c in answer.citations:
+        print(f"[{c.marker}] {c.source} [{c.start}:{c.end}] ({c.language}) {c.title}")
+        print(f"    “{' '.join(c.quote.split())}”")
+    return 0
+
+
+def _read_history(path: str) -> list[tuple[str, str]]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            turns = json.load(handle)
+        return [(str(q), str(a)) for q, a in turns]
+    except (OSError, ValueError, TypeError) as exc:
+        raise QueryError(f"--history {path}: expected a JSON list of [question, answer] pairs ({exc})") from None
+
+
 def cmd_sources(args: argparse.Namespace) -> int:
     records = _open(args).sources()
     if args.json:
@@ -128,7 +161,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run(args)
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "sources": cmd_sources, "remove": cmd_remove,
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "sources": cmd_sources, "remove": cmd_remove,
             "bench": cmd_bench}
 
 if __name__ == "__main__":

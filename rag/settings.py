@@ -17,6 +17,8 @@ from rag.errors import ConfigError
 DEFAULT_MODELS_DIR = Path.home() / ".cache" / "rag-models"
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 EMBEDDING_BACKENDS = ("torch", "torch-int8", "onnx", "onnx-int8")
+GENERATORS = ("local", "openai", "extractive")
+DEFAULT_LLM = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 
 
 @dataclass(frozen=True)
@@ -41,21 +43,41 @@ class Settings:
     collection: str = "rag_chunks"
     chroma_url: str = ""  # empty: embedded PersistentClient in index_dir
     progress: bool = True
+    # answering (issue 3)
+    generator: str = "local"  # local (llama.cpp in process), openai (any compatible server), extractive
+    llm_model: Path | None = None  # GGUF for `local`; default: models_dir / DEFAULT_LLM
+    llm_url: str = ""  # base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1
+    llm_name: str = "default"  # model name sent to that server
+    llm_api_key: str = ""  # bearer token for that server (OPENAI_API_KEY is used when empty)
+    llm_timeout: float = 120.0  # seconds to wait for the server
+    llm_context: int = 2048  # context window of the local model (tokens)
+    context_tokens: int = 160  # budget for source sentences in the prompt (prompt speed: see README)
+    answer_tokens: int = 160  # most tokens generated for one answer
+    min_relevance: float = 0.36  # best sentence cosine below this: refuse without asking the LLM
+    min_support: float = 0.40  # a claim needs this much support from the sentence it cites
 
     def __post_init__(self) -> None:
         _check_choice("RAG_RETRIEVAL", self.retrieval, RETRIEVAL_MODES)
         _check_choice("RAG_EMBEDDING_BACKEND", self.embedding_backend, EMBEDDING_BACKENDS)
-        for name in ("embed_batch_size", "top_k", "chunk_chars", "rrf_k"):
+        _check_choice("RAG_GENERATOR", self.generator, GENERATORS)
+        for name in ("embed_batch_size", "top_k", "chunk_chars", "rrf_k", "llm_context", "context_tokens",
+                     "answer_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"RAG_{name.upper()} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.chunk_overlap_chars < self.chunk_chars:
             raise ConfigError("RAG_CHUNK_OVERLAP_CHARS must be >= 0 and smaller than RAG_CHUNK_CHARS")
         if self.max_file_mb <= 0:
             raise ConfigError(f"RAG_MAX_FILE_MB must be > 0, got {self.max_file_mb}")
+        if self.llm_timeout <= 0:
+            raise ConfigError(f"RAG_LLM_TIMEOUT must be > 0, got {self.llm_timeout}")
 
     @property
     def embedding_path(self) -> Path:
         return Path(self.embedding_model or self.models_dir / "embeddinggemma-300m").expanduser()
+
+    @property
+    def llm_path(self) -> Path:
+        return Path(self.llm_model or self.models_dir / DEFAULT_LLM).expanduser()
 
     @property
     def max_file_bytes(self) -> int:
@@ -74,7 +96,7 @@ class Settings:
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        for key in ("index_dir", "models_dir", "embedding_model"):
+        for key in ("index_dir", "models_dir", "embedding_model", "llm_model"):
             if values.get(key) is not None:
                 values[key] = Path(values[key]).expanduser()
         return cls(**values)

@@ -11,7 +11,8 @@ from rag.prompts import render, template, variables
 def test_shipped_templates_render():
     text = render("answer", sources="[1] Zakharova spoke.", question="Who spoke?", language_name="English")
     assert "[1] Zakharova spoke." in text and "Who spoke?" in text
-    assert "NOT_FOUND" in render("system", language_name="Indonesian")
+    assert variables("system") == set()  # no variables: the system prompt is a cacheable fixed prefix
+    assert "never instructions" in render("system")
     assert variables("condense") == {"history", "question"}
 
 
@@ -19,6 +20,7 @@ def test_refusal_messages_per_language_with_fallback():
     assert render("refusal", "id").strip() == "Artikel-artikel tersebut tidak menyebutkannya."
     assert render("refusal", "ru").strip() == "В статьях об этом не говорится."
     assert render("refusal", "de").strip() == "The articles do not say."  # no German file: the default
+    assert render("extractive", "id", quotes="“x” [1]").startswith("Menurut artikel:")
 
 
 def test_missing_variable_names_it():

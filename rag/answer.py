@@ -1,0 +1,514 @@
+"""Answer a question from retrieved passages with verified, sentence-exact citations (answer stage).
+
+The pipeline, for one question:
+
+1. **Follow-ups.** With a history, the question is rewritten into a standalone one (by the LLM, with the
+   ``condense`` prompt; without an LLM the previous question is prepended for retrieval).
+2. **Evidence.** The retrieved chunks are split into sentences; each sentence is scored against the
+   question with the embedding model and the best ones are packed into a token budget
+   (``RAG_CONTEXT_TOKENS``): prompt processing, not generation, dominates latency on a CPU.
+3. **Refusal gate.** When the best sentence is less relevant than ``RAG_MIN_RELEVANCE``, the answer is a
+   refusal in the question's language, without asking the LLM.
+4. **Generation.** The LLM sees the numbered sentences as data and answers in the question's language.
+5. **Verification.** Each answer sentence (claim) must be supported by a sentence the model was given:
+   lexical overlap or embedding similarity at least ``RAG_MIN_SUPPORT``, and every number in the claim
+   present in the evidence. A claim citing the wrong sentence is re-pointed to the one that supports it;
+   a claim nothing supports is dropped. If no claim survives, the answer is a refusal. Markers are
+   renumbered so that the citation list holds exactly the cited sentences, in order of first use.
+
+A citation's ``quote`` is always ``article_text[start:end]`` of its ``source``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import unicodedata
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from rag import prompts
+from rag.chunking import sentence_spans
+from rag.embedding import Embedder
+from rag.errors import QueryError
+from rag.generate import Generator, Message, complete
+from rag.retrieve import Hit, tokenize
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+MAX_SENTENCE_CHARS = 400
+HISTORY_TURNS = 3
+LANGUAGE_NAMES = {
+    "ar": "Arabic", "bg": "Bulgarian", "ca": "Catalan", "cs": "Czech", "da": "Danish", "de": "German",
+    "el": "Greek", "en": "English", "es": "Spanish", "et": "Estonian", "fa": "Persian", "fi": "Finnish",
+    "fr": "French", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "id": "Indonesian",
+    "it": "Italian", "ja": "Japanese", "ko": "Korean", "lt": "Lithuanian", "lv": "Latvian", "ms": "Malay",
+    "nl": "Dutch", "no": "Norwegian", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian",
+    "sk": "Slovak", "sl": "Slovenian", "sr": "Serbian", "sv": "Swedish", "th": "Thai", "tl": "Tagalog",
+    "tr": "Turkish", "uk": "Ukrainian", "vi": "Vietnamese", "zh": "Chinese",
+}
+# [1]  [1, 2]  [Source 1]  [sumber 2]  【3】  — what small models write when asked for [n]
+_MARKER = re.compile(r"[\[【]\s*(?:(?:source|sources|sumber|источник)\s*)?(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*[\]】]",
+                     re.IGNORECASE)
+_WORDS = re.compile(r"\w+", re.UNICODE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_REFUSAL_WORDS = ("NOT_FOUND", "NOT FOUND")
+_NAME = re.compile(r"\b[^\W\d_][\w'’-]*", re.UNICODE)
+# questions asking for a quantity: their answer must contain a number
+_QUANTITY = re.compile(r"\b(how (many|much)|berapa|сколько|combien|cu[aá]nt[oa]s?|quant[oa]s?|wie (viele?|viel))\b",
+                       re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One cited sentence: ``quote == article_text(source)[start:end]``."""
+
+    marker: int
+    source: str
+    start: int
+    end: int
+    quote: str
+    title: str
+    language: str
+    score: float = 0.0  # how strongly it supports the claims citing it (0..1)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A verified answer: ``text`` carries markers [1], [2] ... that index ``citations``."""
+
+    text: str
+    citations: tuple[Citation, ...]
+    refused: bool
+    language: str
+    question: str = ""
+    standalone_question: str = ""
+    generator: str = ""
+    dropped: tuple[str, ...] = ()  # answer sentences removed because no source supports them
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: retrieval, first_token, generation, total
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["citations"] = [asdict(c) for c in self.citations]
+        data["dropped"] = list(self.dropped)
+        return data
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A candidate evidence sentence: an exact span of a retrieved passage."""
+
+    source: str
+    start: int
+    end: int
+    text: str
+    title: str
+    language: str
+    relevance: float = 0.0
+
+
+@dataclass
+class _Claim:
+    text: str
+    markers: list[int]
+
+
+SearchFn = Callable[[str, int], list[Hit]]
+
+
+class Answerer:
+    """Turns a question (plus history) into a verified ``Answer``; ``stream`` also yields text pieces."""
+
+    def __init__(self, search: SearchFn, embedder: Embedder, generator: Generator | None,
+                 settings: Settings) -> None:
+        self.search = search
+        self.embedder = embedder
+        self.generator = generator
+        self.settings = settings
+        self._vectors: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    # -- public ---------------------------------------------------------------------------------------
+
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
+        answer = None
+        for item in self.stream(question, history):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    def stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Iterator[str | Answer]:
+        """Text pieces as the LLM writes them (raw, before verification), then the final ``Answer``."""
+        started = time.perf_counter()
+        question = _check_question(question)
+        language = question_language(question)
+        standalone, prompt_question = self.standalone(question, history)
+        hits = self.search(standalone, self.settings.top_k)
+        sentences = self.rank_sentences(standalone, hits)
+        timings = {"retrieval": time.perf_counter() - started}
+        chosen = self.select(sentences)
+        context = "\n".join(h.text for h in hits)  # names in a claim may sit around the cited sentence
+        base = dict(question=question, standalone_question=standalone, language=language,
+                    generator=self.generator.name if self.generator else "extractive")
+        if not chosen:
+            yield self._refusal(base, timings, started)
+            return
+        if self.generator is None:
+            yield self._extractive(chosen, base, timings, started)
+            return
+        raw: list[str] = []
+        for piece in self.generator.stream(self.messages(prompt_question, chosen, language),
+                                           self.settings.answer_tokens):
+            timings.setdefault("first_token", time.perf_counter() - started)
+            raw.append(piece)
+            yield piece
+        timings["generation"] = time.perf_counter() - started - timings["retrieval"]
+        yield self.verify("".join(raw), chosen, base, timings, started, context)
+
+    # -- stages ---------------------------------------------------------------------------------------
+
+    def standalone(self, question: str, history: Sequence[tuple[str, str]]) -> tuple[str, str]:
+        """(question to retrieve with, question to put to the LLM): the question rewritten so that it needs
+        no history; when that fails (or there is no LLM), retrieval uses it followed by the previous one."""
+        turns = [(q, a) for q, a in history if (q or "").strip()][-HISTORY_TURNS:]
+        if not turns:
+            return question, question
+        fallback = (f"{question} {turns[-1][0].strip()}", f"{question} (after: {turns[-1][0].strip()})")
+        if self.generator is None:
+            return fallback
+        lines = "\n".join(f"User: {_clip(q, 300)}\nAssistant: {_clip(_strip_markers(a), 300)}" for q, a in turns)
+        prompt = prompts.render("condense", history=lines, question=question)
+        reply = complete(self.generator, [self.system_message(), {"role": "user", "content": prompt}], 60)
+        rewritten = _first_line(reply)
+        if not _plausible_rewrite(question, rewritten):
+            log.info("condensing failed (%r); retrieving with the previous question appended", reply)
+            return fallback
+        log.info("follow-up %r rewritten as %r", question, rewritten)
+        return rewritten, rewritten
+
+    def rank_sentences(self, question: str, hits: Sequence[Hit]) -> list[Sentence]:
+        """Sentences of the retrieved passages (each once), most relevant to ``question`` first."""
+        seen: dict[tuple[str, int, int], Sentence] = {}
+        for hit in hits:
+            for s, e in sentence_spans(hit.text, max_chars=MAX_SENTENCE_CHARS):
+                if sum(ch.isalnum() for ch in hit.text[s:e]) < 3:
+                    continue
+                key = (hit.source, hit.start + s, hit.start + e)
+                seen.setdefault(key, Sentence(hit.source, hit.start + s, hit.start + e, hit.text[s:e], hit.title,
+                                              hit.language))
+        if not seen:
+            return []
+        sentences = list(seen.values())
+        scores = self._vectors_for(sentences) @ np.asarray(self.embedder.embed_query(question), dtype=np.float32)
+        ranked = [Sentence(**{**asdict(s), "relevance": round(float(r), 4)}) for s, r in zip(sentences, scores)]
+        return sorted(ranked, key=lambda s: -s.relevance)
+
+    def select(self, sentences: Sequence[Sentence]) -> list[Sentence]:
+        """The most relevant sentences that fit the token budget; none when the best is below the gate."""
+        if not sentences or sentences[0].relevance < self.settings.min_relevance:
+            return []
+        budget = self.settings.context_tokens
+        chosen: list[Sentence] = []
+        for s in sentences:
+            cost = self._tokens(s.text) + 3
+            if chosen and (cost > budget or s.relevance < self.settings.min_relevance):
+                continue
+            chosen.append(s)
+            budget -= cost
+        return chosen
+
+    def with_search(self, search: SearchFn, top_k: int) -> "Answerer":
+        """A copy sharing the generator and sentence cache, with another search (filters, k)."""
+        clone = Answerer(search, self.embedder, self.generator, self.settings)
+        clone.settings = _replace_top_k(self.settings, top_k)
+        clone._vectors, clone._cache_lock = self._vectors, self._cache_lock
+        return clone
+
+    @staticmethod
+    def system_message() -> Message:
+        """The fixed system prompt (no variables, so llama.cpp keeps it cached across questions)."""
+        return {"role": "system", "content": prompts.render("system")}
+
+    def messages(self, question: str, chosen: Sequence[Sentence], language: str) -> list[Message]:
+        sources = "\n".join(f"[{n}] {_one_line(s.text)}" for n, s in enumerate(chosen, start=1))
+        user = prompts.render("answer", sources=sources, question=question, language_name=language_name(language))
+        return [self.system_message(), {"role": "user", "content": user}]
+
+    def verify(self, raw: str, chosen: Sequence[Sentence], base: dict[str, Any], timings: dict[str, float],
+               started: float, context: str = "") -> Answer:
+        """Keep the claims a given sentence supports, cite that sentence, renumber; else refuse."""
+        if any(word in raw.upper() for word in _REFUSAL_WORDS):
+            return self._refusal(base, timings, started)
+        claims = split_claims(raw)
+        if not claims:
+            return self._refusal(base, timings, started)
+        support = self._support([c.text for c in claims], chosen, base["standalone_question"], context)
+        kept: list[tuple[str, list[int]]] = []
+        dropped: list[str] = []
+        for i, claim in enumerate(claims):
+            sources = self._supporting(claim, support[i], len(chosen))
+            log.debug("claim %r markers=%s support=%s relevance=%s -> %s", claim.text, claim.markers,
+                      np.round(support[i], 3).tolist(), [s.relevance for s in chosen], sources)
+            if sources:
+                kept.append((claim.text, sources))
+            else:
+                dropped.append(claim.text)
+        if dropped:
+            log.info("dropped unsupported claims: %s", dropped)
+        if not kept:
+            return self._refusal(base, timings, started, dropped)
+        numbering: dict[int, int] = {}
+        parts = []
+        for text, sources in kept:
+            marks = [numbering.setdefault(s, len(numbering) + 1) for s in sources]
+            parts.append(_attach(text, marks))
+        scores = {s: float(max(support[i][s] for i in range(len(claims)))) for s in numbering}
+        citations = tuple(_citation(numbering[s], chosen[s], scores[s]) for s in numbering)
+        return self._answer(base, " ".join(parts), citations, False, timings, started, dropped)
+
+    # -- helpers --------------------------------------------------------------------------------------
+
+    def _supporting(self, claim: _Claim, support: np.ndarray, n: int) -> list[int]:
+        """Indices (0-based) of the given sentences that support ``claim``: its own citations when they
+        do, else the one sentence that supports it best (stricter bar), else none."""
+        bar = self.settings.min_support
+        cited = [m - 1 for m in dict.fromkeys(claim.markers) if 1 <= m <= n]
+        good = [i for i in cited if support[i] >= bar]
+        if good:
+            return good
+        best = int(np.argmax(support))
+        return [best] if support[best] >= bar + 0.1 else []
+
+
+
+    def _support(self, claims: Sequence[str], chosen: Sequence[Sentence], question: str,
+                 context: str) -> np.ndarray:
+        """claims x sentences support in [0, 1]: the larger of embedding cosine and lexical coverage; zero
+        when the claim has a number the sentence lacks, names a person, place or thing that the passage
+        around the sentence does not (checked when both are in the same language), or answers a
+        how-many question without a number."""
+        claim_vectors = np.asarray(self.embedder.embed_documents(list(claims)), dtype=np.float32)
+        cosine = claim_vectors @ self._vectors_for(chosen).T
+        result = np.zeros((len(claims), len(chosen)), dtype=np.float32)
+        needs_number = bool(_QUANTITY.search(question))
+        claim_language = question_language(" ".join(claims))
+        for i, claim in enumerate(claims):
+            if needs_number and not _NUMBER.search(claim):
+                continue  # a quantity question answered without a number: nothing supports it
+            for j, sentence in enumerate(chosen):
+                if not numbers_supported(claim, sentence.text):
+                    continue
+                around = context or sentence.text
+                if not names_supported(claim, around, question, same_language=sentence.language == claim_language):
+                    continue
+                result[i, j] = max(float(cosine[i, j]), lexical_support(claim, sentence.text, sentence.language))
+        return result
+
+    def _vectors_for(self, sentences: Sequence[Sentence]) -> np.ndarray:
+        """Document vectors of sentences, cached (the same passages come back for related questions)."""
+        keys = [(s.source, s.start, s.end) for s in sentences]
+        with self._cache_lock:
+            known = {k: self._vectors[k] for k in keys if k in self._vectors}
+        missing = [i for i, k in enumerate(keys) if k not in known]
+        if missing:
+            vectors = self.embedder.embed_documents([sentences[i].text for i in missing])
+            known.update({keys[i]: v for i, v in zip(missing, np.asarray(vectors, dtype=np.float32))})
+        with self._cache_lock:
+            for k in keys:
+                self._vectors[k] = known[k]
+                self._vectors.move_to_end(k)
+            while len(self._vectors) > 20_000:
+                self._vectors.popitem(last=False)
+        return np.stack([known[k] for k in keys])
+
+    def _tokens(self, text: str) -> int:
+        if self.generator is None:
+            return max(1, len(text) // 3)
+        return self.generator.count_tokens(text)
+
+    def _extractive(self, chosen: Sequence[Sentence], base: dict[str, Any], timings: dict[str, float],
+                    started: float) -> Answer:
+        """No LLM: the best sentence (and any nearly as relevant, up to three), quoted and cited."""
+        best = [s for s in chosen[:3] if s.relevance >= chosen[0].relevance - 0.05]
+        quotes = " ".join(f"“{_one_line(s.text)}” [{n}]" for n, s in enumerate(best, start=1))
+        text = prompts.render("extractive", language=base["language"], quotes=quotes).strip()
+        citations = tuple(_citation(n, s, s.relevance) for n, s in enumerate(best, start=1))
+        return self._answer(base, text, citations, False, timings, started)
+
+    def _refusal(self, base: dict[str, Any], timings: dict[str, float], started: float,
+                 dropped: Sequence[str] = ()) -> Answer:
+        text = prompts.render("refusal", language=base["language"]).strip()
+        return self._answer(base, text, (), True, timings, started, dropped)
+
+    @staticmethod
+    def _answer(base: dict[str, Any], text: str, citations: tuple[Citation, ...], refused: bool,
+                timings: dict[str, float], started: float, dropped: Sequence[str] = ()) -> Answer:
+        timings = {**timings, "total": time.perf_counter() - started}
+        return Answer(text=text, citations=citations, refused=refused, dropped=tuple(dropped),
+                      timings={k: round(v, 4) for k, v in timings.items()}, **base)
+
+
+# -- pure functions (unit-tested without models) --------------------------------------------------------
+
+
+def question_language(question: str) -> str:
+    """ISO code of the question's language; Malay is read as Indonesian (short texts are ambiguous)."""
+    from rag.corpus import detect_language
+
+    code = detect_language(question)
+    return {"ms": "id", "und": "en"}.get(code, code)
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, code)
+
+
+def split_claims(raw: str) -> list[_Claim]:
+    """Sentences of a generated answer with the markers each carries; a marker standing after a sentence's
+    full stop ("... Syria. [1]") belongs to that sentence."""
+    claims: list[_Claim] = []
+    text = raw.strip()
+    for s, e in sentence_spans(text):
+        piece = text[s:e]
+        markers = [int(n) for m in _MARKER.finditer(piece) for n in re.split(r"\s*[,;]\s*", m.group(1))]
+        words = _strip_markers(piece).strip(" \t-–—•*:;,")
+        if sum(ch.isalnum() for ch in words) < 2:
+            if claims:
+                claims[-1].markers.extend(markers)
+            continue
+        claims.append(_Claim(words, markers))
+    return claims
+
+
+def lexical_support(claim: str, sentence: str, language: str) -> float:
+    """Share of the claim's content words (stemmed, 4+ letters or digits) found in the sentence."""
+    words = {t for t in tokenize(claim, [language, "en"]) if len(t) >= 4 or t.isdigit()}
+    if not words:
+        return 0.0
+    found = set(tokenize(sentence, [language, "en"]))
+    return len(words & found) / len(words)
+
+
+def names_supported(claim: str, context: str, question: str = "", same_language: bool = True) -> bool:
+    """Every name in the claim occurs in ``context`` (the passage around the cited sentence).
+
+    A name is a capitalised word (the claim's first word only when the question capitalises it
+    mid-sentence too). Names are compared transliterated to Latin letters, fuzzily (Джош ~ Josh,
+    Асада ~ Assad). Across languages only names in another script are checked: a Latin-script name may
+    be translated ("White House" / "Gedung Putih"), a transliterated one may not.
+    """
+    words = _NAME.findall(claim)
+    question_names = {w.lower() for w in _NAME.findall(question)[1:] if w[0].isupper()}
+    names = [w for k, w in enumerate(words) if w[0].isupper() and len(w) >= 3
+             and (k > 0 or w.lower() in question_names)]
+    if not same_language:  # only full names (two capitalised words) in another script: Владимир Путин
+        pairs = {w for a, b in zip(words, words[1:]) if a[0].isupper() and b[0].isupper() for w in (a, b)}
+        names = [w for w in names if not _is_latin(w) and w in pairs]
+    if not names:
+        return True
+    have = {_latin(w) for w in _NAME.findall(context)}
+    return all(_name_in(_latin(w), have) for w in names)
+
+
+def _name_in(name: str, words: set[str]) -> bool:
+    from difflib import SequenceMatcher
+
+    if name in words or any(w.startswith(name[:5]) for w in words if len(name) >= 5):
+        return True
+    return any(SequenceMatcher(None, name, w).ratio() >= 0.75 for w in words if abs(len(w) - len(name)) <= 3)
+
+
+_CYRILLIC = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+                     ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "y", "k", "l", "m", "n", "o", "p", "r",
+                      "s", "t", "u", "f", "h", "ts", "ch", "sh", "sch", "", "y", "", "e", "yu", "ya"]))
+
+
+def _latin(word: str) -> str:
+    """Lower-cased, Cyrillic transliterated, 'dzh'/'zh' read as 'j' (Джош -> josh)."""
+    text = "".join(_CYRILLIC.get(ch, ch) for ch in word.lower())
+    return text.replace("dzh", "j").replace("'", "").replace("’", "")
+
+
+def _is_latin(word: str) -> bool:
+    return all(ch.isascii() or not ch.isalpha() or "LATIN" in unicodedata.name(ch, "") for ch in word)
+
+
+def numbers_supported(claim: str, sentence: str) -> bool:
+    """Every number written in the claim also appears in the sentence (guards against invented figures)."""
+    have = {n.replace(",", "").replace(".", "") for n in _NUMBER.findall(sentence)}
+    return all(n.replace(",", "").replace(".", "") in have for n in _NUMBER.findall(claim))
+
+
+def _replace_top_k(settings: Settings, top_k: int) -> Settings:
+    import dataclasses
+
+    return dataclasses.replace(settings, top_k=top_k)
+
+
+def _citation(marker: int, s: Sentence, score: float) -> Citation:
+    return Citation(marker, s.source, s.start, s.end, s.text, s.title, s.language, round(score, 4))
+
+
+def _attach(text: str, markers: Sequence[int]) -> str:
+    """``text`` with its markers placed before the final punctuation: "Claim [1][2]."."""
+    marks = "".join(f"[{m}]" for m in markers)
+    body = text.rstrip()
+    end = len(body)
+    while end > 0 and body[end - 1] in ".!?。！？…\"'”’»)":
+        end -= 1
+    if end == 0:
+        return f"{body} {marks}"
+    return f"{body[:end]} {marks}{body[end:]}"
+
+
+def _strip_markers(text: str) -> str:
+    return re.sub(r"\s+([.,;:!?])", r"\1", _MARKER.sub("", text)).strip()
+
+
+def _check_question(question: str) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise QueryError("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QueryError(f"the question is too long ({len(question)} characters, at most {MAX_QUESTION_CHARS})")
+    return question
+
+
+def _plausible_rewrite(question: str, rewritten: str) -> bool:
+    """A rewrite is kept when it is a question in the same language that keeps most of the original's
+    words (small models sometimes answer instead, switch language, or echo an earlier question)."""
+    if not rewritten.endswith(("?", "？")) or len(rewritten) > 3 * len(question) + 200:
+        return False
+    if question_language(rewritten) != question_language(question):
+        return False
+    words = set(_WORDS.findall(question.lower()))
+    kept = words & set(_WORDS.findall(rewritten.lower()))
+    return not words or len(kept) >= 0.5 * len(words)
+
+
+def _first_line(text: str) -> str:
+    for line in text.strip().splitlines():
+        line = line.strip().strip('"“”«»').strip()
+        for prefix in ("Standalone question:", "Question:"):
+            if line.lower().startswith(prefix.lower()):
+                line = line[len(prefix):].strip()
+        if line:
+            return line
+    return ""
+
+
+def _clip(text: str, limit: int) -> str:
+    text = _one_line(text)
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
