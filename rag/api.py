@@ -35,10 +35,12 @@ History = Sequence[tuple[str, str]]
 class Assistant:
     """Ingest articles and search them; one instance per index."""
 
-    def __init__(self, settings: Settings, store: Store, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store, embedder: Embedder | None = None,
+                 llm: Any = None) -> None:
         self.settings = settings
         self.store = store
         self._embedder = embedder
+        self._llm = llm  # a loaded Generator for settings.generator, when given (shared across assistants)
         self._lock = threading.Lock()
         self._answerers: dict[str, "Answerer"] = {}
         self.retriever = Retriever(store, _LazyEmbedder(self), settings.retrieval, settings.rrf_k,
@@ -46,12 +48,13 @@ class Assistant:
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike[str] | None = None, *, settings: Settings | None = None,
-             embedder: Embedder | None = None, **overrides: Any) -> "Assistant":
-        """Open (or create) the index at ``index_dir`` (default: RAG_INDEX_DIR or .rag/)."""
+             embedder: Embedder | None = None, llm: Any = None, **overrides: Any) -> "Assistant":
+        """Open (or create) the index at ``index_dir`` (default: RAG_INDEX_DIR or .rag/); ``embedder`` and
+        ``llm`` (a loaded ``Generator``) may be passed in to share models."""
         settings = settings or Settings.from_env(index_dir=index_dir, **overrides)
         store = Store(settings.index_dir, settings.collection, settings.chroma_url,
                       embedding_space(settings.embedding_path, settings.embedding_backend))
-        return cls(settings, store, embedder)
+        return cls(settings, store, embedder, llm)
 
     @property
     def embedder(self) -> Embedder:
@@ -106,9 +109,11 @@ class Assistant:
         with self._lock:
             base = self._answerers.get(kind)
             if base is None:
-                system = [Answerer.system_message()]
-                base = Answerer(self.search, _LazyEmbedder(self), make_generator(self.settings, kind, system),
-                                self.settings)
+                if self._llm is not None and kind == self.settings.generator:
+                    generator = self._llm
+                else:
+                    generator = make_generator(self.settings, kind, [Answerer.system_message()])
+                base = Answerer(self.search, _LazyEmbedder(self), generator, self.settings)
                 self._answerers[kind] = base
         languages = _as_list(language)
         if k is None and not languages:

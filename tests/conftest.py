@@ -53,3 +53,23 @@ def make_assistant(tmp_path, embedder):
         return Assistant.open(tmp_path / "index", embedder=embedder, progress=False, **overrides)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def llm():
+    """The real local LLM (llama.cpp, Qwen2.5-Coder-1.5B GGUF), loaded once for the run."""
+    from rag.answer import Answerer
+    from rag.generate import make_generator
+    from rag.settings import Settings
+
+    generator = make_generator(Settings.from_env(), "local", [Answerer.system_message()])
+    generator.load()
+    return generator
+
+
+@pytest.fixture(scope="session")
+def answering(seed_index, embedder, llm):
+    """An assistant over the seed index that answers with the local LLM."""
+    from rag import Assistant
+
+    return Assistant.open(seed_index, embedder=embedder, llm=llm, progress=False, generator="local")

@@ -1,0 +1,83 @@
+"""Pure logic of the answer stage: claim splitting, marker parsing, support checks, rewrites."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer import (_attach, _plausible_rewrite, lexical_support, names_supported, numbers_supported,
+                        question_language, split_claims)
+from rag.errors import QueryError
+
+
+def test_split_claims_attaches_trailing_markers_and_reads_variants():
+    claims = split_claims("Zakharova spoke [1]. Lavrov disagreed. [2][3] Toner called it absurd [Source 4]. [1, 2]")
+    assert [(c.text, c.markers) for c in claims] == [
+        ("Zakharova spoke.", [1]), ("Lavrov disagreed.", [2, 3]), ("Toner called it absurd.", [4, 1, 2])]
+
+
+def test_split_claims_ignores_marker_only_and_empty_output():
+    assert split_claims("") == []
+    assert split_claims("[1] [2]") == []
+
+
+def test_attach_puts_markers_before_final_punctuation():
+    assert _attach("Twelve people died.", [1, 2]) == "Twelve people died [1][2]."
+    assert _attach("He said “it is absurd.”", [3]) == "He said “it is absurd [3].”"
+    assert _attach("22", [1]) == "22 [1]"
+
+
+def test_numbers_must_appear_in_the_evidence():
+    assert numbers_supported("22 people were killed", "menewaskan 22 orang dan melukai lebih dari 30 orang")
+    assert not numbers_supported("100 aircraft were deployed", "Russia deployed aircraft")
+    assert numbers_supported("No figures here", "anything")
+    assert numbers_supported("1,200 people", "1200 people")
+
+
+def test_names_must_appear_in_the_context_across_scripts():
+    context = "perwakilan resmi Josh Earnest mengatakan Rusia belum mencapai keberhasilan"
+    assert names_supported("Josh Earnest said Russia failed.", context, "What did Josh Earnest say?")
+    assert not names_supported("Vladimir Putin said Russia failed.", context, "What did Vladimir Putin say?")
+    # another language: full names in another script are transliterated and compared
+    assert names_supported("Джош Эрнест сказал, что Россия не добилась успеха.", context, "Что сказал Джош Эрнест?",
+                           same_language=False)
+    assert not names_supported("Владимир Путин сказал это.", context, "Что сказал Владимир Путин?",
+                               same_language=False)
+    # single words and translated Latin names are not checked across languages
+    assert names_supported("According to the White House, Russia failed.", "Gedung Putih: Rusia gagal", "",
+                           same_language=False)
+
+
+def test_sentence_initial_word_is_a_name_only_when_the_question_capitalises_it():
+    assert names_supported("The convoy was attacked.", "a convoy was attacked", "When was the convoy attacked?")
+    assert not names_supported("Turki tidak berperan.", "perundingan gencatan senjata", "Apa peran Turki di sana?")
+
+
+def test_lexical_support_counts_stemmed_content_words():
+    assert lexical_support("The convoy was attacked", "an attack on a humanitarian convoy", "en") == 1.0
+    assert lexical_support("Bananas are yellow", "an attack on a humanitarian convoy", "en") == 0.0
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("Who did TASS quote about the decision?", "en"),
+    ("Siapa juru bicara Departemen Luar Negeri AS?", "id"),
+    ("Kapan konvoi diserang?", "id"),  # langid says Malay: read as Indonesian
+    ("Что сказал Лавров о США?", "ru"),
+    ("Как Марк Тонер отреагировал на заявления Лаврова?", "ru"),  # langid: Bulgarian, by a hair
+])
+def test_question_language(question, expected):
+    assert question_language(question) == expected
+
+
+def test_rewrites_that_answer_or_switch_language_are_rejected():
+    question = "What did he say about Lavrov's statements?"
+    assert _plausible_rewrite(question, "What did Mark Toner say about Lavrov's statements?")
+    assert not _plausible_rewrite(question, "Mark Toner said they were absurd. [1]")
+    assert not _plausible_rewrite("А сколько человек погибло в Хаме?", "How many people died in Hama?")
+    assert not _plausible_rewrite("Apa yang dilakukan para militan?", "Siapa Mark Toner?")
+
+
+def test_empty_and_oversized_questions_are_clear_errors(seed_assistant):
+    with pytest.raises(QueryError, match="empty"):
+        seed_assistant.ask("   ", generator="extractive")
+    with pytest.raises(QueryError, match="too long"):
+        seed_assistant.ask("why " * 1000, generator="extractive")
