@@ -283,6 +283,47 @@ def _grow(assistant: Any, target: int) -> None:
         store.replace_articles(items, "pad")
 
 
+def bench_answer(args: Any) -> None:
+    """Seeds questions through ``ask`` per generator: accuracy, refusals, first-token and total latency.
+    Models are loaded and warmed before timing (the chat page keeps them loaded)."""
+    import tempfile
+
+    from rag.api import Assistant
+    from rag.eval import builtin_dataset, load_dataset, score_answer
+
+    path = Path(args.dataset) if Path(args.dataset).is_file() else builtin_dataset(args.dataset)
+    questions = load_dataset(path).questions
+    with tempfile.TemporaryDirectory() as index:
+        assistant = Assistant.open(index, progress=False)
+        assistant.ingest([args.corpus])
+        text_of = {Path(r.source).name: assistant.article_text(r.source) for r in assistant.sources()}.get
+        print(f"{len(questions)} questions from {path.name}; corpus {args.corpus}\n")
+        print("| generator | answerable correct | false refusals | unanswerable refused | exact quotes "
+              "| first token p50 / p95 (s) | total p50 / p95 (s) |")
+        print("|---|---|---|---|---|---|---|")
+        for kind in args.generators.split(","):
+            generator = assistant.generator_for(kind)
+            if generator is not None and hasattr(generator, "load"):
+                generator.load()
+            assistant.ask(questions[0].question, generator=kind)  # warm-up
+            rows = [score_answer(q, assistant.ask(q.question, list(q.history), generator=kind), text_of)
+                    for q in questions]
+            answerable = [r for r in rows if r.answerable]
+            unanswerable = [r for r in rows if not r.answerable]
+            first = [r.first_token_s for r in rows if r.first_token_s is not None]
+            total = [r.total_s for r in rows]
+            print(f"| {kind} | {sum(r.correct for r in answerable)}/{len(answerable)} "
+                  f"| {sum(r.refused for r in answerable)} | {sum(r.refused for r in unanswerable)}/{len(unanswerable)} "
+                  f"| {all(r.exact_quotes for r in rows)} | {_pct(first, 50)} / {_pct(first, 95)} "
+                  f"| {_pct(total, 50)} / {_pct(total, 95)} |", flush=True)
+
+
+def _pct(values: list[float], q: float) -> str:
+    import numpy
+
+    return f"{float(numpy.percentile(values, q)):.2f}" if values else "-"
+
+
 def add_arguments(parser: Any) -> None:
     sub = parser.add_subparsers(dest="bench", required=True, metavar="BENCH")
     sub.add_parser("encoder", help="encoder variants: speed and quality vs torch fp32 "
@@ -299,6 +340,10 @@ def add_arguments(parser: Any) -> None:
     retrieval.add_argument("--chunk-sizes", default="1000")
     retrieval.add_argument("--weights", type=float, nargs="+", default=[0.5])
     retrieval.add_argument("--seeds", default="seeds")
+    answer = sub.add_parser("answer", help="answer quality and latency (first token, total) per generator")
+    answer.add_argument("--generators", default="local,extractive", help="comma-separated: local,openai,extractive")
+    answer.add_argument("--dataset", default="seeds", help="a built-in set name or a JSONL path")
+    answer.add_argument("--corpus", default=str(Path(__file__).resolve().parents[1] / "seeds"))
     speed = sub.choices["speed"]
     speed.add_argument("--sizes", default="1000,10000", help="index sizes (chunks) for search latency")
     speed.add_argument("--queries", type=int, default=100)
@@ -306,5 +351,5 @@ def add_arguments(parser: Any) -> None:
 
 
 def run(args: Any) -> int:
-    {"retrieval": bench_retrieval, "speed": bench_speed}[args.bench](args)
+    {"retrieval": bench_retrieval, "speed": bench_speed, "answer": bench_answer}[args.bench](args)
     return 0
