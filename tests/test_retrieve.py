@@ -14,7 +14,8 @@ from rag.eval import builtin_dataset, evidence_spans, first_hit_rank, load_datas
 
 from .conftest import SEEDS
 
-QUESTIONS = load_dataset(builtin_dataset("seeds")).questions
+QUESTIONS = [q for q in load_dataset(builtin_dataset("seeds")).questions  # standalone, answerable ones
+             if q.answerable and q.evidence and not q.history]
 
 
 def seed_text(name: str) -> str:
