@@ -27,7 +27,7 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -208,7 +208,7 @@ class Answerer:
             return []
         sentences = list(seen.values())
         scores = self._vectors_for(sentences) @ np.asarray(self.embedder.embed_query(question), dtype=np.float32)
-        ranked = [Sentence(**{**asdict(s), "relevance": round(float(r), 4)}) for s, r in zip(sentences, scores)]
+        ranked = [replace(s, relevance=round(float(r), 4)) for s, r in zip(sentences, scores)]
         return sorted(ranked, key=lambda s: -s.relevance)
 
     def select(self, sentences: Sequence[Sentence]) -> list[Sentence]:
@@ -228,7 +228,7 @@ class Answerer:
     def with_search(self, search: SearchFn, top_k: int) -> "Answerer":
         """A copy sharing the generator and sentence cache, with another search (filters, k)."""
         clone = Answerer(search, self.embedder, self.generator, self.settings)
-        clone.settings = _replace_top_k(self.settings, top_k)
+        clone.settings = replace(self.settings, top_k=top_k)
         clone._vectors, clone._cache_lock = self._vectors, self._cache_lock
         return clone
 
@@ -303,11 +303,14 @@ class Answerer:
         for i, claim in enumerate(claims):
             if needs_number and not _NUMBER.search(claim):
                 continue  # a quantity question answered without a number: nothing supports it
+            names_ok: dict[bool, bool] = {}  # same language as the sentence? -> names found in the context
             for j, sentence in enumerate(chosen):
                 if not numbers_supported(claim, sentence.text):
                     continue
-                around = context or sentence.text
-                if not names_supported(claim, around, question, same_language=sentence.language == claim_language):
+                same = sentence.language == claim_language
+                if same not in names_ok:
+                    names_ok[same] = names_supported(claim, context or sentence.text, question, same_language=same)
+                if not names_ok[same]:
                     continue
                 result[i, j] = max(float(cosine[i, j]), lexical_support(claim, sentence.text, sentence.language))
         return result
@@ -467,12 +470,6 @@ def numbers_supported(claim: str, sentence: str) -> bool:
     """Every number written in the claim also appears in the sentence (guards against invented figures)."""
     have = {n.replace(",", "").replace(".", "") for n in _NUMBER.findall(sentence)}
     return all(n.replace(",", "").replace(".", "") in have for n in _NUMBER.findall(claim))
-
-
-def _replace_top_k(settings: Settings, top_k: int) -> Settings:
-    import dataclasses
-
-    return dataclasses.replace(settings, top_k=top_k)
 
 
 def _citation(marker: int, s: Sentence, score: float) -> Citation:

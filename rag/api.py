@@ -43,7 +43,8 @@ class Assistant:
         self._llm = llm  # a loaded Generator for settings.generator, when given (shared across assistants)
         self._lock = threading.Lock()
         self._answerers: dict[str, "Answerer"] = {}
-        self.retriever = Retriever(store, _LazyEmbedder(self), settings.retrieval, settings.rrf_k,
+        self._lazy_embedder = _LazyEmbedder(self)  # one for search and answers: they share the query memo
+        self.retriever = Retriever(store, self._lazy_embedder, settings.retrieval, settings.rrf_k,
                                    settings.bm25_weight)
 
     @classmethod
@@ -113,7 +114,7 @@ class Assistant:
                     generator = self._llm
                 else:
                     generator = make_generator(self.settings, kind, [Answerer.system_message()])
-                base = Answerer(self.search, _LazyEmbedder(self), generator, self.settings)
+                base = Answerer(self.search, self._lazy_embedder, generator, self.settings)
                 self._answerers[kind] = base
         languages = _as_list(language)
         if k is None and not languages:
@@ -148,17 +149,24 @@ class Assistant:
 
 
 class _LazyEmbedder:
-    """Loads the assistant's embedder on the first query (BM25-only searches never load it)."""
+    """Loads the assistant's embedder on the first query (BM25-only searches never load it), and remembers
+    the last query's vector: answering embeds the question that retrieval has just embedded."""
 
     def __init__(self, assistant: Assistant) -> None:
         self._assistant = assistant
         self.name = "lazy"
+        self._last: tuple[str, Any] | None = None
 
     def embed_documents(self, texts: Sequence[str]) -> Any:
         return self._assistant.embedder.embed_documents(texts)
 
     def embed_query(self, text: str) -> Any:
-        return self._assistant.embedder.embed_query(text)
+        last = self._last
+        if last is not None and last[0] == text:
+            return last[1]
+        vector = self._assistant.embedder.embed_query(text)
+        self._last = (text, vector)
+        return vector
 
 
 def _as_list(value: str | Sequence[str] | None) -> list[str]:

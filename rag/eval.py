@@ -104,11 +104,16 @@ def evidence_spans(question: EvalQuestion, text_of: Callable[[str], str | None]
     return spans
 
 
+def overlap(source: str, start: int, end: int, span: tuple[str, int, int]) -> int:
+    """Characters that [start, end) of ``source`` shares with an evidence span (<= 0: none)."""
+    name, s, e = span
+    return min(end, e) - max(start, s) if Path(source).name == name else 0
+
+
 def covers(hit: Hit, span: tuple[str, int, int]) -> bool:
     """A hit covers an evidence span when it overlaps at least half of it."""
     name, start, end = span
-    overlap = min(hit.end, end) - max(hit.start, start)
-    return Path(hit.source).name == name and overlap >= (end - start) / 2
+    return Path(hit.source).name == name and overlap(hit.source, hit.start, hit.end, span) >= (end - start) / 2
 
 
 def first_hit_rank(hits: Sequence[Hit], spans: Sequence[tuple[str, int, int]]) -> int | None:
@@ -138,15 +143,10 @@ class AnswerResult:
     text: str
 
 
-def overlaps(source: str, start: int, end: int, span: tuple[str, int, int]) -> bool:
-    name, s, e = span
-    return Path(source).name == name and min(end, e) > max(start, s)
-
-
 def score_answer(question: EvalQuestion, answer: Any, text_of: Callable[[str], str | None]) -> AnswerResult:
     """Score an ``Answer`` (see ``rag.answer``); ``text_of(file name)`` gives an article's text."""
     spans = evidence_spans(question, text_of)
-    on_evidence = [c for c in answer.citations if any(overlaps(c.source, c.start, c.end, s) for s in spans)]
+    on_evidence = [c for c in answer.citations if any(overlap(c.source, c.start, c.end, s) > 0 for s in spans)]
     mentions = any(a.lower() in answer.text.lower() for a in question.answer_any) if question.answer_any else True
     exact = all((text_of(Path(c.source).name) or "")[c.start:c.end] == c.quote for c in answer.citations)
     cites = bool(on_evidence) or not spans
