@@ -133,11 +133,11 @@ def _print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
 
 def bench_retrieval(args: Any) -> None:
     from rag.api import Assistant
-    from rag.eval import builtin_dataset, evidence_spans, load_dataset
+    from rag.eval import builtin_dataset, evidence_spans, load_dataset, retrieval_questions
 
     embedder = _CachedEmbedder(Assistant.open(tempfile.mkdtemp()).embedder)
     seeds = Path(args.seeds)
-    seed_qs = load_dataset(builtin_dataset("seeds")).questions
+    seed_qs = retrieval_questions(load_dataset(builtin_dataset("seeds")).questions)
     text_of = lambda name: (seeds / name).read_text(encoding="utf-8")  # noqa: E731
     seed_questions = [(q.lang, q.question, evidence_spans(q, text_of)) for q in seed_qs]
     with tempfile.TemporaryDirectory() as tmp:

@@ -89,6 +89,11 @@ def _parse(row: dict, number: int) -> EvalQuestion:
                         bool(row.get("answerable", True)), history, bool(row.get("needs_all_sources", False)))
 
 
+def retrieval_questions(questions: Sequence[EvalQuestion]) -> list[EvalQuestion]:
+    """The questions a retriever alone can be scored on: answerable, with evidence, no history."""
+    return [q for q in questions if q.answerable and q.evidence and not q.history]
+
+
 def evidence_spans(question: EvalQuestion, text_of: Callable[[str], str | None]
                    ) -> list[tuple[str, int, int]]:
     """(file name, start, end) of each evidence quote located in its article (``text_of(name)``)."""

@@ -10,12 +10,11 @@ from rag.chunking import Chunk
 from rag.errors import QueryError
 from rag.retrieve import fuse, rrf, tokenize
 
-from rag.eval import builtin_dataset, evidence_spans, first_hit_rank, load_dataset
+from rag.eval import builtin_dataset, evidence_spans, first_hit_rank, load_dataset, retrieval_questions
 
 from .conftest import SEEDS
 
-QUESTIONS = [q for q in load_dataset(builtin_dataset("seeds")).questions  # standalone, answerable ones
-             if q.answerable and q.evidence and not q.history]
+QUESTIONS = retrieval_questions(load_dataset(builtin_dataset("seeds")).questions)
 
 
 def seed_text(name: str) -> str:
