@@ -362,26 +362,27 @@ class Answerer:
 # -- pure functions (unit-tested without models) --------------------------------------------------------
 
 
-# short questions confuse close languages: lean to the more widely used one when it scores almost as well
-_NEIGHBOURS = {"ms": "id", "bg": "ru", "mk": "ru", "sr": "ru", "be": "ru", "uk": "ru"}
+# Short questions are ambiguous to langid ("Who did TASS quote?" scores Italian, Latin, then English;
+# "Kapan konvoi diserang?" Malay before Indonesian). Among the guesses scoring within a small margin of the
+# best, the most widely used language wins, in this order.
+_PREFERRED = ("en", "zh", "hi", "es", "ar", "fr", "ru", "pt", "id", "de", "ja", "tr", "ko", "vi", "it", "pl",
+              "uk", "fa", "nl", "th")
+_MARGIN = 3.0  # log-probability; it grows with text length, so only short texts are ever re-read
+_SAME = {"ms": "id"}  # langid tells standard Malay and Indonesian apart poorly at any length
 
 
 def question_language(question: str) -> str:
-    """ISO code of the question's language (``en`` when there is nothing to tell). A short question whose
-    best guess is a close neighbour of Indonesian or Russian, and which scores within a small margin of
-    that language, is read as it (langid reads "Kapan konvoi diserang?" as Malay)."""
+    """ISO code of the question's language (``en`` when there is nothing to tell); close calls on short
+    questions go to the most widely used candidate (``_PREFERRED``)."""
     if not any(ch.isalpha() for ch in question):
         return "en"
     import py3langid
 
     ranked = py3langid.rank(question[:5000])
-    best, best_score = ranked[0]
-    lean = _NEIGHBOURS.get(best)
-    if lean:
-        score = dict(ranked).get(lean)
-        if best == "ms" or (score is not None and best_score - score <= 3.0):
-            return lean
-    return str(best)
+    best_score = ranked[0][1]
+    close = {lang for lang, score in ranked if best_score - score <= _MARGIN}
+    best = next((lang for lang in _PREFERRED if lang in close), str(ranked[0][0]))
+    return _SAME.get(best, best)
 
 
 def language_name(code: str) -> str:
