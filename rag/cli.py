@@ -46,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history", metavar="FILE", help="JSON file with earlier turns: [[question, answer], ...]")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
 
+    p = verbs.add_parser("chat", help="open the chat page in the browser (http://127.0.0.1:7860)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; any other needs RAG_CHAT_USER and RAG_CHAT_PASSWORD)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--generator", choices=("local", "openai", "extractive"),
+                   help="default generator on the page (default: RAG_GENERATOR or local)")
+
     p = verbs.add_parser("sources", help="list the ingested articles")
     p.add_argument("--json", action="store_true")
 
@@ -155,14 +162,25 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    from rag.ui import serve
+
+    from rag.api import Assistant
+
+    assistant = Assistant.open(args.index, generator=args.generator)
+    print(f"chat page on http://{args.host}:{args.port} (Ctrl+C stops it)", flush=True)
+    serve(assistant, args.host, args.port)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from rag.bench import run
 
     return run(args)
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "sources": cmd_sources, "remove": cmd_remove,
-            "bench": cmd_bench}
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat, "sources": cmd_sources,
+            "remove": cmd_remove, "bench": cmd_bench}
 
 if __name__ == "__main__":
     raise SystemExit(main())

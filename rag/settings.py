@@ -55,6 +55,9 @@ class Settings:
     answer_tokens: int = 160  # most tokens generated for one answer
     min_relevance: float = 0.36  # best sentence cosine below this: refuse without asking the LLM
     min_support: float = 0.40  # a claim needs this much support from the sentence it cites
+    # chat page (issue 4): required when `rag chat` binds a non-loopback address
+    chat_user: str = ""
+    chat_password: str = ""
 
     def __post_init__(self) -> None:
         _check_choice("RAG_RETRIEVAL", self.retrieval, RETRIEVAL_MODES)
