@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run    set up if needed, ingest seeds/, start the main job
-#   make test   set up if needed, run the tests
+#   make run    set up if needed, ingest seeds/, open the chat page on http://127.0.0.1:7860
+#   make test   set up if needed (Chromium for the browser tests included), run the tests
 # A second run is fast: the venv is rebuilt only when pyproject.toml or constraints.txt change, and
 # models are assembled only when missing.
 
@@ -19,9 +19,13 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.installed
 MODEL_STAMP := $(RAG_MODELS_DIR)/.embeddinggemma-300m.ok
-QUESTION ?= Who did TASS quote?
+HOST ?= 127.0.0.1
+PORT ?= 7860
+# the browser tests drive this Chromium (Debian/Ubuntu package; see ../shared/PLATFORM.md)
+export RAG_CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup venv models run test bench clean
+.PHONY: setup venv models browser run test bench clean
 
 setup: venv models
 
@@ -42,11 +46,15 @@ models: $(STAMP)
 	@$(PY) -m rag.models embedding llm
 	@$(PY) -m rag.embedding
 
+browser:
+	@test -x $(RAG_CHROMIUM) || { echo ">> installing Chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
 run: setup
 	$(VENV)/bin/rag ingest seeds/
-	$(VENV)/bin/rag ask "$(QUESTION)"
+	$(VENV)/bin/rag chat --host $(HOST) --port $(PORT)
 
-test: setup
+test: setup browser
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: setup

@@ -3,7 +3,9 @@
 ``rag bench retrieval``: dense vs BM25 vs hybrid (and chunk sizes) on the seed questions and on an
 XQuAD-R sample with a multilingual pool (LAReQA-style: each question has a correct paragraph in every
 pool language). ``rag bench speed``: ingest throughput next to the raw encoder on the same texts, warm
-search latency at 1k and 10k chunks, cold start of ``rag search``.
+search latency at 1k and 10k chunks, cold start of ``rag search``. ``rag bench answer``: answer quality
+and latency per generator. ``rag bench page``: the chat page in headless Chromium, first answer text on
+screen.
 """
 
 from __future__ import annotations
@@ -318,6 +320,86 @@ def bench_answer(args: Any) -> None:
                   f"| {_pct(total, 50)} / {_pct(total, 95)} |", flush=True)
 
 
+PAGE_PROBE = """() => {
+  window.__t = {sent: null, first: null, final: null};
+  const box = document.querySelector('#question textarea');
+  box.addEventListener('keydown', e => { if (e.key === 'Enter') window.__t.sent = performance.now(); }, true);
+  new MutationObserver(() => {
+    const bots = document.querySelectorAll("#chat [data-testid='bot']");
+    if (!bots.length || window.__t.sent === null) return;
+    const last = bots[bots.length - 1];
+    const text = last.innerText.trim();
+    if (window.__t.first === null && text && text !== '…') window.__t.first = performance.now();
+    if (window.__t.final === null && last.querySelector('a.cite, .refusal, .error-msg'))
+      window.__t.final = performance.now();
+  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def bench_page(args: Any) -> None:
+    """The chat page in headless Chromium: seconds from pressing Enter to the first answer text on screen
+    and to the verified answer, next to the model's own first-token time for the same answers."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    from rag.api import Assistant
+    from rag.eval import builtin_dataset, load_dataset, retrieval_questions
+    from rag.ui import build_app, launch_kwargs
+
+    questions = [q.question for q in retrieval_questions(load_dataset(builtin_dataset("seeds")).questions)][:args.questions]
+    with tempfile.TemporaryDirectory() as index:
+        assistant = Assistant.open(index, progress=False, generator=args.generator)
+        assistant.ingest([args.corpus])
+        generator = assistant.generator_for(args.generator)
+        if generator is not None and hasattr(generator, "load"):
+            generator.load()
+        assistant.ask(questions[0])  # warm-up, as `rag chat` warms its models before serving
+        model_first: list[float] = []
+        stream = assistant.ask_stream
+
+        def recording(*a: Any, **kw: Any) -> Any:
+            for piece in stream(*a, **kw):
+                if not isinstance(piece, str) and "first_token" in piece.timings:
+                    model_first.append(piece.timings["first_token"])
+                yield piece
+
+        assistant.ask_stream = recording  # type: ignore[method-assign]
+        app = build_app(assistant)
+        app.queue()
+        _, url, _ = app.launch(server_name="127.0.0.1", server_port=args.port, prevent_thread_lock=True,
+                               quiet=True, **launch_kwargs(assistant.settings))
+        first, final = [], []
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=args.chromium, args=[
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run"])
+                page = browser.new_page()
+                for question in questions:
+                    page.goto(url)  # a fresh chat each time: no follow-up rewriting
+                    page.wait_for_selector("#question textarea")
+                    page.evaluate(PAGE_PROBE)
+                    page.fill("#question textarea", question)
+                    page.press("#question textarea", "Enter")
+                    page.wait_for_function("window.__t.final !== null", timeout=120_000)
+                    t = page.evaluate("window.__t")
+                    first.append((t["first"] - t["sent"]) / 1000)
+                    final.append((t["final"] - t["sent"]) / 1000)
+                browser.close()
+        finally:
+            app.close()
+    print(f"{len(questions)} seeds questions on the chat page, generator {args.generator}, "
+          f"{os.cpu_count()} CPUs, Chromium headless\n")
+    print("| measure | p50 (s) | p95 (s) | max (s) |\n|---|---|---|---|")
+    for label, values in (("first answer text on screen", first), ("verified answer on screen", final),
+                          ("model first token (same answers)", model_first)):
+        print(f"| {label} | {_pct(values, 50)} | {_pct(values, 95)} | {max(values, default=0):.2f} |")
+    if model_first:
+        print(f"\npage overhead on first token (p50 screen - p50 model): "
+              f"{float(_pct(first, 50)) - float(_pct(model_first, 50)):.2f} s")
+
+
 def _pct(values: list[float], q: float) -> str:
     import numpy
 
@@ -344,6 +426,12 @@ def add_arguments(parser: Any) -> None:
     answer.add_argument("--generators", default="local,extractive", help="comma-separated: local,openai,extractive")
     answer.add_argument("--dataset", default="seeds", help="a built-in set name or a JSONL path")
     answer.add_argument("--corpus", default=str(Path(__file__).resolve().parents[1] / "seeds"))
+    page = sub.add_parser("page", help="the chat page in headless Chromium: first answer text on screen")
+    page.add_argument("--generator", default="local", help="local, openai or extractive")
+    page.add_argument("--questions", type=int, default=20, help="seeds questions to ask")
+    page.add_argument("--corpus", default=str(Path(__file__).resolve().parents[1] / "seeds"))
+    page.add_argument("--port", type=int, default=7869)
+    page.add_argument("--chromium", default=os.environ.get("RAG_CHROMIUM", "/usr/bin/chromium"))
     speed = sub.choices["speed"]
     speed.add_argument("--sizes", default="1000,10000", help="index sizes (chunks) for search latency")
     speed.add_argument("--queries", type=int, default=100)
@@ -351,5 +439,6 @@ def add_arguments(parser: Any) -> None:
 
 
 def run(args: Any) -> int:
-    {"retrieval": bench_retrieval, "speed": bench_speed, "answer": bench_answer}[args.bench](args)
+    {"retrieval": bench_retrieval, "speed": bench_speed, "answer": bench_answer,
+     "page": bench_page}[args.bench](args)
     return 0

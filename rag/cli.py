@@ -168,8 +168,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from rag.api import Assistant
 
     assistant = Assistant.open(args.index, generator=args.generator)
+    app = serve(assistant, args.host, args.port)
     print(f"chat page on http://{args.host}:{args.port} (Ctrl+C stops it)", flush=True)
-    serve(assistant, args.host, args.port)
+    try:
+        app.block_thread()
+    finally:
+        app.close()
     return 0
 
 

@@ -449,8 +449,9 @@ def launch_kwargs(settings: Any) -> dict[str, Any]:
             "max_file_size": settings.max_file_bytes, "footer_links": [], "show_error": False}
 
 
-def serve(assistant: "Assistant", host: str = "127.0.0.1", port: int = 7860, *, block: bool = True) -> Any:
-    """Warm the models, then launch the page; returns the app (with ``block=False``, still running)."""
+def serve(assistant: "Assistant", host: str = "127.0.0.1", port: int = 7860) -> Any:
+    """Warm the models, then launch the page in the background; returns the running app
+    (``app.block_thread()`` waits, ``app.close()`` stops it)."""
     s = assistant.settings
     auth = check_bind(host, s.chat_user, s.chat_password)
     log.info("loading models ...")
@@ -461,7 +462,7 @@ def serve(assistant: "Assistant", host: str = "127.0.0.1", port: int = 7860, *, 
     app = build_app(assistant)
     app.queue(default_concurrency_limit=4)
     try:
-        app.launch(server_name=host, server_port=port, auth=auth, prevent_thread_lock=not block, quiet=True,
+        app.launch(server_name=host, server_port=port, auth=auth, prevent_thread_lock=True, quiet=True,
                    **launch_kwargs(s))
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc}; choose another with --port") from None

@@ -20,9 +20,9 @@ def test_help_is_instant_and_lists_the_verbs():
     started = time.perf_counter()
     proc = rag("--help")
     assert proc.returncode == 0
-    for verb in ("ingest", "search", "sources", "remove"):
+    for verb in ("ingest", "search", "ask", "chat", "sources", "remove", "bench"):
         assert verb in proc.stdout
-    code = "import sys, rag.cli; sys.exit(any(m in sys.modules for m in ('torch', 'chromadb', 'numpy')))"
+    code = "import sys, rag.cli; sys.exit(any(m in sys.modules for m in ('torch', 'chromadb', 'numpy', 'gradio')))"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0, "heavy import at start-up"
     assert time.perf_counter() - started < 30  # generous: the real check is the import check above
 
@@ -61,3 +61,37 @@ def test_ingest_reports_skips_and_bad_settings(tmp_path):
 
     empty = rag("--index", str(tmp_path / "idx"), "search", "Who did TASS quote?")
     assert empty.returncode == 1 and "is empty: run `rag ingest PATH`" in empty.stderr
+
+
+def test_chat_refuses_a_public_address_without_credentials(tmp_path):
+    proc = rag("--index", str(tmp_path / "index"), "chat", "--host", "0.0.0.0",
+               env={"RAG_CHAT_USER": "", "RAG_CHAT_PASSWORD": ""})
+    assert proc.returncode == 1
+    assert "RAG_CHAT_USER and RAG_CHAT_PASSWORD" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_chat_serves_the_page_behind_credentials(seed_index):
+    """The real `rag chat` command: with credentials set, the page's config needs a login."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "RAG_CHAT_USER": "ann", "RAG_CHAT_PASSWORD": "s3cret", "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "--index", str(seed_index), "chat", "--port",
+                             str(port), "--generator", "extractive"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # printed once the page is up
+        assert line.startswith(f"chat page on http://127.0.0.1:{port}"), proc.stderr.read() if not line else line
+        url = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{url}/config").status_code == 401
+        assert httpx.post(f"{url}/login", data={"username": "ann", "password": "wrong"}).status_code >= 400
+        with httpx.Client() as client:
+            assert client.post(f"{url}/login", data={"username": "ann", "password": "s3cret"}).status_code == 200
+            assert client.get(f"{url}/config").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -1,0 +1,259 @@
+"""The chat page in a real headless Chromium (Playwright), served by the real app over a real index with the
+real embedding model and local LLM. Screenshots go to test-artifacts/ (RAG_TEST_ARTIFACTS)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SEEDS
+
+CHROMIUM = os.environ.get("RAG_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("RAG_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]
+ANSWER_TIMEOUT_MS = 90_000
+BOT = "#chat [data-testid='bot']"
+XSS_ARTICLE = (
+    "Port Veloria <script>window.__xss = 'title'</script> reopens its pier\n\n"
+    "The harbour master of Port Veloria, Ilse Marquant, said the north pier reopened on Tuesday "
+    "<img src=x onerror=\"window.__xss = 'img'\"> after eleven weeks of repairs. "
+    "<script>window.__xss = 'script'</script> Fishing boats returned the same morning.\n"
+)
+FERRY_ARTICLE = (
+    "New ferry for Lake Toba\n\n"
+    "The ferry operator Danau Express said its new boat, the Sinar Samosir, carries 412 passengers. "
+    "The Sinar Samosir was built in Batam and began service between Parapat and Tomok in March.\n"
+)
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def page_assistant(tmp_path_factory, embedder, llm):
+    """A fresh index of the seeds (the page adds and removes articles), with a server URL nothing answers."""
+    from rag import Assistant
+
+    index = tmp_path_factory.mktemp("page-index")
+    assistant = Assistant.open(index, embedder=embedder, llm=llm, progress=False, generator="local",
+                               llm_url="http://127.0.0.1:9/v1", llm_timeout=5)
+    assert len(assistant.ingest([SEEDS]).added) == 2
+    return assistant
+
+
+@pytest.fixture(scope="module")
+def server(page_assistant):
+    from rag.ui import build_app, launch_kwargs
+
+    app = build_app(page_assistant)
+    app.queue(default_concurrency_limit=4)
+    port = _free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+               **launch_kwargs(page_assistant.settings))
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs it (apt-get install chromium), "
+                    "or set RAG_CHROMIUM")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture()
+def page(browser, server, request):
+    """A fresh browser session on the chat page; records every request that leaves loopback."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.outside = []
+    page.on("request", lambda r: page.outside.append(r.url)
+            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    page.goto(server)
+    page.wait_for_selector("#question textarea")
+    yield page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+def ask(page, question: str) -> None:
+    """Type a question and press Enter; wait for the verified answer (or a refusal / error)."""
+    count = page.locator(BOT).count()
+    page.fill("#question textarea", question)
+    page.press("#question textarea", "Enter")
+    page.wait_for_function(
+        """([sel, n]) => {
+             const bots = document.querySelectorAll(sel);
+             if (bots.length <= n) return false;
+             const last = bots[bots.length - 1];
+             return last.querySelector('a.cite, .refusal, .error-msg') !== null;
+           }""", arg=[BOT, count], timeout=ANSWER_TIMEOUT_MS)
+
+
+def last_answer(page):
+    return page.locator(BOT).last
+
+
+def choose_generator(page, label: str) -> None:
+    page.click("#settings button, #settings .label-wrap")
+    page.get_by_label(label).check()
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def test_indonesian_question_streams_a_cited_answer_and_the_citation_opens_highlighted(page, page_assistant):
+    # record what the last bot message shows while the answer streams
+    page.evaluate("""() => {
+        window.__seen = [];
+        new MutationObserver(() => {
+            const bots = document.querySelectorAll("#chat [data-testid='bot']");
+            if (bots.length) window.__seen.push(bots[bots.length - 1].innerText.trim());
+        }).observe(document.body, {subtree: true, childList: true, characterData: true});
+    }""")
+    ask(page, "Siapa yang dikutip oleh TASS?")
+    partial = {t for t in page.evaluate("window.__seen") if t and t != "…" and t.endswith("…")}
+    assert len(partial) >= 2, "the answer did not stream in"
+    answer = last_answer(page)
+    assert answer.locator(".refusal, .error-msg").count() == 0
+    link = answer.locator("a.cite").first
+    link.click()
+    active = page.locator("#sources-panel .src.active")
+    assert active.count() == 1
+    source, start, end = (active.get_attribute(a) for a in ("data-source", "data-start", "data-end"))
+    highlighted = active.locator("mark").inner_text()
+    quote = page_assistant.article_text(source)[int(start):int(end)]
+    assert " ".join(highlighted.split()) == " ".join(quote.split()) and len(quote) > 20
+    assert page.evaluate("document.activeElement.classList.contains('src')")
+    assert page.outside == [], f"the page reached beyond loopback: {page.outside}"
+
+
+def test_keyboard_only_enter_sends_and_tab_reaches_the_sources(page):
+    page.focus("#question textarea")
+    page.keyboard.type("Who did TASS quote?")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"{BOT} a.cite", timeout=ANSWER_TIMEOUT_MS)
+    page.focus("#question textarea")
+    for _ in range(40):  # backwards from the question box to the answer's citation marker
+        page.keyboard.press("Shift+Tab")
+        if page.evaluate("document.activeElement.matches('a.cite')"):
+            break
+    else:
+        pytest.fail("Shift+Tab never reached a citation marker")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.matches('#sources-panel .src.active')")
+    page.focus("#question textarea")
+    for _ in range(60):  # and forwards, Tab alone reaches the sources panel
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.matches('#sources-panel .src')"):
+            break
+    else:
+        pytest.fail("Tab never reached the sources panel")
+
+
+def test_follow_up_refusal_and_new_chat(page):
+    ask(page, "Who is Mark Toner?")
+    ask(page, "What did he say about Lavrov's words?")
+    follow_up = last_answer(page)
+    assert follow_up.locator("a.cite").count() >= 1
+    follow_up.locator("a.cite").first.click()
+    assert "Toner" in page.locator("#sources-panel .src.active").inner_text()
+    ask(page, "What is the population of Jakarta?")
+    assert last_answer(page).locator(".refusal").count() == 1  # looks different from an answer
+    assert page.locator(BOT).count() == 3
+    page.click("#new-chat")
+    page.wait_for_function(f"document.querySelectorAll(\"{BOT}\").length === 0")
+    assert "click a marker" in page.locator("#sources-panel").inner_text()
+
+
+def test_upload_ask_and_remove(page, page_assistant):
+    open_tab(page, "Articles")
+    page.wait_for_selector("#articles")
+    upload = ARTIFACTS / "uploads" / "lake toba ferry.txt"
+    upload.parent.mkdir(parents=True, exist_ok=True)
+    upload.write_text(FERRY_ARTICLE, encoding="utf-8")
+    page.set_input_files("#upload input[type=file]", str(upload))
+    page.click("#add")
+    page.wait_for_function("document.querySelector('#results').innerText.includes('added')", timeout=60_000)
+    assert "lake_toba_ferry.txt" in page.locator("#articles").inner_text()
+    stored = [r for r in page_assistant.sources() if r.source.endswith("lake_toba_ferry.txt")]
+    assert len(stored) == 1 and Path(stored[0].source).parent.name == "uploads"
+
+    open_tab(page, "Chat")
+    ask(page, "How many passengers does the Sinar Samosir carry?")
+    answer = last_answer(page)
+    assert "412" in answer.inner_text()
+    answer.locator("a.cite").first.click()
+    assert "lake_toba_ferry.txt" in page.locator("#sources-panel .src.active").get_attribute("data-source")
+
+    open_tab(page, "Articles")
+    page.locator("#remove-choice input").fill("lake_toba")
+    page.get_by_role("option", name=stored[0].source).click()
+    page.click("#remove")
+    page.wait_for_function("document.querySelector('#removed').innerText.includes('Removed')")
+    assert "lake_toba_ferry.txt" not in page.locator("#articles").inner_text()
+    assert not Path(stored[0].source).exists()
+    assert all(not r.source.endswith("lake_toba_ferry.txt") for r in page_assistant.sources())
+
+
+def test_article_with_script_and_img_renders_as_text(page, page_assistant, tmp_path):
+    hostile = tmp_path / "veloria.txt"
+    hostile.write_text(XSS_ARTICLE, encoding="utf-8")
+    page_assistant.ingest([hostile])
+    try:
+        page.reload()
+        page.wait_for_selector("#question textarea")
+        choose_generator(page, "extractive (no LLM)")
+        ask(page, "When did the north pier of Port Veloria reopen? <img src=x onerror=\"window.__xss='q'\">")
+        answer = last_answer(page)
+        assert answer.locator("a.cite").count() >= 1
+        answer.locator("a.cite").first.click()
+        panel = page.locator("#sources-panel")
+        assert "<img src=x onerror=" in panel.inner_text()  # shown as text
+        assert panel.locator("img, script").count() == 0
+        open_tab(page, "Articles")
+        assert "<script>" in page.locator("#articles").inner_text()
+        assert page.evaluate("window.__xss") is None
+    finally:
+        page_assistant.remove(str(hostile))
+
+
+def test_unreachable_server_is_a_plain_message(page):
+    choose_generator(page, "server (OpenAI-compatible)")
+    ask(page, "Who did TASS quote?")
+    text = last_answer(page).locator(".error-msg").inner_text()
+    assert "RAG_LLM_URL" in text and "Traceback" not in page.content()
+
+
+def test_two_sessions_keep_separate_chats(browser, server):
+    pages = []
+    for question in ("Who did TASS quote?", "Что сказал Марк Тонер о Лаврове?"):
+        context = browser.new_context()
+        p = context.new_page()
+        p.goto(server)
+        p.wait_for_selector("#question textarea")
+        choose_generator(p, "extractive (no LLM)")
+        pages.append((p, question))
+    for p, question in pages:  # both questions in flight together
+        p.fill("#question textarea", question)
+        p.press("#question textarea", "Enter")
+    for p, question in pages:
+        p.wait_for_selector(f"{BOT} a.cite, {BOT} .refusal", timeout=ANSWER_TIMEOUT_MS)
+        users = p.locator("#chat [data-testid='user']").all_inner_texts()
+        assert [u.strip() for u in users] == [question]
+        p.context.close()
