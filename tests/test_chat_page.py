@@ -257,3 +257,13 @@ def test_two_sessions_keep_separate_chats(browser, server):
         users = p.locator("#chat [data-testid='user']").all_inner_texts()
         assert [u.strip() for u in users] == [question]
         p.context.close()
+
+
+def test_language_filter_and_top_k_settings_apply(page):
+    choose_generator(page, "extractive (no LLM)")
+    page.locator("#languages").get_by_label("en", exact=True).check()
+    page.locator("#top-k input[type=number]").fill("2")
+    ask(page, "Who did TASS quote?")
+    sources = page.locator("#sources-panel .turn.shown .src")
+    assert sources.count() >= 1
+    assert {s.get_attribute("data-source").rsplit("/", 1)[-1] for s in sources.all()} == {"002_b2e3a6e9fb9339f0.txt"}
