@@ -53,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generator", choices=("local", "openai", "extractive"),
                    help="default generator on the page (default: RAG_GENERATOR or local)")
 
+    p = verbs.add_parser("eval", help="measure retrieval, citations and answers on a question set")
+    p.add_argument("dataset", metavar="DATASET",
+                   help="JSONL question set, or a built-in name (seeds); xquad-r for the XQuAD-R benchmark")
+    p.add_argument("--corpus", metavar="PATH", help="articles to index into a temporary index (default: seeds/)")
+    p.add_argument("--retrieval-only", action="store_true", help="no answers: retrieval metrics only")
+    p.add_argument("--generator", choices=("local", "openai", "extractive"),
+                   help="who writes the answers (default: RAG_GENERATOR or local)")
+    p.add_argument("--out", metavar="DIR", default="eval-out", help="report folder (default: eval-out/)")
+    p.add_argument("--compare", nargs="+", metavar="NAME:KEY=VALUE,...", default=[],
+                   help="named configurations run on the same data, e.g. dense:retrieval=dense "
+                        "bm25:retrieval=bm25 small:chunk_chars=400,chunk_overlap_chars=80")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
     p = verbs.add_parser("sources", help="list the ingested articles")
     p.add_argument("--json", action="store_true")
 
@@ -177,13 +190,37 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.eval import evaluate
+    from rag.report import comparison_markdown, latency_table, metrics_table
+
+    result = evaluate(args.dataset, args.corpus, args.index, args.retrieval_only, args.generator, args.out,
+                      args.compare)
+    reports = result if args.compare else {"default": result}
+    if args.json:
+        _print_json({name: {"metrics": r["metrics"], "latency": r["latency"]} for name, r in reports.items()})
+        return 0
+    if args.compare:
+        print(comparison_markdown(reports))
+    else:
+        print(metrics_table({"all": result["metrics"]}, "set") + "\n")
+        print(metrics_table(result["by_pair"], "pair") + "\n")
+        print(latency_table(result["latency"]) + "\n")
+    problems = next(iter(reports.values()))["config"]["problems"]
+    for p in problems:
+        print(f"skipped line {p['line']}: {p['message']}", file=sys.stderr)
+    print(f"reports in {args.out}/")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from rag.bench import run
 
     return run(args)
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat, "sources": cmd_sources,
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval,
+            "sources": cmd_sources,
             "remove": cmd_remove, "bench": cmd_bench}
 
 if __name__ == "__main__":

@@ -1,0 +1,131 @@
+"""Evaluation reports on disk: ``report.json``, ``report.md`` and PNG plots (matplotlib, lazily).
+
+``write_report(report, out)`` writes one run; ``write_comparison(reports, out)`` one table for several
+named configurations run on the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+from rag.eval import METRICS
+
+log = logging.getLogger(__name__)
+
+PAIR_METRICS = ("hit@5", "mrr@10", "citation_precision", "answer_accuracy")
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def metrics_table(rows: Mapping[str, Mapping[str, Any]], first: str, keys: tuple[str, ...] = METRICS) -> str:
+    lines = [f"| {first} | n | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
+    for name, m in rows.items():
+        lines.append(f"| {name} | {m.get('questions', '')} | " + " | ".join(fmt(m.get(k)) for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def latency_table(latency: Mapping[str, Mapping[str, Any]]) -> str:
+    lines = ["| stage | p50 (s) | p95 (s) | n |", "|---|---|---|---|"]
+    lines += [f"| {stage} | {fmt(v['p50'])} | {fmt(v['p95'])} | {v['n']} |" for stage, v in latency.items()]
+    return "\n".join(lines)
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    cfg = report["config"]
+    misses = [q for q in report["questions"] if q["correct"] is False]
+    parts = [
+        f"# Evaluation: {cfg.get('dataset', '')}",
+        f"Corpus `{cfg.get('corpus', '')}`, generator `{cfg.get('generator') or 'none (retrieval only)'}`, "
+        f"settings {json.dumps(cfg.get('settings', {}), ensure_ascii=False)}.",
+        "## Overall", metrics_table({"all": report["metrics"]}, "set"),
+        "## By question language", metrics_table(report["by_language"], "language"),
+        "## By language pair (question - evidence)", metrics_table(report["by_pair"], "pair"),
+        "## Latency", latency_table(report["latency"]),
+    ]
+    if cfg.get("problems"):
+        parts += ["## Skipped lines", "\n".join(f"- line {p['line']}: {p['message']}" for p in cfg["problems"])]
+    if misses:
+        parts += ["## Wrong answers", "\n".join(
+            f"- `{q['id']}` ({q['pair']}): {'refused' if q['refused'] else json.dumps(q['answer'], ensure_ascii=False)}"
+            for q in misses)]
+    return "\n\n".join(parts) + "\n"
+
+
+def write_report(report: Mapping[str, Any], out: Path) -> list[Path]:
+    """report.json, report.md, metrics_by_pair.png, latency.png under ``out``; returns the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "report.json", out / "report.md"]
+    paths[0].write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    paths[1].write_text(markdown(report), encoding="utf-8")
+    paths += _plots(report, out)
+    return paths
+
+
+def _plots(report: Mapping[str, Any], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    pairs = report["by_pair"]
+    keys = [k for k in PAIR_METRICS if any(m.get(k) is not None for m in pairs.values())]
+    if pairs and keys:
+        fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(pairs) * len(keys) / 2), 4))
+        width = 0.8 / len(keys)
+        for i, key in enumerate(keys):
+            values = [m.get(key) or 0.0 for m in pairs.values()]
+            ax.bar([x + i * width for x in range(len(pairs))], values, width, label=key)
+        ax.set_xticks([x + width * (len(keys) - 1) / 2 for x in range(len(pairs))], list(pairs), rotation=30)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("score")
+        ax.set_title("metrics by language pair (question - evidence)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        written.append(out / "metrics_by_pair.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    stages = {s: [q[f"{s}_s"] for q in report["questions"] if q.get(f"{s}_s") is not None]
+              for s in ("retrieval", "first_token", "total")}
+    stages = {s: v for s, v in stages.items() if v}
+    if stages:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.boxplot(list(stages.values()), tick_labels=list(stages), whis=(5, 95))
+        ax.set_ylabel("seconds")
+        ax.set_title("latency per question (whiskers: p5-p95)")
+        fig.tight_layout()
+        written.append(out / "latency.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    return written
+
+
+def comparison_markdown(reports: Mapping[str, Mapping[str, Any]]) -> str:
+    rows = {name: {**r["metrics"], "total p50": r["latency"]["total"]["p50"],
+                   "retrieval p50": r["latency"]["retrieval"]["p50"]} for name, r in reports.items()}
+    keys = (*METRICS, "retrieval p50", "total p50")
+    return metrics_table(rows, "config", keys) + "\n"
+
+
+def write_comparison(reports: Mapping[str, Mapping[str, Any]], out: Path) -> list[Path]:
+    """Each configuration's report in ``out/NAME/``, plus compare.json and compare.md side by side."""
+    paths = []
+    for name, r in reports.items():
+        paths += write_report(r, out / name)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {name: {"metrics": r["metrics"], "latency": r["latency"], "config": r["config"]}
+               for name, r in reports.items()}
+    (out / "compare.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    (out / "compare.md").write_text(comparison_markdown(reports), encoding="utf-8")
+    return paths + [out / "compare.json", out / "compare.md"]
