@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="named configurations run on the same data, e.g. dense:retrieval=dense "
                         "bm25:retrieval=bm25 small:chunk_chars=400,chunk_overlap_chars=80")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--data", metavar="DIR", help="xquad-r: the XQuAD-R folder (default: ../shared/bench/xquad-r)")
+    p.add_argument("--sample", type=int, metavar="N", help="xquad-r: only the first N paragraphs of each language")
+    p.add_argument("--answers", type=int, default=30, metavar="N", help="xquad-r: questions answered for EM/F1")
+    p.add_argument("--part", choices=("lareqa", "ours", "both"), default="both", help="xquad-r: which protocol")
 
     p = verbs.add_parser("sources", help="list the ingested articles")
     p.add_argument("--json", action="store_true")
@@ -194,6 +198,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rag.eval import evaluate
     from rag.report import comparison_markdown, latency_table, metrics_table
 
+    if args.dataset == "xquad-r":
+        return _eval_xquad(args)
     result = evaluate(args.dataset, args.corpus, args.index, args.retrieval_only, args.generator, args.out,
                       args.compare)
     reports = result if args.compare else {"default": result}
@@ -210,6 +216,33 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for p in problems:
         print(f"skipped line {p['line']}: {p['message']}", file=sys.stderr)
     print(f"reports in {args.out}/")
+    return 0
+
+
+def _eval_xquad(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rag import xquad
+    from rag.embedding import make_embedder
+    from rag.settings import Settings
+
+    root = Path(args.data) if args.data else xquad.DEFAULT_XQUAD
+    s = Settings.from_env()
+    embedder = make_embedder(s.embedding_path, s.embedding_backend, s.embed_batch_size, s.threads)
+    result: dict[str, Any] = {"data": str(root), "sample": args.sample}
+    if args.part in ("lareqa", "both"):
+        result["lareqa"] = xquad.lareqa(embedder, root, args.sample)
+    if args.part in ("ours", "both"):
+        result["ours"] = xquad.our_setting(embedder, root, args.sample, args.answers, args.generator)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "xquad-r.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    (out / "xquad-r.md").write_text(xquad.markdown(result), encoding="utf-8")
+    if args.json:
+        _print_json(result)
+    else:
+        print(xquad.markdown(result))
+        print(f"reports in {out}/")
     return 0
 
 
