@@ -98,6 +98,13 @@ class Assistant:
         """Like ``ask``, but yields the LLM's raw text pieces as they come, then the verified ``Answer``."""
         return self._answerer(generator, k, language).stream(question, history or ())
 
+    def warm(self, generator: str | None = None) -> None:
+        """Load the embedding model and the ``generator`` kind's LLM now rather than on the first question."""
+        self.embedder.embed_query("warm up")
+        model = self.generator_for(generator)
+        if model is not None and hasattr(model, "load"):
+            model.load()
+
     def generator_for(self, kind: str | None = None) -> Any:
         """The (cached) generator of ``kind``: local, openai or extractive (None)."""
         return self._answerer(kind, None, None).generator

@@ -48,6 +48,12 @@ def xquad_paragraphs(root: Path, lang: str) -> list[dict[str, Any]]:
     return [p for article in json.loads(path.read_text(encoding="utf-8"))["data"] for p in article["paragraphs"]]
 
 
+def answer_sentence(para: dict[str, Any], qa: dict[str, Any]) -> int | None:
+    """Index of the sentence of ``para`` that holds ``qa``'s (first) answer."""
+    start = qa["answers"][0]["answer_start"]
+    return next((i for i, (s, e) in enumerate(para["sentence_breaks"]) if s <= start < e), None)
+
+
 def xquad_sample(root: Path, langs: Sequence[str], paragraphs: int, per_paragraph: int, out: Path
                  ) -> XQuadSample:
     """Write the first ``paragraphs`` XQuAD-R paragraphs of each language as articles under ``out``."""
@@ -59,10 +65,9 @@ def xquad_sample(root: Path, langs: Sequence[str], paragraphs: int, per_paragrap
             name = f"{lang}-{j:03d}.txt"
             (out / lang / name).write_text(para["context"], encoding="utf-8")
             for qa in para["qas"][:per_paragraph]:
-                start = qa["answers"][0]["answer_start"]
-                sentence = next(((s, e) for s, e in para["sentence_breaks"] if s <= start < e), None)
-                if sentence:
-                    gold.setdefault(qa["id"], []).append((name, *sentence))
+                sentence = answer_sentence(para, qa)
+                if sentence is not None:
+                    gold.setdefault(qa["id"], []).append((name, *para["sentence_breaks"][sentence]))
     questions = [(lang, qa["question"], gold[qa["id"]]) for lang, paras in data.items() for para in paras
                  for qa in para["qas"][:per_paragraph] if qa["id"] in gold]
     return XQuadSample(out, questions)
@@ -304,9 +309,7 @@ def bench_answer(args: Any) -> None:
               "| first token p50 / p95 (s) | total p50 / p95 (s) |")
         print("|---|---|---|---|---|---|---|")
         for kind in args.generators.split(","):
-            generator = assistant.generator_for(kind)
-            if generator is not None and hasattr(generator, "load"):
-                generator.load()
+            assistant.warm(kind)
             assistant.ask(questions[0].question, generator=kind)  # warm-up
             rows = [score_answer(q, assistant.ask(q.question, list(q.history), generator=kind), text_of)
                     for q in questions]
@@ -320,6 +323,9 @@ def bench_answer(args: Any) -> None:
                   f"| {_pct(total, 50)} / {_pct(total, 95)} |", flush=True)
 
 
+# headless Chromium as PLATFORM.md says it runs here (the browser tests use the same flags)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 PAGE_PROBE = """() => {
   window.__t = {sent: null, first: null, final: null};
   const box = document.querySelector('#question textarea');
@@ -345,16 +351,14 @@ def bench_page(args: Any) -> None:
 
     from rag.api import Assistant
     from rag.eval import builtin_dataset, load_dataset, retrieval_questions
-    from rag.ui import build_app, launch_kwargs
+    from rag.ui import serve
 
     questions = [q.question for q in retrieval_questions(load_dataset(builtin_dataset("seeds")).questions)][:args.questions]
     with tempfile.TemporaryDirectory() as index:
         assistant = Assistant.open(index, progress=False, generator=args.generator)
         assistant.ingest([args.corpus])
-        generator = assistant.generator_for(args.generator)
-        if generator is not None and hasattr(generator, "load"):
-            generator.load()
-        assistant.ask(questions[0])  # warm-up, as `rag chat` warms its models before serving
+        assistant.warm()
+        assistant.ask(questions[0])  # warm-up: sentence vectors and the LLM's prompt cache
         model_first: list[float] = []
         stream = assistant.ask_stream
 
@@ -365,16 +369,12 @@ def bench_page(args: Any) -> None:
                 yield piece
 
         assistant.ask_stream = recording  # type: ignore[method-assign]
-        app = build_app(assistant)
-        app.queue()
-        _, url, _ = app.launch(server_name="127.0.0.1", server_port=args.port, prevent_thread_lock=True,
-                               quiet=True, **launch_kwargs(assistant.settings))
+        app = serve(assistant, "127.0.0.1", args.port)
+        url = f"http://127.0.0.1:{args.port}/"
         first, final = [], []
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=args.chromium, args=[
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--no-first-run"])
+                browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
                 page = browser.new_page()
                 for question in questions:
                     page.goto(url)  # a fresh chat each time: no follow-up rewriting

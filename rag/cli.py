@@ -180,9 +180,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from rag.ui import serve
-
     from rag.api import Assistant
+    from rag.ui import serve
 
     assistant = Assistant.open(args.index, generator=args.generator)
     app = serve(assistant, args.host, args.port)
@@ -253,8 +252,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval,
-            "sources": cmd_sources,
-            "remove": cmd_remove, "bench": cmd_bench}
+            "sources": cmd_sources, "remove": cmd_remove, "bench": cmd_bench}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -146,6 +146,7 @@ class AnswerResult:
     first_token_s: float | None
     total_s: float
     text: str
+    evidence_cited: int = 0  # evidence spans overlapped by at least one citation
 
 
 def score_answer(question: EvalQuestion, answer: Any, text_of: Callable[[str], str | None]) -> AnswerResult:
@@ -158,7 +159,8 @@ def score_answer(question: EvalQuestion, answer: Any, text_of: Callable[[str], s
     correct = (not answer.refused and mentions and cites) if question.answerable else answer.refused
     return AnswerResult(question.id, question.lang, question.answerable, answer.refused, correct, mentions, cites,
                         len(answer.citations), len(on_evidence), exact, answer.timings.get("first_token"),
-                        answer.timings.get("total", 0.0), answer.text)
+                        answer.timings.get("total", 0.0), answer.text,
+                        sum(any(overlap(c.source, c.start, c.end, s) > 0 for c in answer.citations) for s in spans))
 
 
 # ---------------------------------------------------------------- running a data set --
@@ -222,10 +224,9 @@ def evaluate_question(assistant: Any, q: EvalQuestion, text_of: Callable[[str], 
     if answer is None:
         return row
     scored = score_answer(q, answer, text_of)
-    cited = sum(any(overlap(c.source, c.start, c.end, s) > 0 for c in answer.citations) for s in spans)
     t = answer.timings
     return replace(row, refused=answer.refused, correct=scored.correct, citations=scored.citations,
-                   citations_on_evidence=scored.citations_on_evidence, evidence_cited=cited,
+                   citations_on_evidence=scored.citations_on_evidence, evidence_cited=scored.evidence_cited,
                    exact_quotes=scored.exact_quotes, answer=answer.text, retrieval_s=t.get("retrieval"),
                    generation_s=t.get("generation"), first_token_s=t.get("first_token"), total_s=t.get("total"))
 
@@ -303,9 +304,7 @@ def run_dataset(assistant: Any, dataset: Dataset, retrieval_only: bool = False, 
         return cache[name]
 
     if not retrieval_only:  # load and warm the model first: the chat page keeps it loaded
-        model = assistant.generator_for(generator)
-        if model is not None and hasattr(model, "load"):
-            model.load()
+        assistant.warm(generator)
     rows = []
     for number, q in enumerate(dataset.questions, start=1):
         rows.append(evaluate_question(assistant, q, text_of, lambda n: languages.get(n, "und"), retrieval_only,
@@ -353,6 +352,7 @@ def evaluate(dataset: str | Path, corpus: str | Path | None = None, index: str |
     ``compare`` (``NAME:key=value,...`` specs) every configuration runs on the same data; configurations
     that change chunking or the embedding model get their own temporary index. Returns the report (or
     ``{name: report}`` when comparing)."""
+    import dataclasses
     import os
     import tempfile
 
@@ -376,8 +376,8 @@ def evaluate(dataset: str | Path, corpus: str | Path | None = None, index: str |
             chosen = None if "generator" in overrides else generator
             settings = Settings.from_env(env, progress=False, generator=chosen)
             own_index = index is None or any(k in overrides for k in INDEX_KEYS)
-            folder = Path(tmp) / _index_key(settings) if own_index else Path(index)
-            settings = Settings.from_env(env, progress=False, generator=chosen, index_dir=folder)
+            settings = dataclasses.replace(settings, index_dir=Path(tmp) / _index_key(settings) if own_index
+                                           else Path(index))
             embedder_key = (settings.embedding_path, settings.embedding_backend)
             llm_key = (settings.generator, settings.llm_path, settings.llm_url, settings.llm_name)
             assistant = Assistant.open(settings=settings, embedder=shared.get(embedder_key), llm=shared.get(llm_key))

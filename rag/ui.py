@@ -284,11 +284,12 @@ class ChatPage:
                 languages: list[str]) -> Iterator[tuple[Any, ...]]:
         session = session or ChatSession()
         question = (question or "").strip()
+        panel = self.sources(session)  # unchanged until the answer is verified
         if not question:
-            yield chat, session, self.sources(session), ""
+            yield chat, session, panel, ""
             return
         chat = [*chat, {"role": "user", "content": _text(question)}, {"role": "assistant", "content": " …"}]
-        yield chat, session, self.sources(session), ""
+        yield chat, session, panel, ""
         try:
             answer = None
             text = ""
@@ -297,7 +298,7 @@ class ChatPage:
                 if isinstance(piece, str):
                     text += piece
                     chat[-1] = {"role": "assistant", "content": streaming_html(text)}
-                    yield chat, session, self.sources(session), ""
+                    yield chat, session, panel, ""
                 else:
                     answer = piece
             if answer is None:
@@ -373,7 +374,7 @@ class ChatPage:
 
 
 def build_app(assistant: "Assistant") -> Any:
-    """The Gradio Blocks app for ``assistant`` (launch it with ``serve`` or ``launch_kwargs``)."""
+    """The Gradio Blocks app for ``assistant`` (``serve`` launches it)."""
     import gradio as gr
 
     page = ChatPage(assistant)
@@ -438,7 +439,7 @@ def _new_chat() -> tuple[Any, ...]:
     return [], None, sources_html([], {}), ""
 
 
-def launch_kwargs(settings: Any) -> dict[str, Any]:
+def _launch_kwargs(settings: Any) -> dict[str, Any]:
     """Theme, CSS, JS and limits for ``app.launch`` (Gradio 6 takes them there). System fonts only: the
     page loads nothing from outside."""
     import gradio as gr
@@ -455,15 +456,12 @@ def serve(assistant: "Assistant", host: str = "127.0.0.1", port: int = 7860) -> 
     s = assistant.settings
     auth = check_bind(host, s.chat_user, s.chat_password)
     log.info("loading models ...")
-    assistant.embedder.embed_query("warm up")
-    generator = assistant.generator_for(s.generator)
-    if generator is not None and hasattr(generator, "load"):
-        generator.load()
+    assistant.warm()
     app = build_app(assistant)
     app.queue(default_concurrency_limit=4)
     try:
         app.launch(server_name=host, server_port=port, auth=auth, prevent_thread_lock=True, quiet=True,
-                   **launch_kwargs(s))
+                   **_launch_kwargs(s))
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc}; choose another with --port") from None
     return app

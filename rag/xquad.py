@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rag.bench import DEFAULT_XQUAD, xquad_paragraphs
+from rag.bench import DEFAULT_XQUAD, answer_sentence, xquad_paragraphs
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,7 @@ def lareqa(embedder: Any, root: Path = DEFAULT_XQUAD, sample: int | None = None,
                 sentences.append(sentence)
                 keys.append((p_index, s_index))
             for qa in para["qas"]:
-                start = qa["answers"][0]["answer_start"]
-                s_index = next((i for i, (s, e) in enumerate(para["sentence_breaks"]) if s <= start < e), None)
+                s_index = answer_sentence(para, qa)
                 if s_index is not None:
                     questions.append((lang, qa["question"]))
                     gold.append((p_index, s_index))
@@ -93,7 +92,7 @@ def our_setting(embedder: Any, root: Path = DEFAULT_XQUAD, paragraphs: int | Non
                 ) -> dict[str, Any]:
     """Retrieval over our chunker and store (hybrid, dense, BM25) and SQuAD EM/F1 on ``answers`` questions."""
     from rag.api import Assistant
-    from rag.eval import covers
+    from rag.eval import first_hit_rank
 
     data = {lang: xquad_paragraphs(root, lang)[:paragraphs] for lang in langs}
     result: dict[str, Any] = {"languages": list(langs), "paragraphs_per_language": len(data[langs[0]])}
@@ -109,10 +108,10 @@ def our_setting(embedder: Any, root: Path = DEFAULT_XQUAD, paragraphs: int | Non
             for lang in langs:
                 para = data[lang][j]
                 for qa in para["qas"]:
-                    start = qa["answers"][0]["answer_start"]
-                    sentence = next(((s, e) for s, e in para["sentence_breaks"] if s <= start < e), None)
-                    if sentence:
-                        spans.setdefault(qa["id"], []).append((f"{lang}-{j:03d}.txt", *sentence))
+                    sentence = answer_sentence(para, qa)
+                    if sentence is not None:
+                        spans.setdefault(qa["id"], []).append((f"{lang}-{j:03d}.txt",
+                                                               *para["sentence_breaks"][sentence]))
             for lang in langs:
                 for qa in data[lang][j]["qas"]:
                     if len(spans.get(qa["id"], ())) == len(langs):
@@ -131,12 +130,12 @@ def our_setting(embedder: Any, root: Path = DEFAULT_XQUAD, paragraphs: int | Non
             top1_same = []
             for lang, question, spans, _ in questions:
                 hits = assistant.search(question, k=10, mode=mode)
-                rows["any"].append(_rank(hits, spans, covers))
+                rows["any"].append(first_hit_rank(hits, spans))
                 if hits:
                     top1_same.append(hits[0].language == lang)
                 others = [o for o in langs if o != lang]
                 cross = assistant.search(question, k=10, mode=mode, language=others)
-                rows["cross"].append(_rank(cross, [s for s in spans if not s[0].startswith(lang)], covers))
+                rows["cross"].append(first_hit_rank(cross, [s for s in spans if not s[0].startswith(lang)]))
             result["retrieval"][mode] = {
                 **{f"{scope}_{k}": v for scope, ranks in rows.items() for k, v in _rank_metrics(ranks).items()},
                 "top1_in_question_language": float(np.mean(top1_same)) if top1_same else None}
@@ -144,13 +143,6 @@ def our_setting(embedder: Any, root: Path = DEFAULT_XQUAD, paragraphs: int | Non
         if answers:
             result["answers"] = _answers(assistant, questions, answers, generator)
     return result
-
-
-def _rank(hits: Sequence[Any], spans: Sequence[tuple[str, int, int]], covers: Any) -> int | None:
-    for rank, hit in enumerate(hits, start=1):
-        if any(covers(hit, span) for span in spans):
-            return rank
-    return None
 
 
 def _rank_metrics(ranks: Sequence[int | None]) -> dict[str, float]:
@@ -163,9 +155,7 @@ def _answers(assistant: Any, questions: Sequence[tuple], count: int, generator: 
     """EM/F1 (SQuAD normalisation) on a fixed, evenly spread sample of questions of every language."""
     step = max(1, len(questions) // count)
     sample = list(questions[::step])[:count]
-    model = assistant.generator_for(generator)
-    if model is not None and hasattr(model, "load"):
-        model.load()
+    assistant.warm(generator)
     em, f1, refused = [], [], 0
     for lang, question, _, golds in sample:
         answer = assistant.ask(question, generator=generator)

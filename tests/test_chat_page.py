@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from rag.bench import CHROMIUM_ARGS
 from tests.conftest import ROOT, SEEDS
 
 CHROMIUM = os.environ.get("RAG_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("RAG_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
 ANSWER_TIMEOUT_MS = 90_000
 BOT = "#chat [data-testid='bot']"
 XSS_ARTICLE = (
@@ -50,13 +49,10 @@ def page_assistant(tmp_path_factory, embedder, llm):
 
 @pytest.fixture(scope="module")
 def server(page_assistant):
-    from rag.ui import build_app, launch_kwargs
+    from rag.ui import serve
 
-    app = build_app(page_assistant)
-    app.queue(default_concurrency_limit=4)
     port = _free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-               **launch_kwargs(page_assistant.settings))
+    app = serve(page_assistant, "127.0.0.1", port)
     yield f"http://127.0.0.1:{port}/"
     app.close()
 
@@ -69,7 +65,7 @@ def browser():
         pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs it (apt-get install chromium), "
                     "or set RAG_CHROMIUM")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
