@@ -62,8 +62,11 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _REFUSAL_WORDS = ("NOT_FOUND", "NOT FOUND")
 _NAME = re.compile(r"\b[^\W\d_][\w'’-]*", re.UNICODE)
 # questions asking for a quantity: their answer must contain a number
-_QUANTITY = re.compile(r"\b(how (many|much)|berapa|сколько|combien|cu[aá]nt[oa]s?|quant[oa]s?|wie (viele?|viel))\b",
+_QUANTITY = re.compile(r"\b(how (many|much)|berapa|сколько|combien|cu[aá]nt[oa]s?|quant[oa]s?|wie (viele?|viel)"
+                       r"|population|number of|percentage|jumlah|penduduk|численност\w*|количеств\w*|процент\w*)\b",
                        re.IGNORECASE)
+# how close (cosine) a question's name must be to a name in the passages to count as mentioned there
+NAME_MATCH = 0.75
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ class Answerer:
         self.embedder = embedder
         self.generator = generator
         self.settings = settings
-        self._vectors: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._vectors: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     # -- public ---------------------------------------------------------------------------------------
@@ -158,7 +161,13 @@ class Answerer:
         context = "\n".join(h.text for h in hits)  # names in a claim may sit around the cited sentence
         base = dict(question=question, standalone_question=standalone, language=language,
                     generator=self.generator.name if self.generator else "extractive")
-        if not chosen:
+        missing = self.missing_names(standalone, context) if chosen else []
+        if missing:
+            log.info("refused without the LLM: the passages never mention %s", missing)
+        elif not chosen:
+            log.info("refused without the LLM: no sentence reaches RAG_MIN_RELEVANCE=%s (best %s)",
+                     self.settings.min_relevance, sentences[0].relevance if sentences else None)
+        if not chosen or missing:
             yield self._refusal(base, timings, started)
             return
         if self.generator is None:
@@ -171,7 +180,11 @@ class Answerer:
             raw.append(piece)
             yield piece
         timings["generation"] = time.perf_counter() - started - timings["retrieval"]
-        yield self.verify("".join(raw), chosen, base, timings, started, context)
+        answer = self.verify("".join(raw), chosen, base, timings, started, context)
+        if not answer.refused and echoes_question(answer.text, prompt_question):
+            log.info("the model restated the question (%r): answering with quotes instead", answer.text)
+            answer = self._extractive(chosen, base, timings, started)
+        yield answer
 
     # -- stages ---------------------------------------------------------------------------------------
 
@@ -224,6 +237,29 @@ class Answerer:
             chosen.append(s)
             budget -= cost
         return chosen
+
+    def missing_names(self, question: str, context: str) -> list[str]:
+        """Names in the question that the retrieved passages never mention: no word of the name occurs
+        there (transliterated, fuzzy: Джош ~ Josh) and the embedding model puts neither the name nor any
+        of its words close to a capitalised word or pair of words there (Турция ~ Turkey ~ Turki, White House ~ Gedung Putih). A question about
+        something the articles never name is refused without asking the LLM."""
+        names = question_names(question)
+        if not names:
+            return []
+        words = {_latin(w) for w in _NAME.findall(context)}
+        unseen = [n for n in names if not any(name_found(w, words) for w in n.split())]
+        candidates = capitalised_phrases(context, longest=2)
+        if not unseen or not candidates:
+            return unseen
+        forms = [list(dict.fromkeys([n, *n.split()])) for n in unseen]  # the name and each of its words
+        flat = [f for group in forms for f in group]
+        vectors = self._word_vectors(flat + candidates)
+        closest = (vectors[:len(flat)] @ vectors[len(flat):].T).max(axis=1)
+        best = dict(zip(flat, closest.tolist()))
+        return [n for n, group in zip(unseen, forms) if max(best[f] for f in group) < NAME_MATCH]
+
+    def _word_vectors(self, words: Sequence[str]) -> np.ndarray:
+        return self._vectors_for([Sentence("", -1, -1, w, "", "") for w in words])
 
     def with_search(self, search: SearchFn, top_k: int) -> "Answerer":
         """A copy sharing the generator and sentence cache, with another search (filters, k)."""
@@ -317,7 +353,7 @@ class Answerer:
 
     def _vectors_for(self, sentences: Sequence[Sentence]) -> np.ndarray:
         """Document vectors of sentences, cached (the same passages come back for related questions)."""
-        keys = [(s.source, s.start, s.end) for s in sentences]
+        keys = [(s.source, s.start, s.end) if s.source else ("", s.text) for s in sentences]
         with self._cache_lock:
             known = {k: self._vectors[k] for k in keys if k in self._vectors}
         missing = [i for i, k in enumerate(keys) if k not in known]
@@ -441,7 +477,20 @@ def names_supported(claim: str, context: str, question: str = "", same_language:
     if not names:
         return True
     have = {_latin(w) for w in _NAME.findall(context)}
-    return all(_name_in(_latin(w), have) for w in names)
+    return all(name_found(w, have) for w in names)
+
+
+_CASE_ENDINGS = ("ого", "ему", "ом", "ем", "ой", "ей", "ою", "ую", "ым", "им", "а", "я", "у", "ю", "е", "ы", "и")
+
+
+def name_found(word: str, latin_words: set[str]) -> bool:
+    """``word`` (any script) is among ``latin_words`` (``_latin`` forms), fuzzily; a Cyrillic name is also
+    tried without its case ending (Джоном -> Джон ~ John, Лаврова -> Лаврову ~ Lavrov)."""
+    if _name_in(_latin(word), latin_words):
+        return True
+    lower = word.lower()
+    stem = next((lower[:-len(e)] for e in _CASE_ENDINGS if lower.endswith(e) and len(lower) - len(e) >= 3), "")
+    return bool(stem) and not _is_latin(word) and _name_in(_latin(stem), latin_words)
 
 
 def _name_in(name: str, words: set[str]) -> bool:
@@ -465,6 +514,46 @@ def _latin(word: str) -> str:
 
 def _is_latin(word: str) -> bool:
     return all(ch.isascii() or not ch.isalpha() or "LATIN" in unicodedata.name(ch, "") for ch in word)
+
+
+def question_names(question: str) -> list[str]:
+    """Names in a question: runs of capitalised words after its first word ("White House"); none for
+    German, which capitalises every noun."""
+    if question_language(question) == "de":
+        return []
+    return [p for p in capitalised_phrases(question, skip_first=True) if len(p) >= 3]
+
+
+def capitalised_phrases(text: str, longest: int = 3, skip_first: bool = False) -> list[str]:
+    """Distinct runs of capitalised words (up to ``longest`` words; with ``longest=2``, every word and
+    every adjacent pair of a run), in order."""
+    phrases: dict[str, None] = {}
+    for sentence in re.split(r"[.!?。！？\n]+", text):
+        words = _NAME.findall(sentence)
+        run: list[str] = []
+        for k, word in enumerate(words + [""]):
+            if word and word[0].isupper() and not (skip_first and k == 0):
+                run.append(word)
+                continue
+            if longest >= 3 and run:
+                phrases[" ".join(run[:longest])] = None
+            elif run:
+                for i in range(len(run)):
+                    phrases[run[i]] = None
+                    if i + 1 < len(run):
+                        phrases[f"{run[i]} {run[i + 1]}"] = None
+            run = []
+    return list(phrases)
+
+
+def echoes_question(answer: str, question: str) -> bool:
+    """True when an answer adds no content word to the question ("Which spokesperson said X?" ->
+    "The spokesperson said X."): the model restated the question instead of answering it."""
+    language = question_language(question)
+    asked = set(tokenize(question, [language, "en"]))
+    said = [t for t in tokenize(_strip_markers(answer), [question_language(answer), language, "en"])
+            if len(t) >= 3 or t.isdigit()]
+    return bool(said) and all(t in asked for t in said)
 
 
 def numbers_supported(claim: str, sentence: str) -> bool:

@@ -53,7 +53,7 @@ class Settings:
     llm_context: int = 2048  # context window of the local model (tokens)
     context_tokens: int = 160  # budget for source sentences in the prompt (prompt speed: see README)
     answer_tokens: int = 160  # most tokens generated for one answer
-    min_relevance: float = 0.36  # best sentence cosine below this: refuse without asking the LLM
+    min_relevance: float = 0.32  # best sentence cosine below this: refuse without asking the LLM
     min_support: float = 0.40  # a claim needs this much support from the sentence it cites
     # chat page (issue 4): required when `rag chat` binds a non-loopback address
     chat_user: str = ""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import (_attach, _plausible_rewrite, lexical_support, names_supported, numbers_supported,
-                        question_language, split_claims)
+from rag.answer import (_QUANTITY, _attach, _plausible_rewrite, capitalised_phrases, echoes_question,
+                        lexical_support, names_supported, numbers_supported, question_language, question_names,
+                        split_claims)
 from rag.errors import QueryError
 
 
@@ -47,6 +48,12 @@ def test_names_must_appear_in_the_context_across_scripts():
                            same_language=False)
 
 
+def test_russian_names_are_found_in_any_grammatical_case():
+    assert names_supported("Коалиция больше не существует, как заявлено Джоном Керри.",
+                           "seperti yang diumumkan oleh Menteri Luar Negeri AS John Kerry", "", same_language=False)
+    assert not names_supported("Так заявил Владимиром Путиным.", "John Kerry said", "", same_language=False)
+
+
 def test_sentence_initial_word_is_a_name_only_when_the_question_capitalises_it():
     assert names_supported("The convoy was attacked.", "a convoy was attacked", "When was the convoy attacked?")
     assert not names_supported("Turki tidak berperan.", "perundingan gencatan senjata", "Apa peran Turki di sana?")
@@ -83,3 +90,29 @@ def test_empty_and_oversized_questions_are_clear_errors(seed_assistant):
         seed_assistant.ask("   ", generator="extractive")
     with pytest.raises(QueryError, match="too long"):
         seed_assistant.ask("why " * 1000, generator="extractive")
+
+
+def test_question_names_are_runs_of_capitalised_words_after_the_first():
+    assert question_names("What did the White House say about Russia?") == ["White House", "Russia"]
+    assert question_names("Какую роль сыграла Турция в переговорах?") == ["Турция"]
+    assert question_names("Who won the election?") == []
+    assert question_names("Was sagte das Weiße Haus über die Gespräche?") == []  # German capitalises nouns
+
+
+def test_capitalised_phrases_give_words_and_adjacent_pairs():
+    assert capitalised_phrases("Juru bicara Gedung Putih Josh Earnest berkata.", longest=2) == [
+        "Juru", "Gedung", "Gedung Putih", "Putih", "Putih Josh", "Josh", "Josh Earnest", "Earnest"]
+
+
+def test_an_answer_that_restates_the_question_is_an_echo():
+    question = "Which State Department spokesperson said Russia was told about the end of cooperation in Syria?"
+    assert echoes_question("The State Department spokesperson said Russia was told about the end of cooperation "
+                           "in Syria [1].", question)
+    assert not echoes_question("Elizabeth Trudeau said Russia was told [1].", question)
+    assert not echoes_question("[1]", question)
+
+
+@pytest.mark.parametrize("question", ["What is the population of Aleppo?", "Какова численность населения Алеппо?",
+                                      "Berapa jumlah penduduk kota Aleppo?", "How many people were killed?"])
+def test_quantity_questions_are_recognised(question):
+    assert _QUANTITY.search(question)

@@ -56,6 +56,15 @@ def test_unanswerable_questions_are_refused(answering, qid):
     assert answer.text == render("refusal", question.lang).strip()
 
 
+@pytest.mark.parametrize("qid", ["no-turkey-en", "no-turkey-id", "no-turkey-ru"])
+def test_a_question_about_something_the_articles_never_name_is_refused_without_the_llm(seed_assistant, qid):
+    # Turkey / Turki / Турция appears in neither article: refused before any generator runs
+    answer = seed_assistant.ask(QUESTIONS[qid].question, generator="extractive")
+    assert answer.refused and answer.citations == (), answer.text
+    # ... while a name written in another language and script is found (Хасеке ~ Hasakah, США ~ Amerika)
+    assert not seed_assistant.ask(QUESTIONS["hasakah-ru"].question, generator="extractive").refused
+
+
 def test_follow_up_uses_the_history(answering):
     question = QUESTIONS["followup-toner-en"]
     answer = answering.ask(question.question, list(question.history))
