@@ -158,6 +158,7 @@ class Retriever:
         self.rrf_k = rrf_k
         self.bm25_weight = bm25_weight
         self._lexical: LexicalIndex | None = None
+        self._revision = ""
         self._lock = threading.Lock()
 
     def invalidate(self) -> None:
@@ -165,9 +166,13 @@ class Retriever:
         self._lexical = None
 
     def lexical(self) -> LexicalIndex:
+        """The BM25 index of the store's chunks, rebuilt when the store's revision changed (a write by this
+        or any other process, e.g. another chat worker on the same Chroma server)."""
         with self._lock:
-            if self._lexical is None:
+            revision = self.store.revision()
+            if self._lexical is None or revision != self._revision:
                 self._lexical = LexicalIndex(self.store.all_chunks())
+                self._revision = revision
             return self._lexical
 
     def search(self, query: str, k: int = 5, mode: str | None = None, languages: Sequence[str] = (),
@@ -198,8 +203,8 @@ class Retriever:
                            ) -> tuple[list[tuple[Chunk, float]], LexicalIndex]:
         """Dense hits and the lexical index; on a cold start the index is built in a thread while the
         encoder loads and embeds the query (about 2 s saved at 10k chunks)."""
-        if self._lexical is not None:
-            return self.store.query(self.embedder.embed_query(query), depth, languages, sources), self._lexical
+        if self._lexical is not None and self.store.revision() == self._revision:
+            return self.store.query(self.embedder.embed_query(query), depth, languages, sources), self.lexical()
         with ThreadPoolExecutor(max_workers=1) as pool:
             lexical_future = pool.submit(self.lexical)
             dense = self.store.query(self.embedder.embed_query(query), depth, languages, sources)

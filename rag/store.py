@@ -66,6 +66,8 @@ class Store:
                 metadata={"embedding_space": embedding_space or "unknown"})
             self._articles = self._client.get_or_create_collection(
                 f"{collection}-articles", embedding_function=None)
+            self._revisions = self._client.get_or_create_collection(
+                f"{collection}-revision", embedding_function=None)
         self._check_space()
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -114,6 +116,18 @@ class Store:
                     record = ArticleRecord(**{k: meta[k] for k in ArticleRecord.__dataclass_fields__ if k in meta})
                     records[record.source] = record
         return records
+
+    def revision(self) -> str:
+        """A stamp that changes with every write by any process sharing this index or server (so a
+        worker knows when its in-memory lexical index is stale); empty before the first write."""
+        with _translated("reading the index revision"):
+            got = self._revisions.get(ids=["revision"], include=["metadatas"])
+        return str(got["metadatas"][0]["stamp"]) if got["ids"] else ""
+
+    def _touch(self) -> None:
+        import uuid
+
+        self._revisions.upsert(ids=["revision"], embeddings=[[1.0]], metadatas=[{"stamp": uuid.uuid4().hex}])
 
     def article_text(self, source: str) -> str:
         from rag.corpus import article_id
@@ -193,6 +207,7 @@ class Store:
                 self._vectors.add(nodes)
             self._articles.upsert(ids=ids, embeddings=[[1.0]] * len(ids),
                                   documents=[article.text for article, _, _ in items], metadatas=manifests)
+            self._touch()
 
     def remove_article(self, source: str) -> ArticleRecord:
         record = self.articles().get(source)
@@ -201,6 +216,7 @@ class Store:
         with _translated(f"removing {source}"):
             self._articles.delete(ids=[record.article_id])
             self._chunks.delete(where={"document_id": record.article_id})
+            self._touch()
         return record
 
     def remove_orphans(self) -> int:
@@ -213,6 +229,7 @@ class Store:
                 orphans.update(m["article_id"] for m in got["metadatas"] if m["article_id"] not in complete)
             if orphans:
                 self._chunks.delete(where={"document_id": {"$in": sorted(orphans)}})
+                self._touch()
         return len(orphans)
 
 
