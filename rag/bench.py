@@ -3,8 +3,8 @@
 ``rag bench retrieval``: dense vs BM25 vs hybrid (and chunk sizes) on the seed questions and on an
 XQuAD-R sample with a multilingual pool (LAReQA-style: each question has a correct paragraph in every
 pool language). ``rag bench speed``: ingest throughput next to the raw encoder on the same texts, warm
-search latency at 1k and 10k chunks, cold start of ``rag search``. ``rag bench answer``: answer quality
-and latency per generator. ``rag bench page``: the chat page in headless Chromium, first answer text on
+search latency at 1k, 10k and 100k chunks, cold start of ``rag search``. ``rag bench answer``: answer
+quality and latency per generator. These two also write ``<bench>.json``, ``.md`` and ``.png`` to ``--out``. ``rag bench page``: the chat page in headless Chromium, first answer text on
 screen.
 """
 
@@ -168,18 +168,21 @@ def bench_retrieval(args: Any) -> None:
                          _run_modes(xq, sample.questions, MODES, args.weights))
 
 
-def _percentiles(samples: list[float]) -> str:
+def _ms(samples: list[float]) -> dict[str, float]:
     import numpy as np
 
     q = np.percentile(np.array(samples) * 1000, [50, 95])
-    return f"p50 {q[0]:.1f} ms, p95 {q[1]:.1f} ms"
+    return {"p50_ms": round(float(q[0]), 2), "p95_ms": round(float(q[1]), 2)}
 
 
-def bench_speed(args: Any) -> None:
+def bench_speed(args: Any) -> dict[str, Any]:
+    """Ingest throughput next to the raw encoder on the same chunks; warm search latency per mode as the
+    index grows (``--sizes``; chunks past the real ones are noisy copies of real vectors); cold start."""
     from rag.api import Assistant
     from rag.chunking import chunk_article
     from rag.corpus import Article, load_paths
 
+    result: dict[str, Any] = {"bench": "speed", "machine": machine()}
     with tempfile.TemporaryDirectory() as tmp:
         sample = xquad_sample(Path(args.xquad), args.langs.split(","), args.paragraphs, 2, Path(tmp) / "x")
         assistant = Assistant.open(Path(tmp) / "index", progress=False)
@@ -196,35 +199,104 @@ def bench_speed(args: Any) -> None:
         pipeline = time.perf_counter() - started
         assistant._embedder = embedder
         raw = min(raw, _timed(lambda: embedder.embed_documents(texts)))  # best of two: less noise
-        print(f"\nencoder ({embedder.name}, best of 2): {len(texts)} chunks in {raw:.1f}s = "
-              f"{len(texts) / raw:.2f} chunks/s")
-        print(f"ingest pipeline: {report.chunks_embedded} chunks in {pipeline:.1f}s = "
-              f"{report.chunks_embedded / pipeline:.2f} chunks/s; vs the raw encoder {pipeline / raw:.3f}x; "
-              f"vs its own encoder time in the same run ({timing.seconds:.1f}s) {pipeline / timing.seconds:.3f}x")
+        result["ingest"] = {
+            "encoder": embedder.name, "articles": len(report.added), "chunks": report.chunks_embedded,
+            "encoder_chunks_per_s": round(len(texts) / raw, 3),
+            "ingest_chunks_per_s": round(report.chunks_embedded / pipeline, 3),
+            "ingest_vs_encoder": round(pipeline / raw, 3),
+            "ingest_vs_own_encoder_time": round(pipeline / timing.seconds, 3)}
+        log.info("ingest: %s", result["ingest"])
         questions = [q for _, q, _ in sample.questions][:args.queries]
+        result["search"] = []
         for target in [int(n) for n in args.sizes.split(",")]:
+            started = time.perf_counter()
             _grow(assistant, target)
             assistant.retriever.invalidate()
             for q in questions[:10]:  # builds the lexical index, lets Chroma settle after the writes
                 assistant.search(q, k=5)
+            grow_s = time.perf_counter() - started
             for mode in MODES:
                 times = []
                 for q in questions:
                     started = time.perf_counter()
                     assistant.search(q + " ", k=5, mode=mode)
                     times.append(time.perf_counter() - started)
-                print(f"warm search, {assistant.store.count()} chunks, {mode}: {_percentiles(times)}")
+                row = {"chunks": assistant.store.count(), "mode": mode, "queries": len(times), **_ms(times),
+                       "build_s": round(grow_s, 1)}
+                result["search"].append(row)
+                log.info("search: %s", row)
         cold = []
         for _ in range(args.cold_runs):
             started = time.perf_counter()
             subprocess.run([sys.executable, "-m", "rag.cli", "--index", str(Path(tmp) / "index"), "search",
                             questions[0], "-k", "5"], check=True, capture_output=True)
             cold.append(time.perf_counter() - started)
-        print(f"cold start of `rag search` (new process, model load included): "
-              f"median {statistics.median(cold):.2f}s over {len(cold)} runs")
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "rag.cli", "--help"], check=True, capture_output=True)
-        print(f"`rag --help`: {time.perf_counter() - started:.2f}s")
+        result["startup"] = {"cold_search_median_s": round(statistics.median(cold), 2), "cold_runs": len(cold),
+                             "help_s": round(time.perf_counter() - started, 2)}
+    return result
+
+
+def speed_markdown(result: dict[str, Any]) -> str:
+    i, st = result["ingest"], result["startup"]
+    lines = [f"# rag bench speed ({result['machine']['summary']})", "",
+             f"Ingest: {i['chunks']} chunks of {i['articles']} articles with {i['encoder']}.", "",
+             "| measure | chunks/s | ratio |", "|---|---|---|",
+             f"| raw encoder (best of 2) | {i['encoder_chunks_per_s']} | 1 |",
+             f"| ingest pipeline | {i['ingest_chunks_per_s']} | {i['ingest_vs_encoder']}x the encoder's time "
+             f"({i['ingest_vs_own_encoder_time']}x its own encoder time) |", "",
+             "Warm search, top 5 (the query embedding included):", "",
+             "| chunks | mode | p50 (ms) | p95 (ms) |", "|---|---|---|---|"]
+    lines += [f"| {r['chunks']:,} | {r['mode']} | {r['p50_ms']} | {r['p95_ms']} |" for r in result["search"]]
+    lines += ["", f"Cold start of `rag search` (new process, models loaded): median {st['cold_search_median_s']} s "
+              f"over {st['cold_runs']} runs; `rag --help` {st['help_s']} s."]
+    return "\n".join(lines) + "\n"
+
+
+def speed_plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    i = result["ingest"]
+    left.bar(["raw encoder", "ingest"], [i["encoder_chunks_per_s"], i["ingest_chunks_per_s"]], color=["#888", "#37a"])
+    left.set_ylabel("chunks / s")
+    left.set_title("ingest throughput")
+    for mode in MODES:
+        rows = [r for r in result["search"] if r["mode"] == mode]
+        if rows:
+            line = right.plot([r["chunks"] for r in rows], [r["p95_ms"] for r in rows], marker="o", label=f"{mode} p95")
+            right.plot([r["chunks"] for r in rows], [r["p50_ms"] for r in rows], marker=".", linestyle="--",
+                       color=line[0].get_color(), label=f"{mode} p50")
+    right.set_xscale("log")
+    right.set_xlabel("chunks in the index")
+    right.set_ylabel("ms per search")
+    right.set_title("warm search latency")
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def machine() -> dict[str, Any]:
+    import platform
+
+    summary = f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}"
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "summary": summary,
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def write_outputs(out: Path, name: str, result: dict[str, Any], markdown: str, plot: Any) -> list[Path]:
+    """``<name>.json``, ``<name>.md`` and ``<name>.png`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.json", out / f"{name}.md", out / f"{name}.png"]
+    paths[0].write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    paths[1].write_text(markdown, encoding="utf-8")
+    plot(result, paths[2])
+    return paths
 
 
 class _TimedEmbedder:
@@ -290,7 +362,7 @@ def _grow(assistant: Any, target: int) -> None:
         store.replace_articles(items, "pad")
 
 
-def bench_answer(args: Any) -> None:
+def bench_answer(args: Any) -> dict[str, Any]:
     """Seeds questions through ``ask`` per generator: accuracy, refusals, first-token and total latency.
     Models are loaded and warmed before timing (the chat page keeps them loaded)."""
     import tempfile
@@ -300,14 +372,12 @@ def bench_answer(args: Any) -> None:
 
     path = Path(args.dataset) if Path(args.dataset).is_file() else builtin_dataset(args.dataset)
     questions = load_dataset(path).questions
+    result: dict[str, Any] = {"bench": "answer", "machine": machine(), "dataset": path.name,
+                              "questions": len(questions), "corpus": str(args.corpus), "generators": []}
     with tempfile.TemporaryDirectory() as index:
         assistant = Assistant.open(index, progress=False)
         assistant.ingest([args.corpus])
         text_of = {Path(r.source).name: assistant.article_text(r.source) for r in assistant.sources()}.get
-        print(f"{len(questions)} questions from {path.name}; corpus {args.corpus}\n")
-        print("| generator | answerable correct | false refusals | unanswerable refused | exact quotes "
-              "| first token p50 / p95 (s) | total p50 / p95 (s) |")
-        print("|---|---|---|---|---|---|---|")
         for kind in args.generators.split(","):
             assistant.warm(kind)
             assistant.ask(questions[0].question, generator=kind)  # warm-up
@@ -317,10 +387,61 @@ def bench_answer(args: Any) -> None:
             unanswerable = [r for r in rows if not r.answerable]
             first = [r.first_token_s for r in rows if r.first_token_s is not None]
             total = [r.total_s for r in rows]
-            print(f"| {kind} | {sum(r.correct for r in answerable)}/{len(answerable)} "
-                  f"| {sum(r.refused for r in answerable)} | {sum(r.refused for r in unanswerable)}/{len(unanswerable)} "
-                  f"| {all(r.exact_quotes for r in rows)} | {_pct(first, 50)} / {_pct(first, 95)} "
-                  f"| {_pct(total, 50)} / {_pct(total, 95)} |", flush=True)
+            entry = {"generator": kind, "answerable": len(answerable), "correct": sum(r.correct for r in answerable),
+                     "false_refusals": sum(r.refused for r in answerable), "unanswerable": len(unanswerable),
+                     "refused": sum(r.refused for r in unanswerable), "exact_quotes": all(r.exact_quotes for r in rows),
+                     "first_token_s": _seconds(first), "total_s": _seconds(total)}
+            result["generators"].append(entry)
+            log.info("answer bench: %s", entry)
+    return result
+
+
+def _seconds(values: list[float]) -> dict[str, float | None]:
+    import numpy
+
+    if not values:
+        return {"p50": None, "p95": None, "max": None}
+    p50, p95 = numpy.percentile(values, [50, 95])
+    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "max": round(max(values), 3)}
+
+
+def answer_markdown(result: dict[str, Any]) -> str:
+    def fmt(d: dict[str, float | None], key: str) -> str:
+        return "-" if d[key] is None else f"{d[key]:.2f}"
+
+    lines = [f"# rag bench answer ({result['machine']['summary']})", "",
+             f"{result['questions']} questions from {result['dataset']}; corpus {Path(result['corpus']).name}/", "",
+             "| generator | answerable correct | false refusals | unanswerable refused | exact quotes "
+             "| first token p50 / p95 (s) | total p50 / p95 (s) |", "|---|---|---|---|---|---|---|"]
+    for g in result["generators"]:
+        f, t = g["first_token_s"], g["total_s"]
+        lines.append(f"| {g['generator']} | {g['correct']}/{g['answerable']} | {g['false_refusals']} "
+                     f"| {g['refused']}/{g['unanswerable']} | {g['exact_quotes']} | {fmt(f, 'p50')} / {fmt(f, 'p95')} "
+                     f"| {fmt(t, 'p50')} / {fmt(t, 'p95')} |")
+    return "\n".join(lines) + "\n"
+
+
+def answer_plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [g["generator"] for g in result["generators"]]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.2
+    for k, (key, stat) in enumerate([("first_token_s", "p50"), ("first_token_s", "p95"), ("total_s", "p50"),
+                                     ("total_s", "p95")]):
+        values = [g[key][stat] or 0 for g in result["generators"]]
+        ax.bar([i + (k - 1.5) * width for i in range(len(names))], values, width,
+               label=f"{key.replace('_s', '').replace('_', ' ')} {stat}")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("seconds")
+    ax.set_title("answer latency per generator")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 # headless Chromium as PLATFORM.md says it runs here (the browser tests use the same flags)
@@ -433,12 +554,24 @@ def add_arguments(parser: Any) -> None:
     page.add_argument("--port", type=int, default=7869)
     page.add_argument("--chromium", default=os.environ.get("RAG_CHROMIUM", "/usr/bin/chromium"))
     speed = sub.choices["speed"]
-    speed.add_argument("--sizes", default="1000,10000", help="index sizes (chunks) for search latency")
+    speed.add_argument("--sizes", default="1000,10000,100000", help="index sizes (chunks) for search latency")
+    for p in (speed, answer):
+        p.add_argument("--out", default="bench-out", help="folder for <bench>.json, .md and .png")
     speed.add_argument("--queries", type=int, default=100)
     speed.add_argument("--cold-runs", type=int, default=3)
 
 
+REPORTED = {"speed": (bench_speed, speed_markdown, speed_plot), "answer": (bench_answer, answer_markdown, answer_plot)}
+
+
 def run(args: Any) -> int:
-    {"retrieval": bench_retrieval, "speed": bench_speed, "answer": bench_answer,
-     "page": bench_page}[args.bench](args)
+    if args.bench in REPORTED:
+        bench, markdown, plot = REPORTED[args.bench]
+        result = bench(args)
+        text = markdown(result)
+        print(text)
+        paths = write_outputs(Path(args.out), args.bench, result, text, plot)
+        print("wrote " + ", ".join(str(p) for p in paths))
+        return 0
+    {"retrieval": bench_retrieval, "page": bench_page}[args.bench](args)
     return 0

@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="DIR", help="xquad-r: the XQuAD-R folder (default: ../shared/bench/xquad-r)")
     p.add_argument("--sample", type=int, metavar="N", help="xquad-r: only the first N paragraphs of each language")
     p.add_argument("--answers", type=int, default=30, metavar="N", help="xquad-r: questions answered for EM/F1")
+    p.add_argument("--questions", type=int, metavar="N",
+                   help="xquad-r LAReQA: score N questions per language (evenly spread) against the whole pool")
     p.add_argument("--part", choices=("lareqa", "ours", "both"), default="both", help="xquad-r: which protocol")
 
     p = verbs.add_parser("sources", help="list the ingested articles")
@@ -230,7 +232,7 @@ def _eval_xquad(args: argparse.Namespace) -> int:
     embedder = make_embedder(s.embedding_path, s.embedding_backend, s.embed_batch_size, s.threads)
     result: dict[str, Any] = {"data": str(root), "sample": args.sample}
     if args.part in ("lareqa", "both"):
-        result["lareqa"] = xquad.lareqa(embedder, root, args.sample)
+        result["lareqa"] = xquad.lareqa(embedder, root, args.sample, questions_per_language=args.questions)
     if args.part in ("ours", "both"):
         result["ours"] = xquad.our_setting(embedder, root, args.sample, args.answers, args.generator)
     out = Path(args.out)

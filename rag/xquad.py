@@ -39,8 +39,10 @@ PUBLISHED_MAP = {"En-En": 0.29, "X-X": 0.23, "X-X-mono": 0.52, "X-Y": 0.66}
 
 
 def lareqa(embedder: Any, root: Path = DEFAULT_XQUAD, sample: int | None = None,
-           langs: Sequence[str] = LANGS) -> dict[str, Any]:
-    """mAP of ``embedder`` on the LAReQA XQuAD-R pool (see module docstring)."""
+           langs: Sequence[str] = LANGS, questions_per_language: int | None = None) -> dict[str, Any]:
+    """mAP of ``embedder`` on the LAReQA XQuAD-R pool (see module docstring); with
+    ``questions_per_language``, the pool stays whole and that many questions of each language, evenly
+    spread over the paragraphs, are scored."""
     paragraphs = {lang: xquad_paragraphs(root, lang)[:sample] for lang in langs}
     sentences, keys, questions, gold = [], [], [], []
     for lang in langs:
@@ -53,6 +55,8 @@ def lareqa(embedder: Any, root: Path = DEFAULT_XQUAD, sample: int | None = None,
                 if s_index is not None:
                     questions.append((lang, qa["question"]))
                     gold.append((p_index, s_index))
+    if questions_per_language:
+        questions, gold = _spread(questions, gold, questions_per_language)
     relevant: dict[tuple[int, int], list[int]] = collections.defaultdict(list)
     for i, key in enumerate(keys):
         relevant[key].append(i)
@@ -66,8 +70,19 @@ def lareqa(embedder: Any, root: Path = DEFAULT_XQUAD, sample: int | None = None,
         by_lang[lang].append(ap)
     return {"map": float(np.mean(aps)), "questions": len(questions), "candidates": len(sentences),
             "languages": list(langs), "paragraphs_per_language": len(paragraphs[langs[0]]),
+            "questions_per_language": questions_per_language,
             "map_by_question_language": {k: float(np.mean(v)) for k, v in sorted(by_lang.items())},
             "published_map": PUBLISHED_MAP, "encode_seconds": seconds}
+
+
+def _spread(questions: list, gold: list, per_language: int) -> tuple[list, list]:
+    """``per_language`` questions of each language, evenly spaced in file order."""
+    kept = []
+    for lang in dict.fromkeys(lang for lang, _ in questions):
+        index = [i for i, (q_lang, _) in enumerate(questions) if q_lang == lang]
+        step = max(1, len(index) // per_language)
+        kept += index[::step][:per_language]
+    return [questions[i] for i in kept], [gold[i] for i in kept]
 
 
 def average_precisions(queries: np.ndarray, docs: np.ndarray, relevant: Sequence[Sequence[int]],
@@ -195,7 +210,9 @@ def markdown(result: dict[str, Any]) -> str:
     if "lareqa" in result:
         a = result["lareqa"]
         parts += [f"## LAReQA protocol ({a['paragraphs_per_language']} paragraphs x {len(a['languages'])} "
-                  f"languages: {a['candidates']} candidate sentences, {a['questions']} questions)",
+                  f"languages: {a['candidates']} candidate sentences, {a['questions']} questions"
+                  + (f", {a['questions_per_language']} per language evenly spread" if a.get("questions_per_language")
+                     else "") + ")",
                   f"mAP **{a['map']:.3f}** (published mBERT: "
                   + ", ".join(f"{k} {v}" for k, v in a["published_map"].items()) + ")",
                   "| question language | mAP |\n|---|---|\n" + "\n".join(

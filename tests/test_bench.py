@@ -1,0 +1,48 @@
+"""`rag bench speed` and `rag bench answer`: real runs on small inputs write JSON, markdown and a PNG.
+
+Only the shape and consistency of the figures are asserted; the figures themselves are benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rag.bench import DEFAULT_XQUAD, MODES
+
+from .test_cli import rag
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(not (DEFAULT_XQUAD / "en.json").exists(), reason="XQuAD-R not beside the repo (../shared)")
+def test_bench_speed_writes_json_markdown_and_plot(tmp_path):
+    proc = rag("bench", "speed", "--langs", "en,ru", "--paragraphs", "3", "--sizes", "100,400", "--queries", "6",
+               "--cold-runs", "1", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "speed.json").read_text(encoding="utf-8"))
+    ingest = result["ingest"]
+    assert ingest["chunks"] > 0 and ingest["encoder_chunks_per_s"] > 0 and ingest["ingest_vs_encoder"] > 0
+    sizes = sorted({r["chunks"] for r in result["search"]})
+    assert len(sizes) == 2 and sizes[0] >= 100 and sizes[1] >= 400
+    assert {r["mode"] for r in result["search"]} == set(MODES)
+    assert all(0 < r["p50_ms"] <= r["p95_ms"] and r["queries"] == 6 for r in result["search"])
+    assert result["startup"]["cold_search_median_s"] > 0
+    markdown = (tmp_path / "speed.md").read_text(encoding="utf-8")
+    assert "| raw encoder (best of 2) |" in markdown and f"| {sizes[1]:,} | hybrid |" in markdown
+    assert (tmp_path / "speed.png").read_bytes().startswith(PNG)
+    assert markdown.strip() in proc.stdout
+
+
+def test_bench_answer_extractive_on_the_seeds(tmp_path):
+    proc = rag("bench", "answer", "--generators", "extractive", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "answer.json").read_text(encoding="utf-8"))
+    (row,) = result["generators"]
+    assert row["generator"] == "extractive" and row["exact_quotes"] is True
+    assert row["answerable"] + row["unanswerable"] == result["questions"] >= 60
+    assert row["correct"] >= row["answerable"] * 0.6  # the quotes alone answer most questions
+    assert row["first_token_s"]["p50"] is None and 0 < row["total_s"]["p50"] <= row["total_s"]["p95"]
+    assert "| extractive |" in (tmp_path / "answer.md").read_text(encoding="utf-8")
+    assert (tmp_path / "answer.png").read_bytes().startswith(PNG)
