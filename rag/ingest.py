@@ -8,11 +8,14 @@ ingest keeps every group it finished.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from rag.chunking import Chunk, chunk_article
 from rag.corpus import Article, Skipped, load_paths
@@ -55,7 +58,38 @@ def chunking_key(chunk_chars: int, overlap_chars: int) -> str:
 
 def ingest(paths: Iterable[Path | str], store: Store, embedder_factory: Any, chunk_chars: int,
            overlap_chars: int, max_bytes: int, progress: bool = False) -> IngestReport:
-    """Ingest ``paths``; ``embedder_factory()`` is called only if something needs embedding."""
+    """Ingest ``paths``; ``embedder_factory()`` is called only if something needs embedding. One ingest
+    at a time per index folder: a second one waits for the first (``ingest_lock``)."""
+    with ingest_lock(store.index_dir):
+        return _ingest(paths, store, embedder_factory, chunk_chars, overlap_chars, max_bytes, progress)
+
+
+@contextmanager
+def ingest_lock(index_dir: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<index_dir>/ingest.lock`` (also with a Chroma server: it serializes the
+    ingests started from one machine). A waiting ingest logs who holds it; the lock dies with its process,
+    so a killed ingest never leaves it held."""
+    Path(index_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(index_dir) / "ingest.lock", "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            log.warning("waiting for another ingest into %s to finish (%s)", index_dir,
+                        handle.read().strip() or "holder unknown")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, since {time.strftime('%H:%M:%S')}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ingest(paths: Iterable[Path | str], store: Store, embedder_factory: Any, chunk_chars: int,
+            overlap_chars: int, max_bytes: int, progress: bool) -> IngestReport:
     started = time.perf_counter()
     repaired = store.remove_orphans()
     if repaired:

@@ -158,22 +158,36 @@ class Retriever:
         self.rrf_k = rrf_k
         self.bm25_weight = bm25_weight
         self._lexical: LexicalIndex | None = None
-        self._revision = ""
+        self._complete: frozenset[str] | None = None
+        self._revision: str | None = None
         self._lock = threading.Lock()
 
     def invalidate(self) -> None:
-        """Forget the lexical index (after the store changed)."""
-        self._lexical = None
+        """Forget the cached views of the store (after it changed)."""
+        with self._lock:
+            self._lexical, self._complete, self._revision = None, None, None
+
+    def _refresh(self) -> None:
+        """Drop the cached views when the store's revision changed: a write by this or any other process
+        (another chat worker on the same Chroma server, a `rag ingest`)."""
+        revision = self.store.revision()
+        with self._lock:
+            if revision != self._revision:
+                self._lexical, self._complete, self._revision = None, None, revision
 
     def lexical(self) -> LexicalIndex:
-        """The BM25 index of the store's chunks, rebuilt when the store's revision changed (a write by this
-        or any other process, e.g. another chat worker on the same Chroma server)."""
+        """The BM25 index of the store's chunks (as of the last ``_refresh``)."""
         with self._lock:
-            revision = self.store.revision()
-            if self._lexical is None or revision != self._revision:
+            if self._lexical is None:
                 self._lexical = LexicalIndex(self.store.all_chunks())
-                self._revision = revision
             return self._lexical
+
+    def complete_sources(self) -> frozenset[str]:
+        """Sources whose ingest finished (a chunk of any other was left by an interrupted ingest)."""
+        with self._lock:
+            if self._complete is None:
+                self._complete = frozenset(self.store.articles())
+            return self._complete
 
     def search(self, query: str, k: int = 5, mode: str | None = None, languages: Sequence[str] = (),
                sources: Sequence[str] = ()) -> list[Hit]:
@@ -188,6 +202,7 @@ class Retriever:
         if self.store.count() == 0:
             raise StoreError(f"the index at {self.store.where} is empty: run `rag ingest PATH` first")
         depth = max(4 * k, 20)
+        self._refresh()
         if mode == "dense":
             ranked = self.store.query(self.embedder.embed_query(query), k, languages, sources)
         elif mode == "bm25":
@@ -197,14 +212,15 @@ class Retriever:
             dense, lexical = self._dense_and_lexical(query, depth, languages, sources)
             sparse = lexical.search(query, depth, lexical.mask(languages, sources), per_language=True)
             ranked = fuse([c for c, _ in dense], [c for c, _ in sparse], k, self.rrf_k, self.bm25_weight)
-        return [_hit(chunk, score) for chunk, score in ranked[:k]]
+        complete = self.complete_sources()
+        return [_hit(chunk, score) for chunk, score in ranked if chunk.source in complete][:k]
 
     def _dense_and_lexical(self, query: str, depth: int, languages: Sequence[str], sources: Sequence[str]
                            ) -> tuple[list[tuple[Chunk, float]], LexicalIndex]:
         """Dense hits and the lexical index; on a cold start the index is built in a thread while the
         encoder loads and embeds the query (about 2 s saved at 10k chunks)."""
-        if self._lexical is not None and self.store.revision() == self._revision:
-            return self.store.query(self.embedder.embed_query(query), depth, languages, sources), self.lexical()
+        if self._lexical is not None:
+            return self.store.query(self.embedder.embed_query(query), depth, languages, sources), self._lexical
         with ThreadPoolExecutor(max_workers=1) as pool:
             lexical_future = pool.submit(self.lexical)
             dense = self.store.query(self.embedder.embed_query(query), depth, languages, sources)

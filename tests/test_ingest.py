@@ -1,5 +1,6 @@
 """Incremental ingest on a real Chroma index with the real model: no-op re-ingest, updates, removal,
-bad files skipped with reasons, and recovery from an ingest killed with SIGKILL."""
+bad files skipped with reasons, recovery from ingests killed with SIGKILL (at a fixed point and at random
+points, repeatedly), and two ingests at once serialized by the lock."""
 
 from __future__ import annotations
 
@@ -130,3 +131,89 @@ def test_ingest_killed_with_sigkill_recovers(tmp_path, embedder):
     assert len(records) == 2
     assert assistant.store.count() == sum(r.chunk_count for r in records)  # no duplicates, no orphans
     assert assistant.ingest([corpus]).chunks_embedded == 0
+
+
+# Each run first reports the state the previous (killed) run left, from a fresh process, then ingests.
+CHECK_THEN_INGEST = textwrap.dedent("""
+    import collections, json, sys
+    import rag.ingest
+    from rag import Assistant
+    rag.ingest.GROUP_CHUNKS = 2  # many small write batches: many points to be killed between
+    a = Assistant.open(sys.argv[1], progress=False)
+    records = {r.source: r.chunk_count for r in a.sources()}
+    chunks = a.store.all_chunks()
+    spans = collections.Counter((c.source, c.start, c.end) for c in chunks)
+    hits = a.search("Syria Suriah report", k=100, mode="bm25") if chunks else []
+    print(json.dumps({"records": records, "chunks": collections.Counter(c.source for c in chunks),
+                      "duplicates": sum(n - 1 for n in spans.values()),
+                      "hit_sources": sorted({h.source for h in hits})}), flush=True)
+    a.embedder.embed_query("warm up")
+    print("ready", flush=True)
+    report = a.ingest([sys.argv[2]])
+    print(json.dumps({"added": len(report.added), "updated": len(report.updated),
+                      "unchanged": len(report.unchanged)}), flush=True)
+""")
+ARTICLES = 12
+
+
+def write_corpus(folder: Path, version: int) -> None:
+    """ARTICLES articles of about two chunks each, cut from the seeds; every version changes all of them."""
+    text = " ".join(p.read_text(encoding="utf-8") for p in sorted(SEEDS.iterdir())).split()
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(ARTICLES):
+        words = text[(i * 90) % len(text):][:150]
+        (folder / f"report-{i:02d}.txt").write_text(f"Report {i}, version {version}\n\n{' '.join(words)}\n",
+                                                    encoding="utf-8")
+
+
+def assert_consistent(state: dict, final: bool = False) -> None:
+    records, chunks = state["records"], state["chunks"]
+    for source, count in records.items():  # an article listed as ingested has all its chunks
+        assert chunks.get(source) == count, (source, count, chunks.get(source))
+    assert state["duplicates"] == 0
+    assert set(state["hit_sources"]) <= set(records)  # search never returns a chunk of an unfinished article
+    if final:
+        assert len(records) == ARTICLES and chunks == records  # and no orphans
+
+
+def test_ingest_killed_at_random_points_repeatedly(tmp_path):
+    import json
+    import random
+    import time
+
+    rng = random.Random(20261121)
+    index, corpus = tmp_path / "index", tmp_path / "corpus"
+    command = [sys.executable, "-c", CHECK_THEN_INGEST, str(index), str(corpus)]
+    delays = []
+    for version in range(5):
+        write_corpus(corpus, version)
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            assert_consistent(json.loads(proc.stdout.readline()))  # the index opens, consistent
+            assert proc.stdout.readline().strip() == "ready"
+            delays.append(rng.uniform(0.0, 4.0))
+            time.sleep(delays[-1])
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait(timeout=60)
+    for expected in ("changed", "unchanged"):  # the next ingest completes it; the one after has nothing to do
+        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        state, _, report = [json.loads(line) if line.startswith("{") else line
+                            for line in proc.stdout.strip().splitlines()]
+        assert_consistent(state, final=expected == "unchanged")
+        if expected == "unchanged":
+            assert report == {"added": 0, "updated": 0, "unchanged": ARTICLES}, (report, delays)
+
+
+def test_two_ingests_at_once_are_serialized(tmp_path):
+    corpus = copy_seeds(tmp_path / "corpus")
+    command = [sys.executable, "-m", "rag.cli", "--index", str(tmp_path / "index"), "ingest", str(corpus)]
+    procs = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    summaries = sorted(out.splitlines()[0].split(" (")[0] for out, _ in outputs)
+    assert summaries == ["added 0, updated 0, unchanged 2, skipped 0", "added 2, updated 0, unchanged 0, skipped 0"]
+    assert sum("waiting for another ingest" in err for _, err in outputs) == 1, outputs
