@@ -7,8 +7,9 @@ The pipeline, for one question:
 2. **Evidence.** The retrieved chunks are split into sentences; each sentence is scored against the
    question with the embedding model and the best ones are packed into a token budget
    (``RAG_CONTEXT_TOKENS``): prompt processing, not generation, dominates latency on a CPU.
-3. **Refusal gate.** When the best sentence is less relevant than ``RAG_MIN_RELEVANCE``, the answer is a
-   refusal in the question's language, without asking the LLM.
+3. **Refusal gates.** When the best sentence is less relevant than ``RAG_MIN_RELEVANCE``, or the question
+   names something the retrieved passages never mention (``missing_names``), the answer is a refusal in
+   the question's language, without asking the LLM.
 4. **Generation.** The LLM sees the numbered sentences as data and answers in the question's language.
 5. **Verification.** Each answer sentence (claim) must be supported by a sentence the model was given:
    lexical overlap or embedding similarity at least ``RAG_MIN_SUPPORT``, and every number in the claim
@@ -241,8 +242,9 @@ class Answerer:
     def missing_names(self, question: str, context: str) -> list[str]:
         """Names in the question that the retrieved passages never mention: no word of the name occurs
         there (transliterated, fuzzy: Джош ~ Josh) and the embedding model puts neither the name nor any
-        of its words close to a capitalised word or pair of words there (Турция ~ Turkey ~ Turki, White House ~ Gedung Putih). A question about
-        something the articles never name is refused without asking the LLM."""
+        of its words close to a capitalised word or pair of words there (Турция ~ Turkey ~ Turki, White
+        House ~ Gedung Putih). A question about something the articles never name is refused without
+        asking the LLM."""
         names = question_names(question)
         if not names:
             return []
@@ -485,7 +487,7 @@ _CASE_ENDINGS = ("ого", "ему", "ом", "ем", "ой", "ей", "ою", "у
 
 def name_found(word: str, latin_words: set[str]) -> bool:
     """``word`` (any script) is among ``latin_words`` (``_latin`` forms), fuzzily; a Cyrillic name is also
-    tried without its case ending (Джоном -> Джон ~ John, Лаврова -> Лаврову ~ Lavrov)."""
+    tried without its case ending (Джоном -> Джон ~ John, Лаврова -> Лавров ~ Lavrov)."""
     if _name_in(_latin(word), latin_words):
         return True
     lower = word.lower()

@@ -4,8 +4,8 @@
 XQuAD-R sample with a multilingual pool (LAReQA-style: each question has a correct paragraph in every
 pool language). ``rag bench speed``: ingest throughput next to the raw encoder on the same texts, warm
 search latency at 1k, 10k and 100k chunks, cold start of ``rag search``. ``rag bench answer``: answer
-quality and latency per generator. These two also write ``<bench>.json``, ``.md`` and ``.png`` to ``--out``. ``rag bench page``: the chat page in headless Chromium, first answer text on
-screen.
+quality and latency per generator. These two also write ``<bench>.json``, ``.md`` and ``.png`` to
+``--out``. ``rag bench page``: the chat page in headless Chromium, first answer text on screen.
 """
 
 from __future__ import annotations
@@ -474,7 +474,8 @@ def bench_page(args: Any) -> None:
     from rag.eval import builtin_dataset, load_dataset, retrieval_questions
     from rag.ui import serve
 
-    questions = [q.question for q in retrieval_questions(load_dataset(builtin_dataset("seeds")).questions)][:args.questions]
+    seeds = load_dataset(builtin_dataset("seeds")).questions
+    questions = [q.question for q in retrieval_questions(seeds)][:args.questions]
     with tempfile.TemporaryDirectory() as index:
         assistant = Assistant.open(index, progress=False, generator=args.generator)
         assistant.ingest([args.corpus])
