@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from rag.embedding import Embedder, embedding_space
+from rag.embedding import Embedder, space_from
 from rag.errors import StoreError
 from rag.ingest import IngestReport, ingest
 from rag.retrieve import Hit, Retriever
@@ -54,18 +54,16 @@ class Assistant:
         ``llm`` (a loaded ``Generator``) may be passed in to share models."""
         settings = settings or Settings.from_env(index_dir=index_dir, **overrides)
         store = Store(settings.index_dir, settings.collection, settings.chroma_url,
-                      embedding_space(settings.embedding_path, settings.embedding_backend))
+                      space_from(settings))
         return cls(settings, store, embedder, llm)
 
     @property
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                from rag.embedding import make_embedder
+                from rag.embedding import embedder_from
 
-                s = self.settings
-                self._embedder = make_embedder(s.embedding_path, s.embedding_backend, s.embed_batch_size,
-                                               s.threads)
+                self._embedder = embedder_from(self.settings)
             return self._embedder
 
     def ingest(self, paths: Iterable[str | os.PathLike[str]], progress: bool | None = None) -> IngestReport:

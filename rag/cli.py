@@ -224,12 +224,11 @@ def _eval_xquad(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from rag import xquad
-    from rag.embedding import make_embedder
+    from rag.embedding import embedder_from
     from rag.settings import Settings
 
     root = Path(args.data) if args.data else xquad.DEFAULT_XQUAD
-    s = Settings.from_env()
-    embedder = make_embedder(s.embedding_path, s.embedding_backend, s.embed_batch_size, s.threads)
+    embedder = embedder_from(Settings.from_env())
     result: dict[str, Any] = {"data": str(root), "sample": args.sample}
     if args.part in ("lareqa", "both"):
         result["lareqa"] = xquad.lareqa(embedder, root, args.sample, questions_per_language=args.questions)

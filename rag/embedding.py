@@ -314,6 +314,82 @@ class OnnxEmbedder:
         return self._encoder.encode([self.query_prompt + text], 1)[0]
 
 
+# --- a remote OpenAI-compatible embeddings endpoint ------------------------------------------------
+
+GEMMA_PROMPTS = ("task: search result | query: ", "title: none | text: ")
+
+
+class RemoteEmbedder:
+    """An OpenAI-compatible ``POST {base_url}/embeddings`` endpoint (a GPU box running a text-embeddings
+    server with the same model). The model's query and document prompts are prepended here, as the local
+    backends do, so a server with EmbeddingGemma produces the local model's vector space."""
+
+    def __init__(self, base_url: str, model: str, api_key: str = "", timeout: float = 60.0,
+                 prompts: tuple[str, str] = GEMMA_PROMPTS, batch_size: int = 32) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"RAG_EMBEDDING_URL must start with http:// or https://, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.name = f"remote:{model}@{self.base_url}"
+        self.query_prompt, self.document_prompt = prompts
+        self.batch_size = max(1, batch_size)
+        self._api_key = api_key or os.environ.get("OPENAI_API_KEY", "")
+        self._timeout = timeout
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        rows = [self._post([self.document_prompt + t for t in texts[i:i + self.batch_size]])
+                for i in range(0, len(texts), self.batch_size)]
+        return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._post([self.query_prompt + text])[0]
+
+    def _post(self, inputs: list[str]) -> np.ndarray:
+        import httpx
+
+        url = f"{self.base_url}/embeddings"
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        try:
+            response = httpx.post(url, json={"model": self.model, "input": inputs}, headers=headers,
+                                  timeout=self._timeout)
+        except httpx.TimeoutException:
+            raise ModelError(f"the embeddings server at {url} did not answer within {self._timeout:g}s "
+                             "(RAG_EMBEDDING_URL)") from None
+        except httpx.HTTPError as exc:
+            raise ModelError(f"cannot reach the embeddings server at {url}: {exc} (RAG_EMBEDDING_URL)") from None
+        if response.status_code >= 400:
+            raise ModelError(f"the embeddings server at {url} answered HTTP {response.status_code}: "
+                             f"{response.text[:300]} (RAG_EMBEDDING_URL, RAG_EMBEDDING_NAME, RAG_EMBEDDING_API_KEY)")
+        try:
+            data = sorted(response.json()["data"], key=lambda d: d["index"])
+            vectors = np.asarray([d["embedding"] for d in data], dtype=np.float32)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"the embeddings server at {url} sent no OpenAI-style 'data' list: {exc!r} "
+                             "(RAG_EMBEDDING_URL)") from None
+        if vectors.ndim != 2 or len(vectors) != len(inputs):
+            raise ModelError(f"the embeddings server at {url} returned {len(vectors)} vectors for "
+                             f"{len(inputs)} texts (RAG_EMBEDDING_URL)")
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def embedder_from(settings: Any) -> Embedder:
+    """The embedder a ``Settings`` asks for: the remote endpoint when ``RAG_EMBEDDING_URL`` is set, else the
+    local model with ``RAG_EMBEDDING_BACKEND``."""
+    if settings.embedding_url:
+        return RemoteEmbedder(settings.embedding_url, settings.embedding_name, settings.embedding_api_key,
+                              settings.llm_timeout)
+    return make_embedder(settings.embedding_path, settings.embedding_backend, settings.embed_batch_size,
+                         settings.threads)
+
+
+def space_from(settings: Any) -> str:
+    """The vector space of ``embedder_from(settings)``: a remote model is named by ``RAG_EMBEDDING_NAME``,
+    so a server running the local model (same name) shares the local space."""
+    if settings.embedding_url:
+        return f"{settings.embedding_name}/fp32"
+    return embedding_space(settings.embedding_path, settings.embedding_backend)
+
+
 def make_embedder(path: Path, backend: str, batch_size: int = 1, threads: int = 0) -> Embedder:
     """The embedder for a ``RAG_EMBEDDING_BACKEND`` value."""
     if backend in ONNX_RECIPES:

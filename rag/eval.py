@@ -318,7 +318,8 @@ def run_dataset(assistant: Any, dataset: Dataset, retrieval_only: bool = False, 
 
 # ---------------------------------------------------------------- `rag eval` --
 
-INDEX_KEYS = ("chunk_chars", "chunk_overlap_chars", "embedding_model", "embedding_backend", "models_dir")
+INDEX_KEYS = ("chunk_chars", "chunk_overlap_chars", "embedding_model", "embedding_backend", "models_dir",
+              "embedding_url", "embedding_name")
 
 
 def parse_config(spec: str) -> tuple[str, dict[str, str]]:
@@ -378,7 +379,8 @@ def evaluate(dataset: str | Path, corpus: str | Path | None = None, index: str |
             own_index = index is None or any(k in overrides for k in INDEX_KEYS)
             settings = dataclasses.replace(settings, index_dir=Path(tmp) / _index_key(settings) if own_index
                                            else Path(index))
-            embedder_key = (settings.embedding_path, settings.embedding_backend)
+            embedder_key = (settings.embedding_path, settings.embedding_backend, settings.embedding_url,
+                            settings.embedding_name)
             llm_key = (settings.generator, settings.llm_path, settings.llm_url, settings.llm_name)
             assistant = Assistant.open(settings=settings, embedder=shared.get(embedder_key), llm=shared.get(llm_key))
             if own_index and not assistant.store.count():
@@ -399,4 +401,8 @@ def evaluate(dataset: str | Path, corpus: str | Path | None = None, index: str |
 
 
 def _index_key(settings: Any) -> str:
-    return f"index-{settings.chunk_chars}-{settings.chunk_overlap_chars}-{settings.embedding_backend}"
+    import zlib
+
+    where = f"remote{zlib.crc32(settings.embedding_url.encode())}" if settings.embedding_url \
+        else settings.embedding_backend
+    return f"index-{settings.chunk_chars}-{settings.chunk_overlap_chars}-{where}"

@@ -29,6 +29,10 @@ class Settings:
     models_dir: Path = DEFAULT_MODELS_DIR
     embedding_model: Path | None = None  # default: models_dir / "embeddinggemma-300m"
     embedding_backend: str = "onnx-int8"
+    # an OpenAI-compatible embeddings server instead of the local model (e.g. http://gpu-box:8080/v1)
+    embedding_url: str = ""
+    embedding_name: str = "embeddinggemma-300m"  # model name sent to that server; names its vector space
+    embedding_api_key: str = ""
     # 1: dynamic int8 scales activations over the whole batch, so batch 1 keeps a chunk's vector
     # independent of its neighbours; with length-sorted input it is also the fastest here (measured)
     embed_batch_size: int = 1
