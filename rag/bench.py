@@ -359,6 +359,9 @@ def _grow(assistant: Any, target: int) -> None:
             v = v + rng.normal(0, 0.02, size=v.shape).astype(np.float32)
             items.append((article, clones, v / np.linalg.norm(v, axis=1, keepdims=True)))
             count += len(clones)
+            if sum(len(c) for _, c, _ in items) >= 2000:  # Chroma takes at most ~5,400 records per call
+                store.replace_articles(items, "pad")
+                items = []
         store.replace_articles(items, "pad")
 
 
@@ -522,6 +525,62 @@ def bench_page(args: Any) -> None:
               f"{float(_pct(first, 50)) - float(_pct(model_first, 50)):.2f} s")
 
 
+def chat_sessions(url: str, questions: Sequence[str], users: int, turns: int = 2, generator: str | None = None,
+                  top_k: int = 5) -> list[dict[str, Any]]:
+    """``users`` simultaneous chat sessions on the page at ``url`` (Gradio's own client, one session each),
+    each asking ``turns`` questions in a row; per session: the final chat, sources panel, seconds per turn,
+    and the questions it asked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    def session(user: int) -> dict[str, Any]:
+        client = Client(url, verbose=False, download_files=False)
+        chat: list[Any] = []
+        sources, asked, seconds = "", [], []
+        for turn in range(turns):
+            question = questions[(user + turn) % len(questions)]
+            started = time.perf_counter()
+            chat, sources, _ = client.predict(question, chat, generator, top_k, [], api_name="/respond")
+            seconds.append(time.perf_counter() - started)
+            asked.append(question)
+        return {"user": user, "asked": asked, "chat": chat, "sources": sources, "seconds": seconds}
+
+    with ThreadPoolExecutor(max_workers=users) as pool:
+        return list(pool.map(session, range(users)))
+
+
+def bench_load(args: Any) -> None:
+    """``--users`` simultaneous sessions against one chat page (in process, loopback): turn latency."""
+    import tempfile
+
+    from rag.api import Assistant
+    from rag.eval import builtin_dataset, load_dataset, retrieval_questions
+    from rag.ui import serve
+
+    seeds = load_dataset(builtin_dataset("seeds")).questions
+    questions = [q.question for q in retrieval_questions(seeds)]
+    with tempfile.TemporaryDirectory() as index:
+        assistant = Assistant.open(index, progress=False, generator=args.generator)
+        assistant.ingest([args.corpus])
+        app = serve(assistant, "127.0.0.1", args.port)
+        try:
+            started = time.perf_counter()
+            sessions = chat_sessions(f"http://127.0.0.1:{args.port}/", questions, args.users, args.turns,
+                                     args.generator)
+            wall = time.perf_counter() - started
+        finally:
+            app.close()
+    turns = [t for s in sessions for t in s["seconds"]]
+    errors = sum("error-msg" in str(m.get("content", "")) for s in sessions for m in s["chat"])
+    print(f"{args.users} simultaneous chat sessions x {args.turns} turns, generator {args.generator}, "
+          f"{os.cpu_count()} CPUs, one `rag chat` (queue: 4 answers at once)\n")
+    print("| measure | value |\n|---|---|")
+    print(f"| turns answered | {len(turns)} ({errors} errors) |")
+    print(f"| seconds per turn p50 / p95 / max | {_pct(turns, 50)} / {_pct(turns, 95)} / {max(turns):.2f} |")
+    print(f"| wall time for all sessions | {wall:.1f} s |")
+
+
 def _pct(values: list[float], q: float) -> str:
     import numpy
 
@@ -554,6 +613,12 @@ def add_arguments(parser: Any) -> None:
     page.add_argument("--corpus", default=str(Path(__file__).resolve().parents[1] / "seeds"))
     page.add_argument("--port", type=int, default=7869)
     page.add_argument("--chromium", default=os.environ.get("RAG_CHROMIUM", "/usr/bin/chromium"))
+    load = sub.add_parser("load", help="simultaneous chat sessions against one chat page: latency per turn")
+    load.add_argument("--users", type=int, default=20)
+    load.add_argument("--turns", type=int, default=2, help="questions per session (the second is a follow-up turn)")
+    load.add_argument("--generator", default="local", help="local, openai or extractive")
+    load.add_argument("--corpus", default=str(Path(__file__).resolve().parents[1] / "seeds"))
+    load.add_argument("--port", type=int, default=7871)
     speed = sub.choices["speed"]
     speed.add_argument("--sizes", default="1000,10000,100000", help="index sizes (chunks) for search latency")
     for p in (speed, answer):
@@ -574,5 +639,5 @@ def run(args: Any) -> int:
         paths = write_outputs(Path(args.out), args.bench, result, text, plot)
         print("wrote " + ", ".join(str(p) for p in paths))
         return 0
-    {"retrieval": bench_retrieval, "page": bench_page}[args.bench](args)
+    {"retrieval": bench_retrieval, "page": bench_page, "load": bench_load}[args.bench](args)
     return 0
