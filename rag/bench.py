@@ -88,19 +88,16 @@ class _CachedEmbedder:
 def _metrics(hits_per_q: list[tuple[str, list, list]]) -> dict[str, float]:
     import numpy as np
 
-    from rag.eval import first_hit_rank
+    from rag.eval import first_hit_rank, rank_metrics
 
-    r1, r5, rr, aps, same = [], [], [], [], []
+    ranks, aps, same = [], [], []
     for lang, hits, spans in hits_per_q:
-        rank = first_hit_rank(hits, spans)
-        r1.append(rank == 1)
-        r5.append(rank is not None and rank <= 5)
-        rr.append(1 / rank if rank and rank <= 10 else 0.0)
+        ranks.append(first_hit_rank(hits, spans))
         aps.append(_average_precision(hits, spans))
         if hits:
             same.append(hits[0].language == lang)
-    return {"recall@1": float(np.mean(r1)), "recall@5": float(np.mean(r5)), "mrr@10": float(np.mean(rr)),
-            "map@20": float(np.mean(aps)), "top1_same_lang": float(np.mean(same)) if same else 0.0}
+    return {**rank_metrics(ranks), "map@20": float(np.mean(aps)),
+            "top1_same_lang": float(np.mean(same)) if same else 0.0}
 
 
 def _average_precision(hits: list, spans: list) -> float:
@@ -255,30 +252,26 @@ def speed_markdown(result: dict[str, Any]) -> str:
 
 
 def speed_plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    from rag.report import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    i = result["ingest"]
-    left.bar(["raw encoder", "ingest"], [i["encoder_chunks_per_s"], i["ingest_chunks_per_s"]], color=["#888", "#37a"])
-    left.set_ylabel("chunks / s")
-    left.set_title("ingest throughput")
-    for mode in MODES:
-        rows = [r for r in result["search"] if r["mode"] == mode]
-        if rows:
-            line = right.plot([r["chunks"] for r in rows], [r["p95_ms"] for r in rows], marker="o", label=f"{mode} p95")
-            right.plot([r["chunks"] for r in rows], [r["p50_ms"] for r in rows], marker=".", linestyle="--",
-                       color=line[0].get_color(), label=f"{mode} p50")
-    right.set_xscale("log")
-    right.set_xlabel("chunks in the index")
-    right.set_ylabel("ms per search")
-    right.set_title("warm search latency")
-    right.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, 1, 2, figsize=(10, 4)) as (left, right):
+        i = result["ingest"]
+        left.bar(["raw encoder", "ingest"], [i["encoder_chunks_per_s"], i["ingest_chunks_per_s"]],
+                 color=["#888", "#37a"])
+        left.set_ylabel("chunks / s")
+        left.set_title("ingest throughput")
+        for mode in MODES:
+            rows = [r for r in result["search"] if r["mode"] == mode]
+            if rows:
+                chunks = [r["chunks"] for r in rows]
+                line = right.plot(chunks, [r["p95_ms"] for r in rows], marker="o", label=f"{mode} p95")
+                right.plot(chunks, [r["p50_ms"] for r in rows], marker=".", linestyle="--",
+                           color=line[0].get_color(), label=f"{mode} p50")
+        right.set_xscale("log")
+        right.set_xlabel("chunks in the index")
+        right.set_ylabel("ms per search")
+        right.set_title("warm search latency")
+        right.legend(fontsize=7)
 
 
 def machine() -> dict[str, Any]:
@@ -346,7 +339,7 @@ def _grow(assistant: Any, target: int) -> None:
     count = store.count()
     while count < target:
         copy += 1
-        items = []
+        items, batch = [], 0
         for source, chunks in by_source.items():
             if count >= target:
                 break
@@ -359,9 +352,10 @@ def _grow(assistant: Any, target: int) -> None:
             v = v + rng.normal(0, 0.02, size=v.shape).astype(np.float32)
             items.append((article, clones, v / np.linalg.norm(v, axis=1, keepdims=True)))
             count += len(clones)
-            if sum(len(c) for _, c, _ in items) >= 2000:  # Chroma takes at most ~5,400 records per call
+            batch += len(clones)
+            if batch >= 2000:  # Chroma takes at most ~5,400 records per call
                 store.replace_articles(items, "pad")
-                items = []
+                items, batch = [], 0
         store.replace_articles(items, "pad")
 
 
@@ -425,26 +419,20 @@ def answer_markdown(result: dict[str, Any]) -> str:
 
 
 def answer_plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from rag.report import figure
 
     names = [g["generator"] for g in result["generators"]]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    width = 0.2
-    for k, (key, stat) in enumerate([("first_token_s", "p50"), ("first_token_s", "p95"), ("total_s", "p50"),
-                                     ("total_s", "p95")]):
-        values = [g[key][stat] or 0 for g in result["generators"]]
-        ax.bar([i + (k - 1.5) * width for i in range(len(names))], values, width,
-               label=f"{key.replace('_s', '').replace('_', ' ')} {stat}")
-    ax.set_xticks(range(len(names)), names)
-    ax.set_ylabel("seconds")
-    ax.set_title("answer latency per generator")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, figsize=(7, 4)) as ax:
+        width = 0.2
+        for k, (key, stat) in enumerate([("first_token_s", "p50"), ("first_token_s", "p95"), ("total_s", "p50"),
+                                         ("total_s", "p95")]):
+            values = [g[key][stat] or 0 for g in result["generators"]]
+            ax.bar([i + (k - 1.5) * width for i in range(len(names))], values, width,
+                   label=f"{key.replace('_s', '').replace('_', ' ')} {stat}")
+        ax.set_xticks(range(len(names)), names)
+        ax.set_ylabel("seconds")
+        ax.set_title("answer latency per generator")
+        ax.legend(fontsize=8)
 
 
 # headless Chromium as PLATFORM.md says it runs here (the browser tests use the same flags)

@@ -129,6 +129,15 @@ def first_hit_rank(hits: Sequence[Hit], spans: Sequence[tuple[str, int, int]]) -
     return None
 
 
+def rank_metrics(ranks: Sequence[int | None]) -> dict[str, float | None]:
+    """recall@1, recall@5 and MRR@10 of first-hit ranks (None: not found); None each when there are none."""
+    def mean(values: Sequence[float]) -> float | None:
+        return sum(values) / len(values) if values else None
+
+    return {"recall@1": mean([r == 1 for r in ranks]), "recall@5": mean([r is not None and r <= 5 for r in ranks]),
+            "mrr@10": mean([1 / r if r and r <= 10 else 0.0 for r in ranks])}
+
+
 @dataclass(frozen=True)
 class AnswerResult:
     """How one answer scored against its question."""
@@ -245,11 +254,11 @@ def summarize(rows: Sequence[QuestionRow]) -> dict[str, float | None]:
     def mean(values: Sequence[float]) -> float | None:
         return sum(values) / len(values) if values else None
 
-    ranks = [r.rank for r in with_evidence]
+    ranked = rank_metrics([r.rank for r in with_evidence])
     return {
-        "hit@1": mean([rank == 1 for rank in ranks]),
-        "hit@5": mean([rank is not None and rank <= 5 for rank in ranks]),
-        "mrr@10": mean([1 / rank if rank else 0.0 for rank in ranks]),
+        "hit@1": ranked["recall@1"],
+        "hit@5": ranked["recall@5"],
+        "mrr@10": ranked["mrr@10"],
         "evidence_recall@5": mean([bool(r.evidence_found_at5) for r in with_evidence]),
         "citation_precision": sum(r.citations_on_evidence for r in cited) / citations if citations else None,
         "citation_recall": (sum(a for a, _ in recall_items) / sum(b for _, b in recall_items)

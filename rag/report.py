@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from rag.eval import METRICS
 
@@ -72,42 +73,49 @@ def write_report(report: Mapping[str, Any], out: Path) -> list[Path]:
     return paths
 
 
-def _plots(report: Mapping[str, Any], out: Path) -> list[Path]:
+@contextmanager
+def figure(path: Path, *grid: int, **options: Any) -> Iterator[Any]:
+    """A matplotlib figure (headless) whose axes the block draws on; laid out, saved to ``path`` and
+    closed afterwards. ``grid`` and ``options`` go to ``plt.subplots``; yields its axes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fig, axes = plt.subplots(*grid, **options)
+    try:
+        yield axes
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
+
+
+def _plots(report: Mapping[str, Any], out: Path) -> list[Path]:
     written = []
     pairs = report["by_pair"]
     keys = [k for k in PAIR_METRICS if any(m.get(k) is not None for m in pairs.values())]
     if pairs and keys:
-        fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(pairs) * len(keys) / 2), 4))
-        width = 0.8 / len(keys)
-        for i, key in enumerate(keys):
-            values = [m.get(key) or 0.0 for m in pairs.values()]
-            ax.bar([x + i * width for x in range(len(pairs))], values, width, label=key)
-        ax.set_xticks([x + width * (len(keys) - 1) / 2 for x in range(len(pairs))], list(pairs), rotation=30)
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel("score")
-        ax.set_title("metrics by language pair (question - evidence)")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
         written.append(out / "metrics_by_pair.png")
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
+        with figure(written[-1], figsize=(max(6, 1.2 * len(pairs) * len(keys) / 2), 4)) as ax:
+            width = 0.8 / len(keys)
+            for i, key in enumerate(keys):
+                values = [m.get(key) or 0.0 for m in pairs.values()]
+                ax.bar([x + i * width for x in range(len(pairs))], values, width, label=key)
+            ax.set_xticks([x + width * (len(keys) - 1) / 2 for x in range(len(pairs))], list(pairs), rotation=30)
+            ax.set_ylim(0, 1.05)
+            ax.set_ylabel("score")
+            ax.set_title("metrics by language pair (question - evidence)")
+            ax.legend(fontsize=8)
     stages = {s: [q[f"{s}_s"] for q in report["questions"] if q.get(f"{s}_s") is not None]
               for s in ("retrieval", "first_token", "total")}
     stages = {s: v for s, v in stages.items() if v}
     if stages:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.boxplot(list(stages.values()), tick_labels=list(stages), whis=(5, 95))
-        ax.set_ylabel("seconds")
-        ax.set_title("latency per question (whiskers: p5-p95)")
-        fig.tight_layout()
         written.append(out / "latency.png")
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
+        with figure(written[-1], figsize=(6, 4)) as ax:
+            ax.boxplot(list(stages.values()), tick_labels=list(stages), whis=(5, 95))
+            ax.set_ylabel("seconds")
+            ax.set_title("latency per question (whiskers: p5-p95)")
     return written
 
 

@@ -107,7 +107,7 @@ def our_setting(embedder: Any, root: Path = DEFAULT_XQUAD, paragraphs: int | Non
                 ) -> dict[str, Any]:
     """Retrieval over our chunker and store (hybrid, dense, BM25) and SQuAD EM/F1 on ``answers`` questions."""
     from rag.api import Assistant
-    from rag.eval import first_hit_rank
+    from rag.eval import first_hit_rank, rank_metrics
 
     data = {lang: xquad_paragraphs(root, lang)[:paragraphs] for lang in langs}
     result: dict[str, Any] = {"languages": list(langs), "paragraphs_per_language": len(data[langs[0]])}
@@ -152,18 +152,12 @@ def our_setting(embedder: Any, root: Path = DEFAULT_XQUAD, paragraphs: int | Non
                 cross = assistant.search(question, k=10, mode=mode, language=others)
                 rows["cross"].append(first_hit_rank(cross, [s for s in spans if not s[0].startswith(lang)]))
             result["retrieval"][mode] = {
-                **{f"{scope}_{k}": v for scope, ranks in rows.items() for k, v in _rank_metrics(ranks).items()},
+                **{f"{scope}_{k}": v for scope, ranks in rows.items() for k, v in rank_metrics(ranks).items()},
                 "top1_in_question_language": float(np.mean(top1_same)) if top1_same else None}
             log.info("xquad-r %s: %s", mode, result["retrieval"][mode])
         if answers:
             result["answers"] = _answers(assistant, questions, answers, generator)
     return result
-
-
-def _rank_metrics(ranks: Sequence[int | None]) -> dict[str, float]:
-    return {"recall@1": float(np.mean([r == 1 for r in ranks])),
-            "recall@5": float(np.mean([r is not None and r <= 5 for r in ranks])),
-            "mrr@10": float(np.mean([1 / r if r else 0.0 for r in ranks]))}
 
 
 def _answers(assistant: Any, questions: Sequence[tuple], count: int, generator: str | None) -> dict[str, Any]:
