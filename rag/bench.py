@@ -4,7 +4,8 @@
 XQuAD-R sample with a multilingual pool (LAReQA-style: each question has a correct paragraph in every
 pool language). ``rag bench speed``: ingest throughput next to the raw encoder on the same texts, warm
 search latency at 1k, 10k and 100k chunks, cold start of ``rag search``. ``rag bench answer``: answer
-quality and latency per generator. These two also write ``<bench>.json``, ``.md`` and ``.png`` to
+quality and latency per generator. ``rag bench ingest`` (in ``rag.bench_ingest``): streaming ingest at
+1k and 10k articles, throughput and peak memory. These three also write ``<bench>.json``, ``.md`` and ``.png`` to
 ``--out``. ``rag bench page``: the chat page in headless Chromium, first answer text on screen.
 """
 
@@ -607,9 +608,14 @@ def add_arguments(parser: Any) -> None:
     load.add_argument("--generator", default="local", help="local, openai or extractive")
     load.add_argument("--corpus", default=str(Path(__file__).resolve().parents[1] / "seeds"))
     load.add_argument("--port", type=int, default=7871)
+    ingest = sub.add_parser("ingest", help="streaming ingest at growing corpus sizes: throughput, peak memory")
+    ingest.add_argument("--articles", default="1000,10000", help="corpus sizes (articles), comma-separated")
+    ingest.add_argument("--sentences", type=int, default=3, help="XQuAD-R sentences per article")
+    ingest.add_argument("--xquad", default=os.environ.get("RAG_XQUAD_DIR", str(DEFAULT_XQUAD)),
+                        help="XQuAD-R folder (default: ../shared/bench/xquad-r)")
     speed = sub.choices["speed"]
     speed.add_argument("--sizes", default="1000,10000,100000", help="index sizes (chunks) for search latency")
-    for p in (speed, answer):
+    for p in (speed, answer, ingest):
         p.add_argument("--out", default="bench-out", help="folder for <bench>.json, .md and .png")
     speed.add_argument("--queries", type=int, default=100)
     speed.add_argument("--cold-runs", type=int, default=3)
@@ -619,6 +625,10 @@ REPORTED = {"speed": (bench_speed, speed_markdown, speed_plot), "answer": (bench
 
 
 def run(args: Any) -> int:
+    if args.bench == "ingest":
+        from rag.bench_ingest import bench_ingest, ingest_markdown, ingest_plot
+
+        REPORTED["ingest"] = (bench_ingest, ingest_markdown, ingest_plot)
     if args.bench in REPORTED:
         bench, markdown, plot = REPORTED[args.bench]
         result = bench(args)

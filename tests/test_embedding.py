@@ -67,3 +67,15 @@ def test_missing_model_folder_names_the_setting(tmp_path):
     for backend in ("torch", "onnx-int8"):
         with pytest.raises(ConfigError, match="RAG_EMBEDDING_MODEL"):
             make_embedder(tmp_path / "nothing-here", backend)
+
+
+def test_parallel_encoding_gives_the_sequential_vectors_in_order(embedder):
+    encoder = getattr(embedder, "_encoder", None)
+    if encoder is None:
+        pytest.skip("the configured backend is not ONNX")
+    texts = ["Maria Zakharova spoke on Thursday.", "Лавров", "Juru bicara Kementerian Luar Negeri Rusia " * 5,
+             "The talks in Geneva.", "Сирия и США", "Kerry"]
+    sequential = encoder.encode(texts, 1, 1)
+    parallel = encoder.encode(texts, 1, 2)
+    assert np.allclose(sequential, parallel, atol=1e-6)
+    assert np.allclose(parallel[1], encoder.encode(["Лавров"], 1, 1)[0], atol=1e-6)

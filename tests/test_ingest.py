@@ -217,3 +217,65 @@ def test_two_ingests_at_once_are_serialized(tmp_path):
     summaries = sorted(out.splitlines()[0].split(" (")[0] for out, _ in outputs)
     assert summaries == ["added 0, updated 0, unchanged 2, skipped 0", "added 2, updated 0, unchanged 0, skipped 0"]
     assert sum("waiting for another ingest" in err for _, err in outputs) == 1, outputs
+
+
+def test_ingest_streams_files_through_bounded_groups(make_assistant, embedder, tmp_path, monkeypatch, caplog):
+    """Files are read one at a time and embedded in groups as they come: by the time the last file is read,
+    all but the last group is already written; never more than a group's articles wait in memory."""
+    import logging
+
+    import rag.ingest
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    text = (SEEDS / "002_b2e3a6e9fb9339f0.txt").read_text()
+    sentences = [s.strip() for s in text.replace("\n", ". ").split(". ") if 40 < len(s.strip()) < 300][:18]
+    for i, sentence in enumerate(sentences):
+        (corpus / f"{i:02d}.txt").write_text(sentence + ".\n", encoding="utf-8")
+    events: list[str] = []
+    load_file = rag.ingest.load_file
+    monkeypatch.setattr(rag.ingest, "load_file", lambda *a: events.append("load") or load_file(*a))
+    monkeypatch.setattr(rag.ingest, "GROUP_CHUNKS", 4)
+    monkeypatch.setattr(rag.ingest.Progress, "LOG_EVERY_S", 0.0)
+
+    class Recording:
+        def __init__(self, inner):
+            self.inner, self.name, self.dimension = inner, inner.name, inner.dimension
+
+        def embed_documents(self, texts):
+            events.append(f"embed {len(texts)}")
+            return self.inner.embed_documents(texts)
+
+        def embed_query(self, text):
+            return self.inner.embed_query(text)
+
+    assistant = make_assistant()
+    assistant._embedder = Recording(embedder)
+    with caplog.at_level(logging.INFO, logger="rag.ingest"):
+        report = assistant.ingest([corpus])
+
+    assert len(report.added) == len(sentences) == report.chunks_embedded == assistant.store.count()
+    groups = [int(e.split()[1]) for e in events if e.startswith("embed")]
+    assert groups == [4, 4, 4, 4, 2]
+    loaded, embedded = 0, 0
+    for event in events:  # each group is embedded as soon as its files are read, before any later file
+        if event == "load":
+            loaded += 1
+        else:
+            embedded += int(event.split()[1])
+            assert loaded == embedded, events
+    assert f"ingest: {len(sentences)}/{len(sentences)} files, {len(sentences)} chunks embedded" in caplog.text
+    assert "ETA 0:00" in caplog.text
+
+
+def test_progress_eta_is_the_remaining_files_at_the_pace_so_far():
+    from rag.ingest import Progress
+
+    meter = Progress(total=40)
+    assert meter.eta_seconds() is None and "ETA ?" in meter.line()
+    meter.started -= 100.0  # 100 s ago
+    meter.advance(files=10, chunks=25)
+    assert meter.eta_seconds() == pytest.approx(300.0, rel=0.01)
+    assert meter.line().startswith("ingest: 10/40 files, 25 chunks embedded (0.2/s), ETA 5:00")
+    meter.started -= 3 * 3600.0
+    assert "ETA 9:" in meter.line()  # hours:minutes:seconds past an hour

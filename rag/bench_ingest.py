@@ -1,0 +1,154 @@
+"""``rag bench ingest``: streaming ingest at growing corpus sizes, each in a fresh ``rag ingest`` process.
+
+Articles are made of real XQuAD-R sentences (``--sentences`` random sentences of one language each, no
+combination twice), so the encoder sees real text in 11 languages and no two articles are alike. For each
+size: wall time, chunks and articles per second, peak resident memory (sampled from ``/proc`` every 0.2 s,
+plus the kernel's high-water mark), the index size on disk, and a second, no-op ``rag ingest`` of the
+unchanged corpus (what an incremental re-run costs at that size).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from rag.bench import machine, xquad_paragraphs
+
+log = logging.getLogger(__name__)
+
+SAMPLE_EVERY_S = 0.2
+
+
+def sentence_pools(root: Path) -> dict[str, list[str]]:
+    """Every XQuAD-R sentence, by language (file name stem)."""
+    pools = {}
+    for path in sorted(Path(root).glob("*.json")):
+        pools[path.stem] = [p["context"][s:e].strip() for p in xquad_paragraphs(root, path.stem)
+                            for s, e in p["sentence_breaks"] if e - s > 20]
+    if not pools:
+        raise SystemExit(f"no XQuAD-R files in {root} (pass --xquad DIR or set RAG_XQUAD_DIR)")
+    return pools
+
+
+def write_articles(pools: dict[str, list[str]], count: int, sentences: int, out: Path, seed: int = 7) -> int:
+    """``count`` distinct articles under ``out/<lang>/``, languages in turn; returns the bytes written."""
+    rng = random.Random(seed)
+    langs = sorted(pools)
+    used: set[tuple[str, tuple[int, ...]]] = set()
+    written = 0
+    for i in range(count):
+        lang = langs[i % len(langs)]
+        pick = tuple(rng.sample(range(len(pools[lang])), sentences))
+        while (lang, pick) in used:
+            pick = tuple(rng.sample(range(len(pools[lang])), sentences))
+        used.add((lang, pick))
+        folder = out / lang
+        folder.mkdir(parents=True, exist_ok=True)
+        data = " ".join(pools[lang][j] for j in pick).encode("utf-8")
+        (folder / f"{i:06d}.txt").write_bytes(data)
+        written += len(data)
+    return written
+
+
+def measure(command: Sequence[str]) -> dict[str, Any]:
+    """Run ``command``; its stdout, wall time, and resident memory over time (MiB) from ``/proc``."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    status = Path(f"/proc/{proc.pid}/status")
+    samples: list[tuple[float, float]] = []
+    high_water = 0.0
+    while proc.poll() is None:
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            samples.append((time.perf_counter() - started, int(fields["VmRSS"].split()[0]) / 1024))
+            high_water = max(high_water, int(fields["VmHWM"].split()[0]) / 1024)
+        except (OSError, KeyError, ValueError):
+            pass
+        time.sleep(SAMPLE_EVERY_S)
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(command)} failed ({proc.returncode}):\n{err[-3000:]}")
+    peak = max([high_water] + [rss for _, rss in samples])
+    return {"stdout": out, "wall_s": time.perf_counter() - started, "peak_rss_mib": round(peak, 1),
+            "rss": samples}
+
+
+def _du_mib(folder: Path) -> float:
+    return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20, 1)
+
+
+def bench_ingest(args: Any) -> dict[str, Any]:
+    pools = sentence_pools(Path(args.xquad))
+    result: dict[str, Any] = {"bench": "ingest", "machine": machine(), "sentences_per_article": args.sentences,
+                              "runs": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in [int(n) for n in args.articles.split(",")]:
+            corpus, index = Path(tmp) / f"corpus-{count}", Path(tmp) / f"index-{count}"
+            corpus_bytes = write_articles(pools, count, args.sentences, corpus)
+            command = [sys.executable, "-m", "rag.cli", "--index", str(index), "ingest", str(corpus), "--json"]
+            log.info("ingesting %d articles (%.1f MiB)", count, corpus_bytes / 2**20)
+            first = measure(command)
+            report = json.loads(first["stdout"])
+            again = measure(command)
+            chunks = report["chunks_embedded"]
+            run = {"articles": len(report["added"]), "chunks": chunks, "corpus_mib": round(corpus_bytes / 2**20, 2),
+                   "wall_s": round(first["wall_s"], 1), "ingest_s": round(report["seconds"], 1),
+                   "chunks_per_s": round(chunks / report["seconds"], 2),
+                   "articles_per_s": round(len(report["added"]) / report["seconds"], 2),
+                   "peak_rss_mib": first["peak_rss_mib"], "index_mib": _du_mib(index),
+                   "reingest_wall_s": round(again["wall_s"], 1),
+                   "reingest_unchanged": len(json.loads(again["stdout"])["unchanged"]),
+                   "reingest_peak_rss_mib": again["peak_rss_mib"],
+                   "rss_timeline": [(round(t, 1), round(r, 1)) for t, r in first["rss"][::5]]}
+            log.info("%s", {k: v for k, v in run.items() if k != "rss_timeline"})
+            result["runs"].append(run)
+    runs = result["runs"]
+    if len(runs) > 1:
+        small, large = runs[0], runs[-1]
+        result["growth"] = {"articles_x": round(large["articles"] / small["articles"], 1),
+                            "chunks_per_s_x": round(large["chunks_per_s"] / small["chunks_per_s"], 3),
+                            "peak_rss_x": round(large["peak_rss_mib"] / small["peak_rss_mib"], 3),
+                            "index_mib_per_1k_chunks": round(1000 * large["index_mib"] / large["chunks"], 2)}
+    return result
+
+
+def ingest_markdown(result: dict[str, Any]) -> str:
+    lines = [f"# rag bench ingest ({result['machine']['summary']})", "",
+             f"Articles of {result['sentences_per_article']} random XQuAD-R sentences each (11 languages); "
+             "each size is a fresh `rag ingest` process into a fresh index.", "",
+             "| articles | chunks | corpus MiB | ingest s | chunks/s | articles/s | peak RSS MiB | index MiB "
+             "| no-op re-ingest s |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in result["runs"]:
+        lines.append(f"| {r['articles']} | {r['chunks']} | {r['corpus_mib']} | {r['ingest_s']} | {r['chunks_per_s']} "
+                     f"| {r['articles_per_s']} | {r['peak_rss_mib']} | {r['index_mib']} | {r['reingest_wall_s']} |")
+    if "growth" in result:
+        g = result["growth"]
+        lines += ["", f"{g['articles_x']}x the articles: throughput x{g['chunks_per_s_x']}, peak RSS "
+                      f"x{g['peak_rss_x']}; the index takes {g['index_mib_per_1k_chunks']} MiB per 1k chunks."]
+    return "\n".join(lines) + "\n"
+
+
+def ingest_plot(result: dict[str, Any], path: Path) -> None:
+    from rag.report import figure
+
+    with figure(path, 1, 2, figsize=(10, 4)) as (left, right):
+        for r in result["runs"]:
+            times = [t for t, _ in r["rss_timeline"]]
+            end = max(times[-1], 1e-9) if times else 1.0
+            left.plot([t / end for t in times], [m for _, m in r["rss_timeline"]], label=f"{r['articles']} articles")
+        left.set_xlabel("fraction of the ingest")
+        left.set_ylabel("resident memory (MiB)")
+        left.set_title("memory during ingest")
+        left.legend(fontsize=8)
+        labels = [str(r["articles"]) for r in result["runs"]]
+        right.bar(labels, [r["chunks_per_s"] for r in result["runs"]], color="#37a")
+        right.set_xlabel("articles")
+        right.set_ylabel("chunks / s")
+        right.set_title("ingest throughput")
