@@ -45,7 +45,7 @@ class Assistant:
         self._answerers: dict[str, "Answerer"] = {}
         self._lazy_embedder = _LazyEmbedder(self)  # one for search and answers: they share the query memo
         self.retriever = Retriever(store, self._lazy_embedder, settings.retrieval, settings.rrf_k,
-                                   settings.bm25_weight)
+                                   settings.bm25_weight, cache_dir=store.index_dir / "bm25-cache")
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike[str] | None = None, *, settings: Settings | None = None,

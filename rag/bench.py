@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -388,9 +388,10 @@ def bench_answer(args: Any) -> dict[str, Any]:
             entry = {"generator": kind, "answerable": len(answerable), "correct": sum(r.correct for r in answerable),
                      "false_refusals": sum(r.refused for r in answerable), "unanswerable": len(unanswerable),
                      "refused": sum(r.refused for r in unanswerable), "exact_quotes": all(r.exact_quotes for r in rows),
-                     "first_token_s": _seconds(first), "total_s": _seconds(total)}
+                     "first_token_s": _seconds(first), "total_s": _seconds(total),
+                     "rows": [asdict(r) for r in rows]}  # per question: what was wrong, and how slow
             result["generators"].append(entry)
-            log.info("answer bench: %s", entry)
+            log.info("answer bench: %s", {k: v for k, v in entry.items() if k != "rows"})
     return result
 
 

@@ -37,7 +37,8 @@ DEFAULT_VARIANTS = "torch-fp32,torch-int8,onnx-fp32,onnx-int8-all,onnx-int8-nodo
 Encoder = Callable[[list[str]], np.ndarray]
 
 
-def load_bench(data: Path, n_docs: int, n_queries: int, n_extra: int) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+def load_bench(data: Path, n_docs: int, n_queries: int, n_extra: int
+               ) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
     """Pool docs (first n_docs paragraphs per pool language, then n_extra per extra language) and questions.
 
     Returns doc texts, doc paragraph ids (-1 for extra passages), question texts, question paragraph ids.
@@ -117,9 +118,11 @@ def measure(docs_fn: Encoder, query_fn: Encoder, docs: list[str], queries: list[
 def main(argv: list[str] | None = None) -> None:
     _offline_env()
     parser = argparse.ArgumentParser(prog="rag bench encoder", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="20 docs + 30 questions per language, 2 extra passages per extra language")
+    parser.add_argument("--quick", action="store_true",
+                        help="20 docs + 30 questions per language, 2 extra passages per extra language")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS,
-                        help=f"comma list: torch-fp32, torch-fp32-bs4, torch-int8, torch-bf16, onnx-<{'|'.join(QUANTIZE_RECIPES)}>")
+                        help="comma list: torch-fp32, torch-fp32-bs4, torch-int8, torch-bf16, "
+                             f"onnx-<{'|'.join(QUANTIZE_RECIPES)}>")
     from rag.settings import Settings
 
     parser.add_argument("--model", type=Path, default=Settings.from_env().embedding_path)

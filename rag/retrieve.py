@@ -9,12 +9,16 @@ toward same-language matches.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
+import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -73,9 +77,9 @@ def tokenize(text: str, languages: Sequence[str]) -> list[str]:
 
 
 class LexicalIndex:
-    """BM25 (bm25s) over a fixed list of chunks."""
+    """BM25 (bm25s) over a fixed list of chunks; ``save``/``load`` keep it on disk (no pickle)."""
 
-    def __init__(self, chunks: Sequence[Chunk]) -> None:
+    def __init__(self, chunks: Sequence[Chunk], bm25: Any = None) -> None:
         import bm25s
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -83,10 +87,31 @@ class LexicalIndex:
         self.languages = sorted({c.language for c in self.chunks})
         self._by_language = {lang: np.array([i for i, c in enumerate(self.chunks) if c.language == lang])
                              for lang in self.languages}
-        self._bm25 = bm25s.BM25()
-        if self.chunks:
+        self._bm25 = bm25 or bm25s.BM25()
+        if self.chunks and bm25 is None:
             self._bm25.index([tokenize(c.text, [c.language]) or [""] for c in self.chunks],
                              show_progress=False)
+
+    def save(self, folder: Path) -> None:
+        """Write the index to a new ``folder`` (written aside, then renamed into place)."""
+        partial = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        self._bm25.save(str(partial), show_progress=False)
+        with open(partial / "chunks.jsonl", "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in self.chunks)
+        try:
+            partial.rename(folder)
+        except OSError:  # another process saved the same revision first
+            shutil.rmtree(partial, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> "LexicalIndex":
+        import bm25s
+
+        with open(folder / "chunks.jsonl", encoding="utf-8") as handle:
+            chunks = [Chunk(**json.loads(line)) for line in handle]
+        return cls(chunks, bm25s.BM25.load(str(folder), show_progress=False))
 
     def search(self, query: str, k: int, mask: np.ndarray | None = None, per_language: bool = False
                ) -> list[tuple[Chunk, float]]:
@@ -151,8 +176,9 @@ class Retriever:
     """Dense, BM25 or hybrid search over one store."""
 
     def __init__(self, store: Store, embedder: Embedder, mode: str = "hybrid", rrf_k: int = 60,
-                 bm25_weight: float = 0.5) -> None:
+                 bm25_weight: float = 0.5, cache_dir: Path | None = None) -> None:
         self.store = store
+        self.cache_dir = cache_dir  # where BM25 indexes are kept by revision (None: build every time)
         self.embedder = embedder
         self.mode = mode
         self.rrf_k = rrf_k
@@ -176,11 +202,31 @@ class Retriever:
                 self._lexical, self._complete, self._revision = None, None, revision
 
     def lexical(self) -> LexicalIndex:
-        """The BM25 index of the store's chunks (as of the last ``_refresh``)."""
+        """The BM25 index of the store's chunks (as of the last ``_refresh``): loaded from ``cache_dir``
+        when it holds the current revision's (measured at 100k chunks: building takes ~35 s), else built
+        and saved there."""
         with self._lock:
             if self._lexical is None:
-                self._lexical = LexicalIndex(self.store.all_chunks())
+                self._lexical = self._cached_lexical()
             return self._lexical
+
+    def _cached_lexical(self) -> LexicalIndex:
+        folder = self.cache_dir / f"{self.store.name}-{self._revision}" if self.cache_dir and self._revision else None
+        if folder is not None and folder.is_dir():
+            try:
+                return LexicalIndex.load(folder)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("rebuilding the BM25 index: the saved one in %s is unreadable (%s)", folder, exc)
+                shutil.rmtree(folder, ignore_errors=True)
+        lexical = LexicalIndex(self.store.all_chunks())
+        if folder is not None and lexical.chunks:
+            try:
+                for old in self.cache_dir.glob(f"{self.store.name}-*"):  # other revisions are stale
+                    shutil.rmtree(old, ignore_errors=True)
+                lexical.save(folder)
+            except OSError as exc:
+                log.warning("could not save the BM25 index to %s: %s", folder, exc)
+        return lexical
 
     def complete_sources(self) -> frozenset[str]:
         """Sources whose ingest finished (a chunk of any other was left by an interrupted ingest)."""

@@ -58,6 +58,7 @@ class Store:
     def __init__(self, index_dir: Path, collection: str = "rag_chunks", chroma_url: str = "",
                  embedding_space: str = "") -> None:
         self.index_dir = Path(index_dir)
+        self.name = collection
         self.embedding_space = embedding_space
         self._client = self._connect(chroma_url)
         with _translated(f"opening index collections in {self.where}"):
@@ -116,6 +117,21 @@ class Store:
                     record = ArticleRecord(**{k: meta[k] for k in ArticleRecord.__dataclass_fields__ if k in meta})
                     records[record.source] = record
         return records
+
+    def text_copies(self, texts: Sequence[str], other_than: Sequence[str] = ()) -> dict[str, int]:
+        """How many stored chunks, of articles whose id is not in ``other_than``, have each of ``texts``
+        (matched by the ``text_hash`` written with every chunk)."""
+        by_hash = {text_hash(t): t for t in texts}
+        counts = dict.fromkeys(by_hash.values(), 0)
+        if not by_hash:
+            return counts
+        with _translated("counting repeated passages"):
+            got = self._chunks.get(where={"text_hash": {"$in": sorted(by_hash)}}, include=["metadatas"])
+        skip = set(other_than)
+        for meta in got["metadatas"]:
+            if meta.get("article_id") not in skip and meta.get("text_hash") in by_hash:
+                counts[by_hash[meta["text_hash"]]] += 1
+        return counts
 
     def revision(self) -> str:
         """A stamp that changes with every write by any process sharing this index or server (so a
@@ -233,10 +249,16 @@ class Store:
         return len(orphans)
 
 
+def text_hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
+
+
 def _chunk_meta(chunk: Chunk, article: Article) -> dict[str, Any]:
     return {"source": chunk.source, "article_id": chunk.article_id, "index": chunk.index,
             "start": chunk.start, "end": chunk.end, "language": chunk.language, "title": chunk.title,
-            "content_hash": article.content_hash}
+            "content_hash": article.content_hash, "text_hash": text_hash(chunk.text)}
 
 
 def _to_chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:

@@ -279,3 +279,28 @@ def test_progress_eta_is_the_remaining_files_at_the_pace_so_far():
     assert meter.line().startswith("ingest: 10/40 files, 25 chunks embedded (0.2/s), ETA 5:00")
     meter.started -= 3 * 3600.0
     assert "ETA 9:" in meter.line()  # hours:minutes:seconds past an hour
+
+
+def test_a_passage_repeated_across_articles_is_kept_at_most_max_copies_times(make_assistant, tmp_path):
+    from rag.ingest import MAX_COPIES
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    wire = "Russia's Foreign Ministry spokeswoman Maria Zakharova said the talks on Syria would continue."
+    for i in range(MAX_COPIES + 2):  # the same wire story saved by several outlets
+        (corpus / f"outlet-{i}.txt").write_text(wire, encoding="utf-8")
+    (corpus / "own.txt").write_text("Sergey Lavrov met John Kerry in Geneva.", encoding="utf-8")
+    assistant = make_assistant()
+    report = assistant.ingest([corpus])
+
+    assert len(report.added) == MAX_COPIES + 3 and report.repeats_skipped == 2
+    assert "2 repeated passages left out" in report.summary()
+    texts = [c.text for c in assistant.store.all_chunks()]
+    assert texts.count(wire) == MAX_COPIES and len(texts) == MAX_COPIES + 1
+    assert assistant.store.count() == sum(r.chunk_count for r in assistant.sources())
+    hits = assistant.search("What did Zakharova say about the Syria talks?", k=3, mode="dense")
+    assert [h.text for h in hits].count(wire) == MAX_COPIES
+
+    (corpus / "outlet-0.txt").write_text(wire + " She spoke on Thursday.", encoding="utf-8")
+    report = assistant.ingest([corpus])  # an article holding a copy is not counted against itself
+    assert report.updated == (str(corpus / "outlet-0.txt"),) and report.repeats_skipped == 0

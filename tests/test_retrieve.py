@@ -97,3 +97,34 @@ def test_tokenize_stems_per_language():
     assert tokenize("Переговоры", ["ru"]) == ["переговор"]
     assert set(tokenize("attacks", ["en", "id"])) == {"attack", "attacks"}
     assert tokenize("東京 Tokyo", ["zh"]) == ["東京", "tokyo"]  # no stemmer: plain lower-cased words
+
+
+def test_bm25_index_is_saved_by_revision_and_reused(make_assistant, embedder, tmp_path, caplog):
+    import shutil
+
+    from rag import Assistant
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    first = make_assistant()
+    first.ingest([corpus])
+    expected = [h.chunk_id for h in first.search("Zakharova Lavrov Kerry", k=5, mode="bm25")]
+    cache = first.store.index_dir / "bm25-cache"
+    saved = sorted(p.name for p in cache.iterdir())
+    assert saved == [f"rag_chunks-{first.store.revision()}"]
+
+    second = Assistant.open(first.store.index_dir, embedder=embedder, progress=False)
+    second.store.all_chunks = lambda: pytest.fail("the saved BM25 index should have been loaded")
+    assert [h.chunk_id for h in second.search("Zakharova Lavrov Kerry", k=5, mode="bm25")] == expected
+
+    (corpus / "extra.txt").write_text("Zakharova Lavrov Kerry met again in Geneva.", encoding="utf-8")
+    second.store.all_chunks = first.store.all_chunks
+    second.ingest([corpus])  # a new revision: rebuilt, the stale one removed
+    assert second.search("Zakharova Lavrov Kerry Geneva", k=1, mode="bm25")[0].source.endswith("extra.txt")
+    assert sorted(p.name for p in cache.iterdir()) == [f"rag_chunks-{second.store.revision()}"]
+
+    folder = next(cache.iterdir())
+    (folder / "chunks.jsonl").write_text("{not json", encoding="utf-8")  # a damaged cache is rebuilt
+    third = Assistant.open(first.store.index_dir, embedder=embedder, progress=False)
+    assert third.search("Zakharova Lavrov Kerry Geneva", k=1, mode="bm25")[0].source.endswith("extra.txt")
+    assert "rebuilding the BM25 index" in caplog.text
