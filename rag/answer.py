@@ -37,7 +37,7 @@ from rag import prompts
 from rag.chunking import sentence_spans
 from rag.embedding import Embedder
 from rag.errors import QueryError
-from rag.generate import Generator, Message, complete
+from rag.generate import Generator, Message
 from rag.retrieve import Hit, tokenize
 from rag.settings import Settings
 
@@ -68,6 +68,13 @@ _QUANTITY = re.compile(r"\b(how (many|much)|berapa|сколько|combien|cu[aá
                        re.IGNORECASE)
 # how close (cosine) a question's name must be to a name in the passages to count as mentioned there
 NAME_MATCH = 0.75
+# extractive answers quote the best sentence and those (up to three) within this much relevance of it
+EXTRACTIVE_WINDOW = 0.1
+# a claim citing a sentence that supports it also cites the one that supports it this much better
+CLEARLY_BETTER = 0.25
+# when every claim of the model's answer is dropped but the best sentence is at least this relevant,
+# the answer quotes the evidence (extractive) instead of refusing: the model misread strong evidence
+QUOTE_WHEN_DROPPED = 0.6
 
 
 @dataclass(frozen=True)
@@ -175,8 +182,9 @@ class Answerer:
             yield self._extractive(chosen, base, timings, started)
             return
         raw: list[str] = []
-        for piece in self.generator.stream(self.messages(prompt_question, chosen, language),
-                                           self.settings.answer_tokens):
+        messages = self.messages(prompt_question, chosen, language)
+        log.debug("asking %s:\n%s", self.generator.name, messages[-1]["content"])
+        for piece in self.generator.stream(messages, self.settings.answer_tokens):
             timings.setdefault("first_token", time.perf_counter() - started)
             raw.append(piece)
             yield piece
@@ -185,6 +193,10 @@ class Answerer:
         if not answer.refused and echoes_question(answer.text, prompt_question):
             log.info("the model restated the question (%r): answering with quotes instead", answer.text)
             answer = self._extractive(chosen, base, timings, started)
+        elif answer.refused and answer.dropped and chosen[0].relevance >= QUOTE_WHEN_DROPPED:
+            log.info("every claim was unsupported (%s) but the evidence is strong (%.2f): quoting it",
+                     answer.dropped, chosen[0].relevance)
+            answer = replace(self._extractive(chosen, base, timings, started), dropped=answer.dropped)
         yield answer
 
     # -- stages ---------------------------------------------------------------------------------------
@@ -200,7 +212,8 @@ class Answerer:
             return fallback
         lines = "\n".join(f"User: {_clip(q, 300)}\nAssistant: {_clip(_strip_markers(a), 300)}" for q, a in turns)
         prompt = prompts.render("condense", history=lines, question=question)
-        reply = complete(self.generator, [self.system_message(), {"role": "user", "content": prompt}], 60)
+        reply = _until_line_break(self.generator.stream([self.system_message(), {"role": "user", "content": prompt}],
+                                                        60))
         rewritten = _first_line(reply)
         if not _plausible_rewrite(question, rewritten):
             log.info("condensing failed (%r); retrieving with the previous question appended", reply)
@@ -320,9 +333,9 @@ class Answerer:
         bar = self.settings.min_support
         cited = [m - 1 for m in dict.fromkeys(claim.markers) if 1 <= m <= n]
         good = [i for i in cited if support[i] >= bar]
-        if good:
-            return good
         best = int(np.argmax(support))
+        if good:  # a sentence that states the claim far better than the cited ones is cited as well
+            return good + [best] if support[best] >= max(support[i] for i in good) + CLEARLY_BETTER else good
         return [best] if support[best] >= bar + 0.1 else []
 
 
@@ -330,13 +343,16 @@ class Answerer:
     def _support(self, claims: Sequence[str], chosen: Sequence[Sentence], question: str,
                  context: str) -> np.ndarray:
         """claims x sentences support in [0, 1]: the larger of embedding cosine and lexical coverage; zero
-        when the claim has a number the sentence lacks, names a person, place or thing that the passage
-        around the sentence does not (checked when both are in the same language), or answers a
-        how-many question without a number."""
+        when the claim has a number the sentence lacks, is negated where the sentence is not while the
+        question asks about a negation ("never struck" against "reluctantly struck"), has a Latin acronym (ISIS, BBC) that neither the sentence
+        nor the question has, names a person, place or thing that the passage around the sentence does
+        not (checked when both are in the same language), or answers a how-many question without a
+        number."""
         claim_vectors = np.asarray(self.embedder.embed_documents(list(claims)), dtype=np.float32)
         cosine = claim_vectors @ self._vectors_for(chosen).T
         result = np.zeros((len(claims), len(chosen)), dtype=np.float32)
         needs_number = bool(_QUANTITY.search(question))
+        negated_question = bool(_NEGATION.search(question))  # "which group did they never strike?"
         claim_language = question_language(" ".join(claims))
         for i, claim in enumerate(claims):
             if needs_number and not _NUMBER.search(claim):
@@ -344,6 +360,10 @@ class Answerer:
             names_ok: dict[bool, bool] = {}  # same language as the sentence? -> names found in the context
             for j, sentence in enumerate(chosen):
                 if not numbers_supported(claim, sentence.text):
+                    continue
+                if negated_question and not polarity_agrees(claim, sentence.text):
+                    continue
+                if not acronyms_supported(claim, sentence.text, question):
                     continue
                 same = sentence.language == claim_language
                 if same not in names_ok:
@@ -378,7 +398,7 @@ class Answerer:
     def _extractive(self, chosen: Sequence[Sentence], base: dict[str, Any], timings: dict[str, float],
                     started: float) -> Answer:
         """No LLM: the best sentence (and any nearly as relevant, up to three), quoted and cited."""
-        best = [s for s in chosen[:3] if s.relevance >= chosen[0].relevance - 0.05]
+        best = [s for s in chosen[:3] if s.relevance >= chosen[0].relevance - EXTRACTIVE_WINDOW]
         quotes = " ".join(f"“{_one_line(s.text)}” [{n}]" for n, s in enumerate(best, start=1))
         text = prompts.render("extractive", language=base["language"], quotes=quotes).strip()
         citations = tuple(_citation(n, s, s.relevance) for n, s in enumerate(best, start=1))
@@ -469,12 +489,14 @@ def names_supported(claim: str, context: str, question: str = "", same_language:
     Асада ~ Assad). Across languages only names in another script are checked: a Latin-script name may
     be translated ("White House" / "Gedung Putih"), a transliterated one may not.
     """
-    words = _NAME.findall(claim)
+    found = list(_NAME.finditer(claim))
+    words = [m.group(0) for m in found]
     question_names = {w.lower() for w in _NAME.findall(question)[1:] if w[0].isupper()}
     names = [w for k, w in enumerate(words) if w[0].isupper() and len(w) >= 3
              and (k > 0 or w.lower() in question_names)]
     if not same_language:  # only full names (two capitalised words) in another script: Владимир Путин
-        pairs = {w for a, b in zip(words, words[1:]) if a[0].isupper() and b[0].isupper() for w in (a, b)}
+        pairs = {m.group(0) for a, b in zip(found, found[1:]) if a.group(0)[0].isupper() and b.group(0)[0].isupper()
+                 and not claim[a.end():b.start()].strip() for m in (a, b)}  # "Сирии, — ISIS" is no pair
         names = [w for w in names if not _is_latin(w) and w in pairs]
     if not names:
         return True
@@ -558,6 +580,29 @@ def echoes_question(answer: str, question: str) -> bool:
     return bool(said) and all(t in asked for t in said)
 
 
+# negation words; for a question about a negation, a claim that has one needs a sentence that has one
+# (any language: the claim is in the question's language, the sentence may be in another)
+_NEGATION = re.compile(r"(?:\b(?:not|no|never|none|nobody|nothing|neither|nor|without|tidak|tak|belum|bukan|"
+                       r"tanpa|jangan|не|ни|нет|никогда|никто|ничего|нигде|без|nicht|nie|kein\w*|ne|jamais|"
+                       r"nunca|nada|sin|sem|non)\b|n't)", re.IGNORECASE)
+
+
+def polarity_agrees(claim: str, sentence: str) -> bool:
+    """A negated claim ("the Americans never struck X") is supported only by a negated sentence."""
+    return not _NEGATION.search(claim) or bool(_NEGATION.search(sentence))
+
+
+_ACRONYM = re.compile(r"\b[A-Z]{3,}\b")
+
+
+def acronyms_supported(claim: str, sentence: str, question: str = "") -> bool:
+    """Every Latin all-capitals word of three or more letters in the claim (ISIS, BBC, TASS) is in the
+    supporting sentence or the question: such names are not translated, and a small model readily
+    borrows one from a neighbouring sentence."""
+    have = set(_ACRONYM.findall(sentence)) | set(_ACRONYM.findall(question))
+    return all(a in have for a in _ACRONYM.findall(claim))
+
+
 def numbers_supported(claim: str, sentence: str) -> bool:
     """Every number written in the claim also appears in the sentence (guards against invented figures)."""
     have = {n.replace(",", "").replace(".", "") for n in _NUMBER.findall(sentence)}
@@ -603,6 +648,22 @@ def _plausible_rewrite(question: str, rewritten: str) -> bool:
     words = set(_WORDS.findall(question.lower()))
     kept = words & set(_WORDS.findall(rewritten.lower()))
     return not words or len(kept) >= 0.5 * len(words)
+
+
+def _until_line_break(pieces: Iterator[str]) -> str:
+    """The text of ``pieces`` up to the first line break after some text; the rest is never generated
+    (small models follow the rewritten question with an answer, which costs seconds on a CPU)."""
+    text = ""
+    try:
+        for piece in pieces:
+            text += piece
+            if "\n" in text.lstrip():
+                break
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+    return text
 
 
 def _first_line(text: str) -> str:

@@ -612,6 +612,9 @@ def add_arguments(parser: Any) -> None:
     ingest = sub.add_parser("ingest", help="streaming ingest at growing corpus sizes: throughput, peak memory")
     ingest.add_argument("--articles", default="1000,10000", help="corpus sizes (articles), comma-separated")
     ingest.add_argument("--sentences", type=int, default=3, help="XQuAD-R sentences per article")
+    ingest.add_argument("--stand-in-embeddings", default="",
+                        help="corpus sizes (comma-separated) embedded by a loopback /embeddings server of "
+                             "hash vectors instead of the model: the pipeline's own memory and overhead")
     ingest.add_argument("--xquad", default=os.environ.get("RAG_XQUAD_DIR", str(DEFAULT_XQUAD)),
                         help="XQuAD-R folder (default: ../shared/bench/xquad-r)")
     speed = sub.choices["speed"]

@@ -5,17 +5,26 @@ combination twice), so the encoder sees real text in 11 languages and no two art
 size: wall time, chunks and articles per second, peak resident memory (sampled from ``/proc`` every 0.2 s,
 plus the kernel's high-water mark), the index size on disk, and a second, no-op ``rag ingest`` of the
 unchanged corpus (what an incremental re-run costs at that size).
+
+Sizes listed in ``--stand-in-embeddings`` are embedded by ``StandInEmbeddings``, an OpenAI-compatible
+``/embeddings`` server on loopback that returns a hash-seeded random unit vector per text, through the
+real remote-embeddings client (``RAG_EMBEDDING_URL``): everything but the encoder is real, so those runs
+measure the pipeline's memory and overhead at sizes the CPU encoder would take hours to reach.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -57,10 +66,50 @@ def write_articles(pools: dict[str, list[str]], count: int, sentences: int, out:
     return written
 
 
-def measure(command: Sequence[str]) -> dict[str, Any]:
+class StandInEmbeddings:
+    """``POST /v1/embeddings`` on a loopback port: a 768-d unit vector seeded by each text's hash."""
+
+    DIM = 768
+
+    def __enter__(self) -> str:
+        dim = self.DIM
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                import numpy as np
+
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                data = []
+                for i, text in enumerate(body["input"]):
+                    seed = int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:8], "little")
+                    data.append({"index": i, "embedding": np.random.default_rng(seed).normal(size=dim).tolist()})
+                payload = json.dumps({"object": "list", "data": data}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def measure(command: Sequence[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``command``; its stdout, wall time, and resident memory over time (MiB) from ``/proc``."""
     started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # output goes to files: a pipe nobody reads until the end fills up (the --json report of 10k
+    # articles is ~0.5 MB) and blocks the ingest for ever
+    out_file, err_file = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(command, stdout=out_file, stderr=err_file, text=True,
+                            env={**os.environ, **(env or {})})
     status = Path(f"/proc/{proc.pid}/status")
     samples: list[tuple[float, float]] = []
     high_water = 0.0
@@ -72,7 +121,12 @@ def measure(command: Sequence[str]) -> dict[str, Any]:
         except (OSError, KeyError, ValueError):
             pass
         time.sleep(SAMPLE_EVERY_S)
-    out, err = proc.communicate()
+    proc.wait()
+    out_file.seek(0)
+    err_file.seek(0)
+    out, err = out_file.read(), err_file.read()
+    out_file.close()
+    err_file.close()
     if proc.returncode:
         raise SystemExit(f"{' '.join(command)} failed ({proc.returncode}):\n{err[-3000:]}")
     peak = max([high_water] + [rss for _, rss in samples])
@@ -88,17 +142,21 @@ def bench_ingest(args: Any) -> dict[str, Any]:
     pools = sentence_pools(Path(args.xquad))
     result: dict[str, Any] = {"bench": "ingest", "machine": machine(), "sentences_per_article": args.sentences,
                               "runs": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        for count in [int(n) for n in args.articles.split(",")]:
-            corpus, index = Path(tmp) / f"corpus-{count}", Path(tmp) / f"index-{count}"
+    plan = [(int(n), "model") for n in args.articles.split(",") if n.strip()]
+    plan += [(int(n), "stand-in") for n in getattr(args, "stand_in_embeddings", "").split(",") if n.strip()]
+    with tempfile.TemporaryDirectory() as tmp, StandInEmbeddings() as stand_in_url:
+        for count, embedder in plan:
+            corpus, index = Path(tmp) / f"corpus-{count}-{embedder}", Path(tmp) / f"index-{count}-{embedder}"
             corpus_bytes = write_articles(pools, count, args.sentences, corpus)
             command = [sys.executable, "-m", "rag.cli", "--index", str(index), "ingest", str(corpus), "--json"]
-            log.info("ingesting %d articles (%.1f MiB)", count, corpus_bytes / 2**20)
-            first = measure(command)
+            env = {"RAG_EMBEDDING_URL": stand_in_url, "RAG_EMBEDDING_NAME": "stand-in"} if embedder != "model" else {}
+            log.info("ingesting %d articles (%.1f MiB, embeddings: %s)", count, corpus_bytes / 2**20, embedder)
+            first = measure(command, env)
             report = json.loads(first["stdout"])
-            again = measure(command)
+            again = measure(command, env)
             chunks = report["chunks_embedded"]
-            run = {"articles": len(report["added"]), "chunks": chunks, "corpus_mib": round(corpus_bytes / 2**20, 2),
+            run = {"articles": len(report["added"]), "embeddings": embedder, "chunks": chunks,
+                   "corpus_mib": round(corpus_bytes / 2**20, 2),
                    "wall_s": round(first["wall_s"], 1), "ingest_s": round(report["seconds"], 1),
                    "chunks_per_s": round(chunks / report["seconds"], 2),
                    "articles_per_s": round(len(report["added"]) / report["seconds"], 2),
@@ -109,13 +167,16 @@ def bench_ingest(args: Any) -> dict[str, Any]:
                    "rss_timeline": [(round(t, 1), round(r, 1)) for t, r in first["rss"][::5]]}
             log.info("%s", {k: v for k, v in run.items() if k != "rss_timeline"})
             result["runs"].append(run)
-    runs = result["runs"]
-    if len(runs) > 1:
+    for kind in ("model", "stand-in"):
+        runs = [r for r in result["runs"] if r["embeddings"] == kind]
+        if len(runs) < 2:
+            continue
         small, large = runs[0], runs[-1]
-        result["growth"] = {"articles_x": round(large["articles"] / small["articles"], 1),
-                            "chunks_per_s_x": round(large["chunks_per_s"] / small["chunks_per_s"], 3),
-                            "peak_rss_x": round(large["peak_rss_mib"] / small["peak_rss_mib"], 3),
-                            "index_mib_per_1k_chunks": round(1000 * large["index_mib"] / large["chunks"], 2)}
+        result.setdefault("growth", {})[kind] = {
+            "articles_x": round(large["articles"] / small["articles"], 1),
+            "chunks_per_s_x": round(large["chunks_per_s"] / small["chunks_per_s"], 3),
+            "peak_rss_x": round(large["peak_rss_mib"] / small["peak_rss_mib"], 3),
+            "index_mib_per_1k_chunks": round(1000 * large["index_mib"] / large["chunks"], 2)}
     return result
 
 
@@ -123,15 +184,15 @@ def ingest_markdown(result: dict[str, Any]) -> str:
     lines = [f"# rag bench ingest ({result['machine']['summary']})", "",
              f"Articles of {result['sentences_per_article']} random XQuAD-R sentences each (11 languages); "
              "each size is a fresh `rag ingest` process into a fresh index.", "",
-             "| articles | chunks | corpus MiB | ingest s | chunks/s | articles/s | peak RSS MiB | index MiB "
-             "| no-op re-ingest s |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| articles | embeddings | chunks | corpus MiB | ingest s | chunks/s | articles/s | peak RSS MiB "
+             "| index MiB | no-op re-ingest s |", "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result["runs"]:
-        lines.append(f"| {r['articles']} | {r['chunks']} | {r['corpus_mib']} | {r['ingest_s']} | {r['chunks_per_s']} "
+        lines.append(f"| {r['articles']} | {r['embeddings']} | {r['chunks']} | {r['corpus_mib']} | {r['ingest_s']} "
+                     f"| {r['chunks_per_s']} "
                      f"| {r['articles_per_s']} | {r['peak_rss_mib']} | {r['index_mib']} | {r['reingest_wall_s']} |")
-    if "growth" in result:
-        g = result["growth"]
-        lines += ["", f"{g['articles_x']}x the articles: throughput x{g['chunks_per_s_x']}, peak RSS "
-                      f"x{g['peak_rss_x']}; the index takes {g['index_mib_per_1k_chunks']} MiB per 1k chunks."]
+    for kind, g in result.get("growth", {}).items():
+        lines += ["", f"{kind} embeddings, {g['articles_x']}x the articles: throughput x{g['chunks_per_s_x']}, "
+                      f"peak RSS x{g['peak_rss_x']}; the index takes {g['index_mib_per_1k_chunks']} MiB per 1k chunks."]
     return "\n".join(lines) + "\n"
 
 
@@ -142,12 +203,12 @@ def ingest_plot(result: dict[str, Any], path: Path) -> None:
         for r in result["runs"]:
             times = [t for t, _ in r["rss_timeline"]]
             end = max(times[-1], 1e-9) if times else 1.0
-            left.plot([t / end for t in times], [m for _, m in r["rss_timeline"]], label=f"{r['articles']} articles")
+            left.plot([t / end for t in times], [m for _, m in r["rss_timeline"]], label=f"{r['articles']} articles ({r['embeddings']})")
         left.set_xlabel("fraction of the ingest")
         left.set_ylabel("resident memory (MiB)")
         left.set_title("memory during ingest")
         left.legend(fontsize=8)
-        labels = [str(r["articles"]) for r in result["runs"]]
+        labels = [f"{r['articles']}\n{r['embeddings']}" for r in result["runs"]]
         right.bar(labels, [r["chunks_per_s"] for r in result["runs"]], color="#37a")
         right.set_xlabel("articles")
         right.set_ylabel("chunks / s")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import (_QUANTITY, _attach, _plausible_rewrite, capitalised_phrases, echoes_question,
-                        lexical_support, names_supported, numbers_supported, question_language, question_names,
-                        split_claims)
+from rag.answer import (_QUANTITY, _attach, _first_line, _plausible_rewrite, _until_line_break, acronyms_supported,
+                        capitalised_phrases, echoes_question, lexical_support, names_supported, numbers_supported, polarity_agrees,
+                        question_language, question_names, split_claims)
 from rag.errors import QueryError
 
 
@@ -52,6 +52,28 @@ def test_russian_names_are_found_in_any_grammatical_case():
     assert names_supported("Коалиция больше не существует, как заявлено Джоном Керри.",
                            "seperti yang diumumkan oleh Menteri Luar Negeri AS John Kerry", "", same_language=False)
     assert not names_supported("Так заявил Владимиром Путиным.", "John Kerry said", "", same_language=False)
+
+
+def test_a_full_name_is_two_capitalised_words_with_only_space_between():
+    # "Сирии, — ISIS": a place and an acronym across punctuation, not a person's first and last name
+    claim = "По словам Лаврова, американцы никогда не атаковали в Сирии, — ISIS (ISIL, DAISH)."
+    assert names_supported(claim, "Lavrov said the Americans struck ISIS", "", same_language=False)
+    assert not names_supported("В Сирии Владимир Путин сказал это.", "Lavrov said", "", same_language=False)
+
+
+def test_a_negated_claim_needs_a_negated_sentence():
+    assert not polarity_agrees("Kelompok yang tidak pernah diserang Amerika adalah ISIS.",
+                               "the Americans reluctantly struck at the positions of ISIS")
+    assert polarity_agrees("Americans never struck al-Nusra.", "the Americans never inflicted on her no bumps")
+    assert polarity_agrees("Американцы никогда не атаковали «Нусру».", "the Americans never attacked al-Nusra")
+    assert polarity_agrees("Lavrov spoke to the BBC.", "in an interview to BBC, Lavrov said")  # not negated
+
+
+def test_latin_acronyms_must_be_in_the_sentence_or_the_question():
+    assert acronyms_supported("Lavrov spoke to the BBC.", "Lavrov, during an interview with BBC, said")
+    assert not acronyms_supported("The group is ISIS (ISIL, DAISH).", "As for the dzhebhat an-Nusra, said Lavrov")
+    assert acronyms_supported("TASS quoted Zakharova.", "Zakharova said", question="Who did TASS quote?")
+    assert acronyms_supported("Американцы не атаковали ИГИЛ.", "the Americans struck ISIS")  # Cyrillic: not checked
 
 
 def test_sentence_initial_word_is_a_name_only_when_the_question_capitalises_it():
@@ -116,3 +138,15 @@ def test_an_answer_that_restates_the_question_is_an_echo():
                                       "Berapa jumlah penduduk kota Aleppo?", "How many people were killed?"])
 def test_quantity_questions_are_recognised(question):
     assert _QUANTITY.search(question)
+
+
+def test_a_rewrite_is_read_up_to_its_first_line_break_and_the_rest_never_generated():
+    produced = []
+
+    def pieces():
+        for piece in ["\n", "Who is ", "Mark Toner?", "\nHe is", " a spokesman", " of the State Department."]:
+            produced.append(piece)
+            yield piece
+
+    assert _first_line(_until_line_break(pieces())) == "Who is Mark Toner?"
+    assert produced == ["\n", "Who is ", "Mark Toner?", "\nHe is"]  # stopped there: the generator was closed
