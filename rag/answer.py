@@ -460,12 +460,25 @@ def split_claims(raw: str) -> list[_Claim]:
             piece = piece[lead.end():]
         markers = _numbers_in(piece)
         words = _strip_markers(piece).strip(" \t-–—•*:;,")
-        if sum(ch.isalnum() for ch in words) < 2:
+        if sum(ch.isalnum() for ch in words) < 2 or only_pointer(words):
             if claims:
                 claims[-1].markers.extend(markers)
             continue
         claims.append(_Claim(words, markers))
     return claims
+
+
+# words of sentences that only point at a source ("This is stated in [2].", "Hal ini disebutkan dalam [1].")
+_POINTER_WORDS = frozenset("""this that it is was are as stated mentioned said says reported written shown see in
+the source sources article articles text according above below hal ini itu disebutkan dinyatakan tertulis dalam
+pada sumber artikel menurut seperti это так указано сказано говорится упомянуто написано в во источнике источник
+статье статья согласно как""".split())
+
+
+def only_pointer(sentence: str) -> bool:
+    """True for an answer sentence that states nothing but where something is stated."""
+    words = _WORDS.findall(sentence.lower())
+    return bool(words) and all(w in _POINTER_WORDS for w in words)
 
 
 def _numbers_in(text: str) -> list[int]:

@@ -16,6 +16,13 @@ def test_split_claims_attaches_trailing_markers_and_reads_variants():
         ("Zakharova spoke.", [1]), ("Lavrov disagreed.", [2, 3]), ("Toner called it absurd.", [4, 1, 2])]
 
 
+def test_a_sentence_that_only_points_at_a_source_is_no_claim():
+    claims = split_claims("The Americans never struck al-Nusra [2]. This is stated in [1].")
+    assert [(c.text, c.markers) for c in claims] == [("The Americans never struck al-Nusra.", [2, 1])]
+    assert split_claims("Hal ini disebutkan dalam [1].") == [] and split_claims("Это указано в источнике [2].") == []
+    assert len(split_claims("This is what Toner said about it [1].")) == 1  # "Toner", "what": a claim
+
+
 def test_split_claims_ignores_marker_only_and_empty_output():
     assert split_claims("") == []
     assert split_claims("[1] [2]") == []

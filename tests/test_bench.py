@@ -1,4 +1,5 @@
-"""`rag bench speed` and `rag bench answer`: real runs on small inputs write JSON, markdown and a PNG.
+"""`rag bench speed`, `rag bench answer` and `rag bench ingest`: real runs on small inputs write JSON,
+markdown and a PNG.
 
 Only the shape and consistency of the figures are asserted; the figures themselves are benchmarks.
 """
@@ -46,3 +47,20 @@ def test_bench_answer_extractive_on_the_seeds(tmp_path):
     assert row["first_token_s"]["p50"] is None and 0 < row["total_s"]["p50"] <= row["total_s"]["p95"]
     assert "| extractive |" in (tmp_path / "answer.md").read_text(encoding="utf-8")
     assert (tmp_path / "answer.png").read_bytes().startswith(PNG)
+
+
+@pytest.mark.skipif(not (DEFAULT_XQUAD / "en.json").exists(), reason="XQuAD-R not beside the repo (../shared)")
+def test_bench_ingest_stand_in_sizes_run_the_real_pipeline(tmp_path):
+    # 1,500 articles: the --json report of the ingest (~90 KB) is more than a pipe holds, which once
+    # blocked the measured `rag ingest` for ever
+    proc = rag("bench", "ingest", "--articles", "", "--stand-in-embeddings", "40,1500", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "ingest.json").read_text(encoding="utf-8"))
+    small, large = result["runs"]
+    assert (small["articles"], large["articles"]) == (40, 1500)
+    assert all(r["embeddings"] == "stand-in" and r["chunks"] >= r["articles"] for r in result["runs"])
+    assert all(r["reingest_unchanged"] == r["articles"] and r["peak_rss_mib"] > 0 for r in result["runs"])
+    assert large["index_mib"] > small["index_mib"]
+    assert result["growth"]["stand-in"]["articles_x"] == 37.5
+    assert "| 1500 | stand-in |" in (tmp_path / "ingest.md").read_text(encoding="utf-8")
+    assert (tmp_path / "ingest.png").read_bytes().startswith(PNG)
