@@ -344,10 +344,10 @@ class Answerer:
                  context: str) -> np.ndarray:
         """claims x sentences support in [0, 1]: the larger of embedding cosine and lexical coverage; zero
         when the claim has a number the sentence lacks, is negated where the sentence is not while the
-        question asks about a negation ("never struck" against "reluctantly struck"), has a Latin acronym (ISIS, BBC) that neither the sentence
-        nor the question has, names a person, place or thing that the passage around the sentence does
-        not (checked when both are in the same language), or answers a how-many question without a
-        number."""
+        question asks about a negation ("never struck" against "reluctantly struck"), has a Latin acronym
+        (ISIS, BBC) that neither the sentence nor the question has, names a person, place or thing that
+        the passage around the sentence does not (checked when both are in the same language), or
+        answers a how-many question without a number."""
         claim_vectors = np.asarray(self.embedder.embed_documents(list(claims)), dtype=np.float32)
         cosine = claim_vectors @ self._vectors_for(chosen).T
         result = np.zeros((len(claims), len(chosen)), dtype=np.float32)

@@ -105,28 +105,25 @@ class StandInEmbeddings:
 def measure(command: Sequence[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``command``; its stdout, wall time, and resident memory over time (MiB) from ``/proc``."""
     started = time.perf_counter()
-    # output goes to files: a pipe nobody reads until the end fills up (the --json report of 10k
-    # articles is ~0.5 MB) and blocks the ingest for ever
-    out_file, err_file = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-    proc = subprocess.Popen(command, stdout=out_file, stderr=err_file, text=True,
-                            env={**os.environ, **(env or {})})
-    status = Path(f"/proc/{proc.pid}/status")
     samples: list[tuple[float, float]] = []
     high_water = 0.0
-    while proc.poll() is None:
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-            samples.append((time.perf_counter() - started, int(fields["VmRSS"].split()[0]) / 1024))
-            high_water = max(high_water, int(fields["VmHWM"].split()[0]) / 1024)
-        except (OSError, KeyError, ValueError):
-            pass
-        time.sleep(SAMPLE_EVERY_S)
-    proc.wait()
-    out_file.seek(0)
-    err_file.seek(0)
-    out, err = out_file.read(), err_file.read()
-    out_file.close()
-    err_file.close()
+    # output goes to files: a pipe nobody reads until the end fills up (the --json report of 10k
+    # articles is ~0.5 MB) and blocks the ingest for ever
+    with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
+        proc = subprocess.Popen(command, stdout=out_file, stderr=err_file, text=True,
+                                env={**os.environ, **(env or {})})
+        status = Path(f"/proc/{proc.pid}/status")
+        while proc.poll() is None:
+            try:
+                fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+                samples.append((time.perf_counter() - started, int(fields["VmRSS"].split()[0]) / 1024))
+                high_water = max(high_water, int(fields["VmHWM"].split()[0]) / 1024)
+            except (OSError, KeyError, ValueError):
+                pass
+            time.sleep(SAMPLE_EVERY_S)
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
     if proc.returncode:
         raise SystemExit(f"{' '.join(command)} failed ({proc.returncode}):\n{err[-3000:]}")
     peak = max([high_water] + [rss for _, rss in samples])
@@ -143,7 +140,7 @@ def bench_ingest(args: Any) -> dict[str, Any]:
     result: dict[str, Any] = {"bench": "ingest", "machine": machine(), "sentences_per_article": args.sentences,
                               "runs": []}
     plan = [(int(n), "model") for n in args.articles.split(",") if n.strip()]
-    plan += [(int(n), "stand-in") for n in getattr(args, "stand_in_embeddings", "").split(",") if n.strip()]
+    plan += [(int(n), "stand-in") for n in args.stand_in_embeddings.split(",") if n.strip()]
     with tempfile.TemporaryDirectory() as tmp, StandInEmbeddings() as stand_in_url:
         for count, embedder in plan:
             corpus, index = Path(tmp) / f"corpus-{count}-{embedder}", Path(tmp) / f"index-{count}-{embedder}"
@@ -203,7 +200,8 @@ def ingest_plot(result: dict[str, Any], path: Path) -> None:
         for r in result["runs"]:
             times = [t for t, _ in r["rss_timeline"]]
             end = max(times[-1], 1e-9) if times else 1.0
-            left.plot([t / end for t in times], [m for _, m in r["rss_timeline"]], label=f"{r['articles']} articles ({r['embeddings']})")
+            left.plot([t / end for t in times], [m for _, m in r["rss_timeline"]],
+                      label=f"{r['articles']} articles ({r['embeddings']})")
         left.set_xlabel("fraction of the ingest")
         left.set_ylabel("resident memory (MiB)")
         left.set_title("memory during ingest")

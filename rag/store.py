@@ -19,7 +19,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from rag.chunking import Chunk
-from rag.corpus import Article
+from rag.corpus import Article, sha256_text
 from rag.errors import ConfigError, RagError, StoreError
 
 log = logging.getLogger(__name__)
@@ -250,9 +250,7 @@ class Store:
 
 
 def text_hash(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
+    return sha256_text(text)[:20]
 
 
 def _chunk_meta(chunk: Chunk, article: Article) -> dict[str, Any]:
