@@ -29,13 +29,13 @@ import time
 import unicodedata
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from rag import prompts
 from rag.chunking import sentence_spans
-from rag.embedding import Embedder
+from rag.embedding import Embedder, embed_similar
 from rag.errors import QueryError
 from rag.generate import Generator, Message
 from rag.retrieve import Hit, tokenize
@@ -68,6 +68,9 @@ _QUANTITY = re.compile(r"\b(how (many|much)|berapa|сколько|combien|cu[aá
                        re.IGNORECASE)
 # how close (cosine) a question's name must be to a name in the passages to count as mentioned there
 NAME_MATCH = 0.75
+# ... for a Latin-script name, with sentence-similarity vectors: Latin-script languages spell people's
+# names alike and translate other names word by word (White ~ Putih 0.95; Putin ~ Russia is 0.81)
+TRANSLATION_MATCH = 0.85
 # extractive answers quote the best sentence and those (up to three) within this much relevance of it
 EXTRACTIVE_WINDOW = 0.1
 # a claim citing a sentence that supports it also cites the one that supports it this much better
@@ -75,6 +78,9 @@ CLEARLY_BETTER = 0.25
 # when every claim of the model's answer is dropped but the best sentence is at least this relevant,
 # the answer quotes the evidence (extractive) instead of refusing: the model misread strong evidence
 QUOTE_WHEN_DROPPED = 0.6
+# sentences after the best go to the model when at least RAG_MIN_RELEVANCE relevant or, when the best is
+# near that gate (cross-lingual scores run low), within this much of the best
+NEAR_BEST = 0.05
 
 
 @dataclass(frozen=True)
@@ -192,7 +198,8 @@ class Answerer:
         answer = self.verify("".join(raw), chosen, base, timings, started, context)
         if not answer.refused and echoes_question(answer.text, prompt_question):
             log.info("the model restated the question (%r): answering with quotes instead", answer.text)
-            answer = self._extractive(chosen, base, timings, started)
+            stating = self._stating("".join(raw), chosen, standalone, context)
+            answer = self._extractive(stating or chosen, base, timings, started, window=1.0 if stating else None)
         elif answer.refused and answer.dropped and chosen[0].relevance >= QUOTE_WHEN_DROPPED:
             log.info("every claim was unsupported (%s) but the evidence is strong (%.2f): quoting it",
                      answer.dropped, chosen[0].relevance)
@@ -243,10 +250,11 @@ class Answerer:
         if not sentences or sentences[0].relevance < self.settings.min_relevance:
             return []
         budget = self.settings.context_tokens
+        floor = min(self.settings.min_relevance, sentences[0].relevance - NEAR_BEST)
         chosen: list[Sentence] = []
         for s in sentences:
             cost = self._tokens(s.text) + 3
-            if chosen and (cost > budget or s.relevance < self.settings.min_relevance):
+            if chosen and (cost > budget or s.relevance < floor):
                 continue
             chosen.append(s)
             budget -= cost
@@ -255,26 +263,43 @@ class Answerer:
     def missing_names(self, question: str, context: str) -> list[str]:
         """Names in the question that the retrieved passages never mention: no word of the name occurs
         there (transliterated, fuzzy: Джош ~ Josh) and the embedding model puts neither the name nor any
-        of its words close to a capitalised word or pair of words there (Турция ~ Turkey ~ Turki, White
-        House ~ Gedung Putih). A question about something the articles never name is refused without
-        asking the LLM."""
+        of its words close to a capitalised word or pair of words there (Турция ~ Turkey ~ Turki; for a
+        Latin-script name, a word-by-word translation: White House ~ Gedung Putih, but Putin is not
+        Russia). A question about something the articles never name is refused without asking the LLM."""
         names = question_names(question)
         if not names:
             return []
-        words = {_latin(w) for w in _NAME.findall(context)}
+        words = name_words(context)
         unseen = [n for n in names if not any(name_found(w, words) for w in n.split())]
         candidates = capitalised_phrases(context, longest=2)
         if not unseen or not candidates:
             return unseen
-        forms = [list(dict.fromkeys([n, *n.split()])) for n in unseen]  # the name and each of its words
-        flat = [f for group in forms for f in group]
-        vectors = self._word_vectors(flat + candidates)
-        closest = (vectors[:len(flat)] @ vectors[len(flat):].T).max(axis=1)
-        best = dict(zip(flat, closest.tolist()))
-        return [n for n, group in zip(unseen, forms) if max(best[f] for f in group) < NAME_MATCH]
+        missing = []
+        for latin in (False, True):  # a Latin-script name may only be translated word by word
+            names = [n for n in unseen if _is_latin(n) == latin]
+            if not names:
+                continue
+            forms = [list(dict.fromkeys([n, *n.split()])) for n in names]  # the name and each of its words
+            flat = [f for group in forms for f in group]
+            vectors = self._word_vectors(flat + candidates, similar=latin)
+            closest = (vectors[:len(flat)] @ vectors[len(flat):].T).max(axis=1)
+            best = dict(zip(flat, closest.tolist()))
+            bar = TRANSLATION_MATCH if latin else NAME_MATCH
+            missing += [n for n, group in zip(names, forms) if max(best[f] for f in group) < bar]
+        return [n for n in unseen if n in missing]
 
-    def _word_vectors(self, words: Sequence[str]) -> np.ndarray:
-        return self._vectors_for([Sentence("", -1, -1, w, "", "") for w in words])
+    def _word_vectors(self, words: Sequence[str], similar: bool = False) -> np.ndarray:
+        """Vectors of single words or names: document vectors, or sentence-similarity ones (``similar``)."""
+        if not similar:
+            return self._vectors_for([Sentence("", -1, -1, w, "", "") for w in words])
+        with self._cache_lock:
+            known = {w: self._vectors[("similar", w)] for w in words if ("similar", w) in self._vectors}
+        missing = [w for w in dict.fromkeys(words) if w not in known]
+        if missing:
+            known.update(zip(missing, np.asarray(embed_similar(self.embedder, missing), dtype=np.float32)))
+            with self._cache_lock:
+                self._vectors.update({("similar", w): known[w] for w in missing})
+        return np.stack([known[w] for w in words])
 
     def with_search(self, search: SearchFn, top_k: int) -> "Answerer":
         """A copy sharing the generator and sentence cache, with another search (filters, k)."""
@@ -349,7 +374,7 @@ class Answerer:
         the passage around the sentence does not (checked when both are in the same language), or
         answers a how-many question without a number."""
         claim_vectors = np.asarray(self.embedder.embed_documents(list(claims)), dtype=np.float32)
-        cosine = claim_vectors @ self._vectors_for(chosen).T
+        cosine = self._cosine(claim_vectors, chosen)
         result = np.zeros((len(claims), len(chosen)), dtype=np.float32)
         needs_number = bool(_QUANTITY.search(question))
         negated_question = bool(_NEGATION.search(question))  # "which group did they never strike?"
@@ -373,6 +398,17 @@ class Answerer:
                 result[i, j] = max(float(cosine[i, j]), lexical_support(claim, sentence.text, sentence.language))
         return result
 
+    def _cosine(self, claim_vectors: np.ndarray, chosen: Sequence[Sentence]) -> np.ndarray:
+        """claims x sentences cosine, a long sentence scored by its best clause window too: a claim that
+        states one clause of a 250-character sentence is diluted by the rest (0.39 for the whole, 0.62
+        for "including an attack on a humanitarian convoy on 19 September")."""
+        pieces = [(j, piece) for j, sentence in enumerate(chosen) for piece in clause_windows(sentence)]
+        vectors = self._vectors_for([*chosen, *(piece for _, piece in pieces)])
+        cosine = claim_vectors @ vectors[:len(chosen)].T
+        for k, (j, _) in enumerate(pieces):
+            cosine[:, j] = np.maximum(cosine[:, j], claim_vectors @ vectors[len(chosen) + k])
+        return cosine
+
     def _vectors_for(self, sentences: Sequence[Sentence]) -> np.ndarray:
         """Document vectors of sentences, cached (the same passages come back for related questions)."""
         keys = [(s.source, s.start, s.end) if s.source else ("", s.text) for s in sentences]
@@ -395,10 +431,22 @@ class Answerer:
             return max(1, len(text) // 3)
         return self.generator.count_tokens(text)
 
+    def _stating(self, raw: str, chosen: Sequence[Sentence], question: str, context: str) -> list[Sentence]:
+        """The given sentences (most relevant first) that support a claim of ``raw``: where a restated
+        question is stated, the answer to it usually is too ("in which interview ..." -> the sentence
+        naming the BBC interview, not only the quote itself)."""
+        claims = [c.text for c in split_claims(raw)]
+        if not claims:
+            return []
+        support = self._support(claims, chosen, question, context).max(axis=0)
+        return [s for s, value in zip(chosen, support) if value >= self.settings.min_support]
+
     def _extractive(self, chosen: Sequence[Sentence], base: dict[str, Any], timings: dict[str, float],
-                    started: float) -> Answer:
-        """No LLM: the best sentence (and any nearly as relevant, up to three), quoted and cited."""
-        best = [s for s in chosen[:3] if s.relevance >= chosen[0].relevance - EXTRACTIVE_WINDOW]
+                    started: float, window: float | None = None) -> Answer:
+        """No LLM: the best sentence (and any within ``window`` relevance of it, up to three), quoted and
+        cited."""
+        window = EXTRACTIVE_WINDOW if window is None else window
+        best = [s for s in chosen[:3] if s.relevance >= chosen[0].relevance - window]
         quotes = " ".join(f"“{_one_line(s.text)}” [{n}]" for n, s in enumerate(best, start=1))
         text = prompts.render("extractive", language=base["language"], quotes=quotes).strip()
         citations = tuple(_citation(n, s, s.relevance) for n, s in enumerate(best, start=1))
@@ -513,29 +561,43 @@ def names_supported(claim: str, context: str, question: str = "", same_language:
         names = [w for w in names if not _is_latin(w) and w in pairs]
     if not names:
         return True
-    have = {_latin(w) for w in _NAME.findall(context)}
+    have = name_words(context)
     return all(name_found(w, have) for w in names)
 
 
 _CASE_ENDINGS = ("ого", "ему", "ом", "ем", "ой", "ей", "ою", "ую", "ым", "им", "а", "я", "у", "ю", "е", "ы", "и")
 
 
-def name_found(word: str, latin_words: set[str]) -> bool:
-    """``word`` (any script) is among ``latin_words`` (``_latin`` forms), fuzzily; a Cyrillic name is also
-    tried without its case ending (Джоном -> Джон ~ John, Лаврова -> Лавров ~ Lavrov)."""
-    if _name_in(_latin(word), latin_words):
+def name_words(text: str) -> dict[str, bool]:
+    """The ``_latin`` forms of the words of ``text``, each mapped to whether it was written in another
+    script (transliterated)."""
+    words: dict[str, bool] = {}
+    for word in _NAME.findall(text):
+        key = _latin(word)
+        words[key] = words.get(key, False) or not _is_latin(word)
+    return words
+
+
+def name_found(word: str, words: Mapping[str, bool]) -> bool:
+    """``word`` (any script) is among ``words`` (``name_words``): the same, or sharing its first five
+    letters (Lavrov's, Zakharova), or fuzzily: loosely where one side was transliterated (Джош ~ Josh,
+    Хасеке ~ Hasakah), closely between two Latin spellings (Zaharova ~ Zakharova, but Putin is not Putih). A
+    Cyrillic name is also tried without its case ending (Джоном -> Джон ~ John, Лаврова -> Лавров ~ Lavrov)."""
+    fuzzy = not _is_latin(word)
+    if _name_in(_latin(word), words, fuzzy):
         return True
     lower = word.lower()
     stem = next((lower[:-len(e)] for e in _CASE_ENDINGS if lower.endswith(e) and len(lower) - len(e) >= 3), "")
-    return bool(stem) and not _is_latin(word) and _name_in(_latin(stem), latin_words)
+    return bool(stem) and fuzzy and _name_in(_latin(stem), words, fuzzy)
 
 
-def _name_in(name: str, words: set[str]) -> bool:
+def _name_in(name: str, words: Mapping[str, bool], fuzzy: bool) -> bool:
     from difflib import SequenceMatcher
 
     if name in words or any(w.startswith(name[:5]) for w in words if len(name) >= 5):
         return True
-    return any(SequenceMatcher(None, name, w).ratio() >= 0.75 for w in words if abs(len(w) - len(name)) <= 3)
+    return any(SequenceMatcher(None, name, w).ratio() >= (0.75 if fuzzy or transliterated else 0.85)
+               for w, transliterated in words.items() if abs(len(w) - len(name)) <= 3)
 
 
 _CYRILLIC = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
@@ -581,6 +643,32 @@ def capitalised_phrases(text: str, longest: int = 3, skip_first: bool = False) -
                         phrases[f"{run[i]} {run[i + 1]}"] = None
             run = []
     return list(phrases)
+
+
+_CLAUSE_END = re.compile(r"[,;:](?=\s)|\s[–—-]\s")
+LONG_SENTENCE = 160  # characters: longer sentences are also scored clause by clause
+CLAUSE_MIN = 30  # characters: shorter clauses are scored with their neighbour
+
+
+def clause_windows(sentence: Sentence) -> list[Sentence]:
+    """The clauses of a long sentence (over ``LONG_SENTENCE`` characters), cut at commas, semicolons,
+    colons and dashes, a clause shorter than ``CLAUSE_MIN`` characters joined to the next; each an exact
+    slice of the sentence's source text."""
+    text = sentence.text
+    if len(text) <= LONG_SENTENCE:
+        return []
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for cut in [*(m.end() for m in _CLAUSE_END.finditer(text)), len(text)]:
+        piece = text[start:cut]
+        if len(piece.strip()) >= CLAUSE_MIN or cut == len(text):
+            lead = len(piece) - len(piece.lstrip())
+            spans.append((start + lead, start + len(piece.rstrip())))
+            start = cut
+    if len(spans) < 2:
+        return []
+    return [replace(sentence, start=sentence.start + a, end=sentence.start + b, text=text[a:b]) for a, b in spans
+            if b > a]
 
 
 def echoes_question(answer: str, question: str) -> bool:

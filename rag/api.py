@@ -165,6 +165,11 @@ class _LazyEmbedder:
     def embed_documents(self, texts: Sequence[str]) -> Any:
         return self._assistant.embedder.embed_documents(texts)
 
+    def embed_similar(self, texts: Sequence[str]) -> Any:
+        from rag.embedding import embed_similar
+
+        return embed_similar(self._assistant.embedder, texts)
+
     def embed_query(self, text: str) -> Any:
         last = self._last
         if last is not None and last[0] == text:

@@ -15,6 +15,9 @@ from rag.corpus import Article
 # A sentence ends at terminal punctuation (plus closing quotes/brackets) followed by whitespace, or at a
 # line break. Covers Latin, Cyrillic, CJK and Devanagari full stops.
 _BOUNDARY = re.compile(r"[.!?…。！？।]+[\"'”’»)\]]*(?=\s)|\n")
+# ... except where the next word on the same line starts in lower case: "the U.S. state Department",
+# "Approx. said", "e.g. this" (a sentence does not start in lower case; scripts without case never do)
+_NEXT_WORD = re.compile(r"[^\S\n]+([^\W\d_])")
 
 
 @dataclass(frozen=True)
@@ -37,12 +40,20 @@ def sentence_spans(text: str, max_chars: int | None = None) -> list[tuple[int, i
     spans: list[tuple[int, int]] = []
     pos = 0
     for match in _BOUNDARY.finditer(text):
+        if match.group() != "\n" and _continues(text, match.end()):
+            continue
         spans.extend(_trimmed(text, pos, match.end()))
         pos = match.end()
     spans.extend(_trimmed(text, pos, len(text)))
     if max_chars:
         spans = [piece for span in spans for piece in _split_long(text, span, max_chars)]
     return spans
+
+
+def _continues(text: str, end: int) -> bool:
+    """Whether the sentence goes on after the punctuation ending at ``end`` (next word in lower case)."""
+    word = _NEXT_WORD.match(text, end)
+    return bool(word) and word.group(1).islower()
 
 
 def _trimmed(text: str, start: int, end: int) -> list[tuple[int, int]]:

@@ -61,7 +61,7 @@ class IngestReport:
 
 
 def chunking_key(chunk_chars: int, overlap_chars: int) -> str:
-    return f"sentences/{chunk_chars}/{overlap_chars}"
+    return f"sentences2/{chunk_chars}/{overlap_chars}"  # 2: no break before a lower-case word
 
 
 def ingest(paths: Iterable[Path | str], store: Store, embedder_factory: Any, chunk_chars: int,

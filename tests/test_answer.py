@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import (_QUANTITY, _attach, _first_line, _plausible_rewrite, _until_line_break, acronyms_supported,
-                        capitalised_phrases, echoes_question, lexical_support, names_supported, numbers_supported, polarity_agrees,
+from rag.answer import (_QUANTITY, Sentence, _attach, _first_line, _plausible_rewrite, _until_line_break,
+                        acronyms_supported, capitalised_phrases, clause_windows, name_found, name_words, echoes_question, lexical_support, names_supported, numbers_supported, polarity_agrees,
                         question_language, question_names, split_claims)
 from rag.errors import QueryError
 
@@ -53,6 +53,26 @@ def test_names_must_appear_in_the_context_across_scripts():
     # single words and translated Latin names are not checked across languages
     assert names_supported("According to the White House, Russia failed.", "Gedung Putih: Rusia gagal", "",
                            same_language=False)
+
+
+def test_two_latin_spellings_match_only_closely_a_transliteration_loosely():
+    context = name_words("pejabat Gedung Putih; Maria Zakharova; Джош Эрнест")
+    assert not name_found("Putin", context)  # looks like Putih, is another name
+    assert name_found("Zaharova", context) and name_found("Zakharov", context)
+    assert name_found("Josh", context)  # transliterated from Cyrillic
+    assert name_found("Путин", name_words("Vladimir Putin said"))
+
+
+def test_long_sentences_are_scored_clause_by_clause_on_exact_spans():
+    text = ("It has been demonstrated heightened attacks on civilian areas, the bombing of key infrastructure, "
+            "including hospitals, and obstructing the delivery of humanitarian aid to needy civilians, including "
+            "an attack on a humanitarian convoy on 19 September,” – said the U.S. state Department.")
+    article = "Intro. " + text
+    sentence = Sentence("a.txt", 7, 7 + len(text), text, "", "en")
+    windows = clause_windows(sentence)
+    assert "including an attack on a humanitarian convoy on 19 September,” –" in [w.text for w in windows]
+    assert all(article[w.start:w.end] == w.text and len(w.text) >= 30 for w in windows[:-1])
+    assert clause_windows(Sentence("a.txt", 0, 20, "Short, simple, clear.", "", "en")) == []
 
 
 def test_russian_names_are_found_in_any_grammatical_case():

@@ -65,6 +65,15 @@ def test_a_question_about_something_the_articles_never_name_is_refused_without_t
     assert not seed_assistant.ask(QUESTIONS["hasakah-ru"].question, generator="extractive").refused
 
 
+def test_a_person_the_articles_never_name_is_refused_though_a_translated_name_is_found(seed_assistant):
+    # "Putin" looks like "Putih" (Gedung Putih) and sits near "Russia" in document vectors: neither counts
+    for qid in ("no-putin-en", "no-putin-id"):
+        answer = seed_assistant.ask(QUESTIONS[qid].question, generator="extractive")
+        assert answer.refused, answer.text
+    # ... while "White House" is found as "Gedung Putih", translated word by word
+    assert not seed_assistant.ask(QUESTIONS["earnest-en"].question, generator="extractive").refused
+
+
 def test_follow_up_uses_the_history(answering):
     question = QUESTIONS["followup-toner-en"]
     answer = answering.ask(question.question, list(question.history))

@@ -66,3 +66,12 @@ def test_crlf_and_cyrillic_sentences():
     spans = sentence_spans(text)
     assert [text[s:e] for s, e in spans] == ["Первое предложение.", "Второе предложение!", "Третье?",
                                              "Четвёртое"]
+
+
+def test_no_sentence_break_before_a_lower_case_word():
+    text = ("On Friday the U.S. state Department protested. Approx. said the Americans. "
+            "Он сказал т. е. нет. Next one.\nlower case after a line break")
+    spans = sentence_spans(text)
+    assert [text[s:e] for s, e in spans] == ["On Friday the U.S. state Department protested.",
+                                             "Approx. said the Americans.", "Он сказал т. е. нет.", "Next one.",
+                                             "lower case after a line break"]

@@ -31,6 +31,29 @@ def test_query_prompt_differs_from_document_prompt_and_crosses_languages(embedde
     assert related > unrelated + 0.1
 
 
+def test_similarity_vectors_tell_a_translation_from_an_association(embedder):
+    from rag.embedding import embed_similar
+
+    white, putih, putin, russia = embed_similar(embedder, ["White", "Putih", "Putin", "Russia"])
+    assert float(white @ putih) > float(putin @ russia) + 0.08
+    assert np.allclose(np.linalg.norm(np.stack([white, putin]), axis=1), 1.0, atol=1e-4)
+
+
+def test_embedders_without_similarity_vectors_give_document_vectors():
+    from rag.embedding import embed_similar
+
+    class DocumentsOnly:
+        name = "documents-only"
+
+        def embed_documents(self, texts):
+            return np.ones((len(texts), 2), dtype=np.float32)
+
+        def embed_query(self, text):
+            raise AssertionError("not a query")
+
+    assert embed_similar(DocumentsOnly(), ["a", "b"]).shape == (2, 2)
+
+
 def test_llama_index_wrapper_retrieves_from_our_store(seed_assistant, embedder):
     from llama_index.core import VectorStoreIndex
 

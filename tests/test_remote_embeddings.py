@@ -62,6 +62,9 @@ def test_remote_vectors_match_the_local_model(embeddings_server, embedder):
     assert got.shape == local.shape and np.allclose(np.sum(got * local, axis=1), 1.0, atol=1e-4)
     assert float(remote.embed_query(HAMA_RU) @ embedder.embed_query(HAMA_RU)) > 0.9999
     assert calls[-1]["input"][0].startswith("task: search result | query: ")
+    similar = remote.embed_similar(texts[:1])
+    assert calls[-1]["input"][0].startswith("task: sentence similarity | query: ")
+    assert float(similar[0] @ embedder.embed_similar(texts[:1])[0]) > 0.9999
 
 
 def test_assistant_ingests_and_searches_through_the_server(embeddings_server, tmp_path):
