@@ -79,8 +79,11 @@ CLEARLY_BETTER = 0.25
 # the answer quotes the evidence (extractive) instead of refusing: the model misread strong evidence
 QUOTE_WHEN_DROPPED = 0.6
 # sentences after the best go to the model when at least RAG_MIN_RELEVANCE relevant or, when the best is
-# near that gate (cross-lingual scores run low), within this much of the best
+# near that gate (cross-lingual scores run low), within NEAR_BEST of the best; never more than SELECT_WINDOW
+# below it (on the seeds, evidence ranked after the best sentence is at most 0.23 below it; less relevant
+# sentences cost prompt time and lead the model to misattribute)
 NEAR_BEST = 0.05
+SELECT_WINDOW = 0.25
 
 
 @dataclass(frozen=True)
@@ -250,7 +253,8 @@ class Answerer:
         if not sentences or sentences[0].relevance < self.settings.min_relevance:
             return []
         budget = self.settings.context_tokens
-        floor = min(self.settings.min_relevance, sentences[0].relevance - NEAR_BEST)
+        best = sentences[0].relevance
+        floor = max(min(self.settings.min_relevance, best - NEAR_BEST), best - SELECT_WINDOW)
         chosen: list[Sentence] = []
         for s in sentences:
             cost = self._tokens(s.text) + 3

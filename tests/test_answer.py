@@ -177,3 +177,21 @@ def test_a_rewrite_is_read_up_to_its_first_line_break_and_the_rest_never_generat
 
     assert _first_line(_until_line_break(pieces())) == "Who is Mark Toner?"
     assert produced == ["\n", "Who is ", "Mark Toner?", "\nHe is"]  # stopped there: the generator was closed
+
+
+def test_evidence_selection_keeps_sentences_near_the_best_and_within_the_budget():
+    from rag.answer import Answerer
+    from rag.settings import Settings
+
+    answerer = Answerer(search=None, embedder=None, generator=None, settings=Settings(context_tokens=160))
+
+    def sentences(*relevances):
+        return [Sentence("a.txt", i * 10, i * 10 + 9, "x" * 30, "", "en", r) for i, r in enumerate(relevances)]
+
+    # a strong best: others need RAG_MIN_RELEVANCE and at most 0.25 below it
+    assert [s.relevance for s in answerer.select(sentences(0.72, 0.5, 0.46, 0.4))] == [0.72, 0.5]
+    # a low (cross-lingual) best: those within 0.05 of it come along, though under 0.32
+    assert [s.relevance for s in answerer.select(sentences(0.34, 0.33, 0.30, 0.28))] == [0.34, 0.33, 0.30]
+    assert answerer.select(sentences(0.31, 0.30)) == []  # the best is under the gate: refuse
+    many = answerer.select(sentences(*[0.6] * 20))
+    assert len(many) == 160 // (30 // 3 + 3)  # the token budget (no generator: 3 characters a token)
