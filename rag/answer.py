@@ -12,8 +12,8 @@ The pipeline, for one question:
    the question's language, without asking the LLM.
 4. **Generation.** The LLM sees the numbered sentences as data and answers in the question's language.
 5. **Verification.** Each answer sentence (claim) must be supported by a sentence the model was given:
-   lexical overlap or embedding similarity at least ``RAG_MIN_SUPPORT``, and every number in the claim
-   present in the evidence. A claim citing the wrong sentence is re-pointed to the one that supports it;
+   lexical overlap or embedding similarity (of the sentence or, for a long one, one of its clauses) at
+   least ``RAG_MIN_SUPPORT``, and every number in the claim present in the evidence. A claim citing the wrong sentence is re-pointed to the one that supports it;
    a claim nothing supports is dropped. If no claim survives, the answer is a refusal. Markers are
    renumbered so that the citation list holds exactly the cited sentences, in order of first use.
 
@@ -278,18 +278,18 @@ class Answerer:
         candidates = capitalised_phrases(context, longest=2)
         if not unseen or not candidates:
             return unseen
-        missing = []
+        missing: list[str] = []
         for latin in (False, True):  # a Latin-script name may only be translated word by word
-            names = [n for n in unseen if _is_latin(n) == latin]
-            if not names:
+            some = [n for n in unseen if _is_latin(n) == latin]
+            if not some:
                 continue
-            forms = [list(dict.fromkeys([n, *n.split()])) for n in names]  # the name and each of its words
+            forms = [list(dict.fromkeys([n, *n.split()])) for n in some]  # the name and each of its words
             flat = [f for group in forms for f in group]
             vectors = self._word_vectors(flat + candidates, similar=latin)
             closest = (vectors[:len(flat)] @ vectors[len(flat):].T).max(axis=1)
             best = dict(zip(flat, closest.tolist()))
             bar = TRANSLATION_MATCH if latin else NAME_MATCH
-            missing += [n for n, group in zip(names, forms) if max(best[f] for f in group) < bar]
+            missing += [n for n, group in zip(some, forms) if max(best[f] for f in group) < bar]
         return [n for n in unseen if n in missing]
 
     def _word_vectors(self, words: Sequence[str], similar: bool = False) -> np.ndarray:
