@@ -198,10 +198,11 @@ class Answerer:
             raw.append(piece)
             yield piece
         timings["generation"] = time.perf_counter() - started - timings["retrieval"]
-        answer = self.verify("".join(raw), chosen, base, timings, started, context)
+        reply = "".join(raw)
+        answer = self.verify(reply, chosen, base, timings, started, context)
         if not answer.refused and echoes_question(answer.text, prompt_question):
             log.info("the model restated the question (%r): answering with quotes instead", answer.text)
-            stating = self._stating("".join(raw), chosen, standalone, context)
+            stating = self._stating(reply, chosen, standalone, context)
             answer = self._extractive(stating or chosen, base, timings, started, window=1.0 if stating else None)
         elif answer.refused and answer.dropped and chosen[0].relevance >= QUOTE_WHEN_DROPPED:
             log.info("every claim was unsupported (%s) but the evidence is strong (%.2f): quoting it",
@@ -294,16 +295,7 @@ class Answerer:
 
     def _word_vectors(self, words: Sequence[str], similar: bool = False) -> np.ndarray:
         """Vectors of single words or names: document vectors, or sentence-similarity ones (``similar``)."""
-        if not similar:
-            return self._vectors_for([Sentence("", -1, -1, w, "", "") for w in words])
-        with self._cache_lock:
-            known = {w: self._vectors[("similar", w)] for w in words if ("similar", w) in self._vectors}
-        missing = [w for w in dict.fromkeys(words) if w not in known]
-        if missing:
-            known.update(zip(missing, np.asarray(embed_similar(self.embedder, missing), dtype=np.float32)))
-            with self._cache_lock:
-                self._vectors.update({("similar", w): known[w] for w in missing})
-        return np.stack([known[w] for w in words])
+        return self._vectors_for([Sentence("", -1, -1, w, "", "") for w in words], similar)
 
     def with_search(self, search: SearchFn, top_k: int) -> "Answerer":
         """A copy sharing the generator and sentence cache, with another search (filters, k)."""
@@ -413,14 +405,16 @@ class Answerer:
             cosine[:, j] = np.maximum(cosine[:, j], claim_vectors @ vectors[len(chosen) + k])
         return cosine
 
-    def _vectors_for(self, sentences: Sequence[Sentence]) -> np.ndarray:
-        """Document vectors of sentences, cached (the same passages come back for related questions)."""
-        keys = [(s.source, s.start, s.end) if s.source else ("", s.text) for s in sentences]
+    def _vectors_for(self, sentences: Sequence[Sentence], similar: bool = False) -> np.ndarray:
+        """Document vectors of sentences (sentence-similarity vectors with ``similar``), cached: the same
+        passages come back for related questions."""
+        keys = [(similar, s.source, s.start, s.end) if s.source else (similar, "", s.text) for s in sentences]
         with self._cache_lock:
             known = {k: self._vectors[k] for k in keys if k in self._vectors}
         missing = [i for i, k in enumerate(keys) if k not in known]
         if missing:
-            vectors = self.embedder.embed_documents([sentences[i].text for i in missing])
+            texts = [sentences[i].text for i in missing]
+            vectors = embed_similar(self.embedder, texts) if similar else self.embedder.embed_documents(texts)
             known.update({keys[i]: v for i, v in zip(missing, np.asarray(vectors, dtype=np.float32))})
         with self._cache_lock:
             for k in keys:

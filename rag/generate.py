@@ -36,11 +36,6 @@ class Generator(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
-def complete(generator: Generator, messages: Sequence[Message], max_tokens: int) -> str:
-    """The whole reply at once."""
-    return "".join(generator.stream(messages, max_tokens))
-
-
 class LlamaCppGenerator:
     """A GGUF chat model run by llama.cpp in this process (loaded on first use, then kept)."""
 

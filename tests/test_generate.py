@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from rag.errors import ConfigError, ModelError
-from rag.generate import OpenAIGenerator, _sse_text, complete
+from rag.generate import OpenAIGenerator, _sse_text
 from rag.settings import Settings
 
 
@@ -43,7 +43,7 @@ def test_missing_or_bad_url_is_a_config_error():
 def test_unreachable_server_names_the_setting():
     generator = OpenAIGenerator(f"http://127.0.0.1:{free_port()}/v1", timeout=5)
     with pytest.raises(ModelError, match="cannot reach the LLM server.*RAG_LLM_URL"):
-        complete(generator, [{"role": "user", "content": "hi"}], 5)
+        "".join(generator.stream([{"role": "user", "content": "hi"}], 5))
 
 
 @pytest.fixture(scope="module")
@@ -97,4 +97,4 @@ def test_openai_generator_answers_through_a_real_server(llama_server, seed_index
 def test_server_error_status_is_reported(llama_server):
     generator = OpenAIGenerator(llama_server.replace("/v1", "/nowhere"))
     with pytest.raises(ModelError, match="HTTP 404"):
-        complete(generator, [{"role": "user", "content": "hi"}], 5)
+        "".join(generator.stream([{"role": "user", "content": "hi"}], 5))
