@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
+from rag.archive import Archive
 from rag.embedding import Embedder, space_from
 from rag.errors import StoreError
 from rag.ingest import IngestReport, ingest
@@ -27,6 +28,7 @@ from rag.store import ArticleRecord, Store
 
 if TYPE_CHECKING:
     from rag.answer import Answer, Answerer
+    from rag.reindex import ReindexReport
 
 log = logging.getLogger(__name__)
 History = Sequence[tuple[str, str]]
@@ -135,8 +137,30 @@ class Assistant:
 
     def remove(self, source: str) -> ArticleRecord:
         record = self.store.remove_article(self.resolve_source(source))
+        Archive(self.settings.index_dir).remove(record.article_id)
         self.retriever.invalidate()
         return record
+
+    @classmethod
+    def reindex(cls, index_dir: str | os.PathLike[str] | None = None, *, settings: Settings | None = None,
+                embedder: Embedder | None = None, progress: bool | None = None, **overrides: Any
+                ) -> "ReindexReport":
+        """Rebuild a broken store from the kept article texts and the uploads (nothing is deleted: the
+        old store's files are moved aside). Works when ``Assistant.open`` fails on the broken store."""
+        from rag.reindex import reindex
+
+        s = settings or Settings.from_env(index_dir=index_dir, **overrides)
+        holder: list[Embedder] = [embedder] if embedder is not None else []
+
+        def make_embedder() -> Embedder:
+            if not holder:
+                from rag.embedding import embedder_from
+
+                holder.append(embedder_from(s))
+            return holder[0]
+
+        return reindex(s.index_dir, s.collection, s.chroma_url, space_from(s), make_embedder, s.chunk_chars,
+                       s.chunk_overlap_chars, s.max_file_bytes, s.progress if progress is None else progress)
 
     def resolve_source(self, source: str) -> str:
         """An ingested source named exactly, by normalised path, or by a unique file name."""

@@ -1,4 +1,4 @@
-"""The ``rag`` command: the same verbs as the Python API (ingest, search, ask, sources, remove).
+"""The ``rag`` command: the same verbs as the Python API (ingest, search, ask, sources, remove, reindex).
 
 Only the standard library is imported at start-up, so ``rag --help`` is instant; ``RagError`` becomes a
 one-line message on stderr and exit status 1.
@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("remove", help="remove an article from the index")
     p.add_argument("source", metavar="SOURCE")
+
+    p = verbs.add_parser("reindex", help="rebuild a broken store from the kept article texts and uploads "
+                         "(moves the old store aside; deletes nothing)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     p = verbs.add_parser("bench", help="print speed and quality figures (see README)")
     from rag.bench import add_arguments
@@ -181,6 +186,14 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from rag.api import Assistant
+
+    report = Assistant.reindex(args.index, progress=not args.no_progress and not args.json)
+    _print_json(report.to_dict()) if args.json else print(report.summary())
+    return 0
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from rag.api import Assistant
     from rag.ui import serve
@@ -253,7 +266,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval,
-            "sources": cmd_sources, "remove": cmd_remove, "bench": cmd_bench}
+            "sources": cmd_sources, "remove": cmd_remove, "reindex": cmd_reindex, "bench": cmd_bench}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -9,18 +9,18 @@ Progress (files, chunks, rate, ETA) goes to a bar and to the log.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
+from rag.archive import Archive
 from rag.chunking import Chunk, chunk_article
 from rag.corpus import Article, Skipped, iter_files, load_file
 from rag.embedding import Embedder
+from rag.locks import file_lock
 from rag.store import Store
 
 log = logging.getLogger(__name__)
@@ -67,48 +67,49 @@ def chunking_key(chunk_chars: int, overlap_chars: int) -> str:
 def ingest(paths: Iterable[Path | str], store: Store, embedder_factory: Any, chunk_chars: int,
            overlap_chars: int, max_bytes: int, progress: bool = False) -> IngestReport:
     """Ingest ``paths``; ``embedder_factory()`` is called only if something needs embedding. One ingest
-    at a time per index folder: a second one waits for the first (``ingest_lock``)."""
+    at a time per index folder: a second one waits for the first (``ingest_lock``). Every article's text
+    is also kept outside the store (``Archive``), so ``rag reindex`` can rebuild the store."""
     with ingest_lock(store.index_dir):
-        return _ingest(paths, store, embedder_factory, chunk_chars, overlap_chars, max_bytes, progress)
+        archive = Archive(store.index_dir)
+        keep_missing(store, archive)
+        return _ingest(paths, store, archive, embedder_factory, chunk_chars, overlap_chars, max_bytes,
+                       progress)
+
+
+def keep_missing(store: Store, archive: Archive) -> int:
+    """Copy into ``archive`` the texts of stored articles it lacks (indexes made before it existed)."""
+    kept = archive.ids()
+    missing = [r for r in store.articles().values() if r.article_id not in kept]
+    for record in missing:
+        text = store.article_text(record.source)
+        archive.put(Article(record.source, text, record.title, record.language, record.content_hash))
+    if missing:
+        log.info("kept the texts of %d article(s) outside the store", len(missing))
+    return len(missing)
 
 
 @contextmanager
 def ingest_lock(index_dir: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``<index_dir>/ingest.lock`` (also with a Chroma server: it serializes the
+    """An exclusive lock on ``<index_dir>/ingest.lock`` (also with a Chroma server: it serializes the
     ingests started from one machine). A waiting ingest logs who holds it; the lock dies with its process,
     so a killed ingest never leaves it held."""
-    Path(index_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(index_dir) / "ingest.lock", "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            log.warning("waiting for another ingest into %s to finish (%s)", index_dir,
-                        handle.read().strip() or "holder unknown")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}, since {time.strftime('%H:%M:%S')}")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(Path(index_dir) / "ingest.lock", f"ingest into {index_dir}"):
+        yield
 
 
-def _ingest(paths: Iterable[Path | str], store: Store, embedder_factory: Any, chunk_chars: int,
-            overlap_chars: int, max_bytes: int, progress: bool) -> IngestReport:
+def _ingest(paths: Iterable[Path | str], store: Store, archive: Archive, embedder_factory: Any,
+            chunk_chars: int, overlap_chars: int, max_bytes: int, progress: bool) -> IngestReport:
     started = time.perf_counter()
     repaired = store.remove_orphans()
     if repaired:
         log.info("removed chunks of %d article(s) left by an interrupted ingest", repaired)
     key = chunking_key(chunk_chars, overlap_chars)
     files = list(iter_files(paths, exclude=[store.index_dir]))  # names only: the total for progress and ETA
-    tally = _Tally()
+    tally = Tally()
     meter = Progress(len(files), show_bar=progress)
     changed = _changed(files, store.articles(), key, chunk_chars, overlap_chars, max_bytes, tally, meter)
     try:
-        embedded = _embed_and_write(changed, store, embedder_factory, key, meter, tally)
+        embedded = embed_and_write(changed, store, archive, embedder_factory, key, meter, tally)
     finally:
         meter.close()
     if tally.repeats:
@@ -118,7 +119,7 @@ def _ingest(paths: Iterable[Path | str], store: Store, embedder_factory: Any, ch
 
 
 @dataclass
-class _Tally:
+class Tally:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -127,7 +128,7 @@ class _Tally:
 
 
 def _changed(files: Sequence[Path], known: dict[str, Any], key: str, chunk_chars: int, overlap_chars: int,
-             max_bytes: int, tally: _Tally, meter: "Progress") -> Iterator[tuple[Article, list[Chunk]]]:
+             max_bytes: int, tally: Tally, meter: "Progress") -> Iterator[tuple[Article, list[Chunk]]]:
     """Load ``files`` one at a time and yield each new or changed article with its chunks; unchanged and
     skipped files are only counted. Nothing but the current article is held, so memory does not grow with
     the corpus."""
@@ -163,10 +164,11 @@ def distinct(chunks: Sequence[Chunk]) -> list[Chunk]:
     return out
 
 
-def _embed_and_write(changed: Iterable[tuple[Article, list[Chunk]]], store: Store, embedder_factory: Any,
-                     key: str, meter: "Progress", tally: _Tally) -> int:
+def embed_and_write(changed: Iterable[tuple[Article, list[Chunk]]], store: Store, archive: Archive,
+                    embedder_factory: Any, key: str, meter: "Progress", tally: "Tally") -> int:
     """Embed and write ``changed`` in groups of about ``GROUP_CHUNKS`` chunks as they stream in; the
-    embedder is made when the first group is ready (never, when nothing changed)."""
+    embedder is made when the first group is ready (never, when nothing changed). Each article's text is
+    kept in ``archive`` before the store holds it."""
     embedder: Embedder | None = None
     total = 0
     for group in _groups(changed, GROUP_CHUNKS):
@@ -179,6 +181,8 @@ def _embed_and_write(changed: Iterable[tuple[Article, list[Chunk]]], store: Stor
         for article, chunks in kept:
             items.append((article, chunks, vectors[offset:offset + len(chunks)]))
             offset += len(chunks)
+        for article, _ in kept:
+            archive.put(article)
         store.replace_articles(items, key)
         total += offset
         meter.advance(files=len(group), chunks=offset)

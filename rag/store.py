@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 from rag.chunking import Chunk
 from rag.corpus import Article, sha256_text
 from rag.errors import ConfigError, RagError, StoreError
+from rag.locks import ReadWriteLock, file_lock
 
 log = logging.getLogger(__name__)
 
@@ -52,47 +54,167 @@ def _translated(what: str) -> Iterator[None]:
         raise StoreError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
 
 
-class Store:
-    """Chunk vectors and article texts in one Chroma database."""
+_REINDEX_HINT = " (`rag reindex` rebuilds the store from the kept article texts; it deletes nothing)"
+STORE_LOCK = "store.lock"  # held while a process opens, creates or migrates the store, or swaps in a rebuilt one
 
-    def __init__(self, index_dir: Path, collection: str = "rag_chunks", chroma_url: str = "",
-                 embedding_space: str = "") -> None:
-        self.index_dir = Path(index_dir)
-        self.name = collection
-        self.embedding_space = embedding_space
-        self._client = self._connect(chroma_url)
-        with _translated(f"opening index collections in {self.where}"):
-            self._chunks = self._client.get_or_create_collection(
-                collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None,
-                metadata={"embedding_space": embedding_space or "unknown"})
-            self._articles = self._client.get_or_create_collection(
-                f"{collection}-articles", embedding_function=None)
-            self._revisions = self._client.get_or_create_collection(
-                f"{collection}-revision", embedding_function=None)
-        self._check_space()
-        from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
+def chroma_dir(index_dir: Path) -> Path:
+    """Where Chroma keeps its files in an index folder: ``<index>/store/``, or the folder itself for an
+    index made before the store had its own folder."""
+    index_dir = Path(index_dir)
+    return index_dir if (index_dir / "chroma.sqlite3").exists() else index_dir / "store"
 
-    def _connect(self, chroma_url: str) -> Any:
+
+def _drop_system(path: Path) -> None:
+    """Stop and forget chromadb's cached client of the embedded store at ``path``."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    system = SharedSystemClient._identifier_to_system.pop(str(path), None)
+    if system is not None:
+        with contextlib.suppress(Exception):
+            system.stop()
+
+
+class _Shared:
+    """The one Chroma client of this process for one index folder (or server), with the lock that lets
+    its threads read while one of them reopens it, and the index revision it reflects."""
+
+    _all: dict[str, "_Shared"] = {}
+    _all_lock = threading.Lock()
+
+    def __init__(self, url: str, path: Path | None, index_dir: Path) -> None:
+        self.url, self.path, self.index_dir = url, path, index_dir
+        self.lock = ReadWriteLock()
+        self.generation = 0
+        self.seen: str | None = None  # revision the client's vector index reflects (None: not read yet)
+        self.client = self._connect()
+
+    @classmethod
+    def get(cls, url: str, path: Path | None, index_dir: Path) -> "_Shared":
+        key = url or str(Path(path or index_dir).resolve())
+        with cls._all_lock:
+            shared = cls._all.get(key)
+            if shared is None:
+                shared = cls._all[key] = cls(url, path, index_dir)
+            return shared
+
+    @classmethod
+    def forget(cls, path: Path) -> None:
+        """Close and drop this process's client of the store at ``path`` (it was moved or rebuilt)."""
+        with cls._all_lock:
+            shared = cls._all.pop(str(Path(path).resolve()), None)
+        if shared is None:
+            _drop_system(Path(path))
+            return
+        with shared.lock.writing():
+            shared._close()
+            shared.generation += 1
+
+    @contextlib.contextmanager
+    def creating(self) -> Iterator[None]:
+        """Serialize first opens across processes: Chroma creates its tables and collections without
+        a lock of its own (measured: "table collections already exists" in 4 of 90 processes started
+        three at a time on a new folder)."""
+        if self.url:
+            yield
+            return
+        with file_lock(self.index_dir / STORE_LOCK, "process opening the index", logging.DEBUG):
+            yield
+
+    def _connect(self) -> Any:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
         settings = ChromaSettings(anonymized_telemetry=False)
-        if chroma_url:
-            self.where = chroma_url
+        if self.url:
             from urllib.parse import urlparse
 
-            url = urlparse(chroma_url)
-            with _translated(f"connecting to the Chroma server {chroma_url} (RAG_CHROMA_URL)"):
+            url = urlparse(self.url)
+            with _translated(f"connecting to the Chroma server {self.url} (RAG_CHROMA_URL)"):
                 return chromadb.HttpClient(host=url.hostname or "localhost", port=url.port or 8000,
                                            ssl=url.scheme == "https", settings=settings)
-        self.where = str(self.index_dir)
-        if self.index_dir.exists() and not self.index_dir.is_dir():
-            raise ConfigError(f"index path {self.index_dir} is a file, not a folder (RAG_INDEX_DIR)")
-        with _translated(f"opening the index at {self.index_dir} (remove it or set RAG_INDEX_DIR)"):
-            self.index_dir.mkdir(parents=True, exist_ok=True)
-            return chromadb.PersistentClient(path=str(self.index_dir), settings=settings)
+        path = Path(self.path or self.index_dir)
+        with self.creating(), _translated(f"opening the index at {self.index_dir}{_REINDEX_HINT}"):
+            path.mkdir(parents=True, exist_ok=True)
+            try:
+                return chromadb.PersistentClient(path=str(path), settings=settings)
+            except Exception:
+                _drop_system(path)  # chromadb caches the failed client: the next open would reuse it
+                raise
+
+    def _close(self) -> None:
+        _drop_system(Path(self.path or self.index_dir))
+
+    def follow(self, revision: str) -> None:
+        """Reopen the embedded client when ``revision`` is not the one it reflects (another process
+        wrote); a server client is always current."""
+        if self.url or revision == self.seen:
+            return
+        with self.lock.writing():
+            if revision == self.seen:
+                return
+            if self.seen is not None:
+                log.info("the index at %s changed in another process: reopening it", self.index_dir)
+                self._close()
+                self.client = self._connect()
+                self.generation += 1
+            self.seen = revision
+
+    def wrote(self, before: str, stamp: str) -> None:
+        """This process wrote revision ``stamp`` over ``before``: its client reflects ``stamp`` unless
+        another process had written since the client last caught up."""
+        if self.seen is None or before == self.seen:
+            self.seen = stamp
+
+
+class Store:
+    """Chunk vectors and article texts in one Chroma database.
+
+    Every Store on one index folder in a process shares one client (``_Shared``). A vector search first
+    compares the index revision with the one this process last saw: when another process wrote since,
+    the client is reopened, because an embedded Chroma client never sees another process's vector writes
+    (measured: 0 of 64 new vectors found, and deleted ones still returned until "Error finding id").
+    """
+
+    def __init__(self, index_dir: Path, collection: str = "rag_chunks", chroma_url: str = "",
+                 embedding_space: str = "", chroma_path: Path | None = None) -> None:
+        self.index_dir = Path(index_dir)
+        self.name = collection
+        self.embedding_space = embedding_space
+        self.chroma_path: Path | None = None
+        if chroma_url:
+            self.where = chroma_url
+        else:
+            if self.index_dir.exists() and not self.index_dir.is_dir():
+                raise ConfigError(f"index path {self.index_dir} is a file, not a folder (RAG_INDEX_DIR)")
+            self.chroma_path = Path(chroma_path) if chroma_path else chroma_dir(self.index_dir)
+            self.where = str(self.index_dir)
+        self._shared = _Shared.get(chroma_url, self.chroma_path if not chroma_url else None, self.index_dir)
+        self._generation = -1
+        with self._shared.creating(), self._use():  # collections are created once, under the store lock
+            pass
+        self._check_space()
+
+    @contextlib.contextmanager
+    def _use(self) -> Iterator[None]:
+        """Read the shared client; (re)bind this store's collections when it was reopened."""
+        with self._shared.lock.reading():
+            if self._generation != self._shared.generation:
+                self._bind()
+            yield
+
+    def _bind(self) -> None:
+        client = self._shared.client
+        with _translated(f"opening index collections in {self.where}{_REINDEX_HINT}"):
+            self._chunks = client.get_or_create_collection(
+                self.name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None,
+                metadata={"embedding_space": self.embedding_space or "unknown"})
+            self._articles = client.get_or_create_collection(f"{self.name}-articles", embedding_function=None)
+            self._revisions = client.get_or_create_collection(f"{self.name}-revision", embedding_function=None)
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
+        self._generation = self._shared.generation
 
     def _check_space(self) -> None:
         stored = (self._chunks.metadata or {}).get("embedding_space", "unknown")
@@ -104,13 +226,13 @@ class Store:
     # --- reading ---------------------------------------------------------------------------------
 
     def count(self) -> int:
-        with _translated("counting chunks"):
+        with self._use(), _translated("counting chunks"):
             return int(self._chunks.count())
 
     def articles(self) -> dict[str, ArticleRecord]:
         """Manifest of every completely ingested article, by source."""
         records: dict[str, ArticleRecord] = {}
-        with _translated("listing articles"):
+        with self._use(), _translated("listing articles"):
             for offset in range(0, int(self._articles.count()), PAGE):
                 got = self._articles.get(include=["metadatas"], limit=PAGE, offset=offset)
                 for meta in got["metadatas"]:
@@ -125,7 +247,7 @@ class Store:
         counts = dict.fromkeys(by_hash.values(), 0)
         if not by_hash:
             return counts
-        with _translated("counting repeated passages"):
+        with self._use(), _translated("counting repeated passages"):
             got = self._chunks.get(where={"text_hash": {"$in": sorted(by_hash)}}, include=["metadatas"])
         skip = set(other_than)
         for meta in got["metadatas"]:
@@ -136,19 +258,27 @@ class Store:
     def revision(self) -> str:
         """A stamp that changes with every write by any process sharing this index or server (so a
         worker knows when its in-memory lexical index is stale); empty before the first write."""
-        with _translated("reading the index revision"):
-            got = self._revisions.get(ids=["revision"], include=["metadatas"])
+        with self._use(), _translated("reading the index revision"):
+            stamp = self._stamp()
+        self._shared.follow(stamp)
+        return stamp
+
+    def _stamp(self) -> str:
+        got = self._revisions.get(ids=["revision"], include=["metadatas"])
         return str(got["metadatas"][0]["stamp"]) if got["ids"] else ""
 
     def _touch(self) -> None:
+        """Stamp a new revision after a write (inside ``_use``)."""
         import uuid
 
-        self._revisions.upsert(ids=["revision"], embeddings=[[1.0]], metadatas=[{"stamp": uuid.uuid4().hex}])
+        before, stamp = self._stamp(), uuid.uuid4().hex
+        self._revisions.upsert(ids=["revision"], embeddings=[[1.0]], metadatas=[{"stamp": stamp}])
+        self._shared.wrote(before, stamp)
 
     def article_text(self, source: str) -> str:
         from rag.corpus import article_id
 
-        with _translated(f"reading article {source}"):
+        with self._use(), _translated(f"reading article {source}"):
             got = self._articles.get(ids=[article_id(source)], include=["documents"])
         if not got["ids"]:
             raise StoreError(f"no article {source!r} in the index")
@@ -157,7 +287,7 @@ class Store:
     def all_chunks(self) -> list[Chunk]:
         """Every chunk (for the lexical index), in a stable order."""
         chunks: list[Chunk] = []
-        with _translated("reading chunks"):
+        with self._use(), _translated("reading chunks"):
             for offset in range(0, self.count(), PAGE):
                 got = self._chunks.get(include=["documents", "metadatas"], limit=PAGE, offset=offset)
                 chunks.extend(_to_chunk(i, d, m) for i, d, m in zip(got["ids"], got["documents"],
@@ -167,7 +297,7 @@ class Store:
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors of the given chunk ids."""
         found: dict[str, np.ndarray] = {}
-        with _translated("reading vectors"):
+        with self._use(), _translated("reading vectors"):
             for offset in range(0, len(ids), PAGE):
                 got = self._chunks.get(ids=list(ids[offset:offset + PAGE]), include=["embeddings"])
                 found.update((i, np.asarray(v, dtype=np.float32)) for i, v in zip(got["ids"], got["embeddings"]))
@@ -178,12 +308,13 @@ class Store:
         """The ``k`` nearest chunks to ``vector`` with their cosine similarity, best first."""
         from llama_index.core.vector_stores.types import VectorStoreQuery
 
+        self.revision()  # reopens the client when another process wrote since
         k = min(k, self.count())
         if k <= 0:
             return []
         query = VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=k,
                                  filters=_filters(languages, sources))
-        with _translated("vector search"):
+        with self._use(), _translated("vector search"):
             result = self._vectors.query(query)
         pairs = []
         for node, sim in zip(result.nodes or [], result.similarities or []):
@@ -216,7 +347,7 @@ class Store:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         manifests = [ArticleRecord(a.source, a.article_id, a.title, a.language, a.content_hash, len(chunks),
                                    now, chunking).__dict__ for a, chunks, _ in items]
-        with _translated(f"writing {len(items)} article(s) ({items[0][0].source}...)"):
+        with self._use(), _translated(f"writing {len(items)} article(s) ({items[0][0].source}...)"):
             self._articles.delete(ids=ids)
             self._chunks.delete(where={"document_id": {"$in": ids}})
             if nodes:
@@ -229,7 +360,7 @@ class Store:
         record = self.articles().get(source)
         if record is None:
             raise StoreError(f"no article {source!r} in the index (see `rag sources`)")
-        with _translated(f"removing {source}"):
+        with self._use(), _translated(f"removing {source}"):
             self._articles.delete(ids=[record.article_id])
             self._chunks.delete(where={"document_id": record.article_id})
             self._touch()
@@ -239,7 +370,7 @@ class Store:
         """Delete chunks whose article has no manifest (left by an interrupted ingest)."""
         complete = {r.article_id for r in self.articles().values()}
         orphans: set[str] = set()
-        with _translated("checking for interrupted ingests"):
+        with self._use(), _translated("checking for interrupted ingests"):
             for offset in range(0, self.count(), PAGE):
                 got = self._chunks.get(include=["metadatas"], limit=PAGE, offset=offset)
                 orphans.update(m["article_id"] for m in got["metadatas"] if m["article_id"] not in complete)
@@ -247,6 +378,11 @@ class Store:
                 self._chunks.delete(where={"document_id": {"$in": sorted(orphans)}})
                 self._touch()
         return len(orphans)
+
+
+def forget_client(chroma_path: Path) -> None:
+    """Close this process's client of the embedded store at ``chroma_path`` (before its files move)."""
+    _Shared.forget(chroma_path)
 
 
 def text_hash(text: str) -> str:
