@@ -10,7 +10,9 @@ is missing or stale is re-done by the next ingest: that is what makes an interru
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -65,6 +67,9 @@ def chroma_dir(index_dir: Path) -> Path:
     return index_dir if (index_dir / "chroma.sqlite3").exists() else index_dir / "store"
 
 
+_GENERATIONS = itertools.count(1)
+
+
 def _drop_system(path: Path) -> None:
     """Stop and forget chromadb's cached client of the embedded store at ``path``."""
     from chromadb.api.shared_system_client import SharedSystemClient
@@ -85,18 +90,41 @@ class _Shared:
     def __init__(self, url: str, path: Path | None, index_dir: Path) -> None:
         self.url, self.path, self.index_dir = url, path, index_dir
         self.lock = ReadWriteLock()
-        self.generation = 0
+        self.generation = next(_GENERATIONS)  # unique per client: a Store rebinds when it changes
         self.seen: str | None = None  # revision the client's vector index reflects (None: not read yet)
         self.client = self._connect()
+        self.identity = self._identity()
+
+    def _identity(self) -> tuple[int, int] | None:
+        """Which database file the client opened: ``rag reindex`` swaps in a new one."""
+        try:
+            found = os.stat(Path(self.path or self.index_dir) / "chroma.sqlite3")
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
 
     @classmethod
-    def get(cls, url: str, path: Path | None, index_dir: Path) -> "_Shared":
+    def get(cls, url: str, path: Path | None, index_dir: Path, check: bool = False) -> "_Shared":
+        """The registered client (made on first use); with ``check``, reopened first when another
+        process swapped in a rebuilt store."""
         key = url or str(Path(path or index_dir).resolve())
         with cls._all_lock:
             shared = cls._all.get(key)
             if shared is None:
                 shared = cls._all[key] = cls(url, path, index_dir)
-            return shared
+                return shared
+        if check and not url and shared._identity() != shared.identity:
+            shared.reopen("it was rebuilt by another process")
+        return shared
+
+    def reopen(self, why: str) -> None:
+        with self.lock.writing():
+            log.info("reopening the index at %s: %s", self.index_dir, why)
+            self._close()
+            self.client = self._connect()
+            self.identity = self._identity()
+            self.generation = next(_GENERATIONS)
+            self.seen = None
 
     @classmethod
     def forget(cls, path: Path) -> None:
@@ -108,7 +136,7 @@ class _Shared:
             return
         with shared.lock.writing():
             shared._close()
-            shared.generation += 1
+            shared.generation = next(_GENERATIONS)
 
     @contextlib.contextmanager
     def creating(self) -> Iterator[None]:
@@ -150,15 +178,9 @@ class _Shared:
         wrote); a server client is always current."""
         if self.url or revision == self.seen:
             return
-        with self.lock.writing():
-            if revision == self.seen:
-                return
-            if self.seen is not None:
-                log.info("the index at %s changed in another process: reopening it", self.index_dir)
-                self._close()
-                self.client = self._connect()
-                self.generation += 1
-            self.seen = revision
+        if self.seen is not None:
+            self.reopen("another process wrote to it")
+        self.seen = revision
 
     def wrote(self, before: str, stamp: str) -> None:
         """This process wrote revision ``stamp`` over ``before``: its client reflects ``stamp`` unless
@@ -189,22 +211,34 @@ class Store:
                 raise ConfigError(f"index path {self.index_dir} is a file, not a folder (RAG_INDEX_DIR)")
             self.chroma_path = Path(chroma_path) if chroma_path else chroma_dir(self.index_dir)
             self.where = str(self.index_dir)
-        self._shared = _Shared.get(chroma_url, self.chroma_path if not chroma_url else None, self.index_dir)
+        self._url = chroma_url
+        self._layout_fixed = chroma_path is not None  # else the layout is looked up again (reindex moves it)
         self._generation = -1
-        with self._shared.creating(), self._use():  # collections are created once, under the store lock
+        with self._current().creating(), self._use():  # collections are created once, under the store lock
             pass
         self._check_space()
+
+    @property
+    def _shared(self) -> _Shared:
+        return _Shared.get(self._url, self.chroma_path, self.index_dir)
+
+    def _current(self) -> _Shared:
+        """The shared client, reopened first when another process swapped in a rebuilt store."""
+        if not self._url and not self._layout_fixed:
+            self.chroma_path = chroma_dir(self.index_dir)
+        return _Shared.get(self._url, self.chroma_path, self.index_dir, check=True)
 
     @contextlib.contextmanager
     def _use(self) -> Iterator[None]:
         """Read the shared client; (re)bind this store's collections when it was reopened."""
-        with self._shared.lock.reading():
-            if self._generation != self._shared.generation:
-                self._bind()
+        shared = self._shared
+        with shared.lock.reading():
+            if self._generation != shared.generation:
+                self._bind(shared)
             yield
 
-    def _bind(self) -> None:
-        client = self._shared.client
+    def _bind(self, shared: _Shared) -> None:
+        client = shared.client
         with _translated(f"opening index collections in {self.where}{_REINDEX_HINT}"):
             self._chunks = client.get_or_create_collection(
                 self.name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None,
@@ -214,7 +248,7 @@ class Store:
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
         self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
-        self._generation = self._shared.generation
+        self._generation = shared.generation
 
     def _check_space(self) -> None:
         stored = (self._chunks.metadata or {}).get("embedding_space", "unknown")
@@ -258,6 +292,7 @@ class Store:
     def revision(self) -> str:
         """A stamp that changes with every write by any process sharing this index or server (so a
         worker knows when its in-memory lexical index is stale); empty before the first write."""
+        self._current()
         with self._use(), _translated("reading the index revision"):
             stamp = self._stamp()
         self._shared.follow(stamp)
