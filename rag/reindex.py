@@ -74,7 +74,7 @@ def reindex(index_dir: Path, collection: str, chroma_url: str, embedding_space: 
     index_dir = Path(index_dir)
     archive = Archive(index_dir)
     with ingest_lock(index_dir):
-        readable = _keep_what_the_old_store_has(index_dir, collection, chroma_url, embedding_space, archive)
+        readable = _keep_what_the_old_store_has(index_dir, collection, chroma_url, archive)
         if chroma_url:
             store = Store(index_dir, collection, chroma_url, embedding_space)
             restored = _write_all(archive, store, embedder_factory, chunk_chars, overlap_chars, progress)
@@ -92,11 +92,11 @@ def reindex(index_dir: Path, collection: str, chroma_url: str, embedding_space: 
     return ReindexReport(tuple(restored), uploads, moved, readable, time.perf_counter() - started)
 
 
-def _keep_what_the_old_store_has(index_dir: Path, collection: str, chroma_url: str, embedding_space: str,
-                                 archive: Archive) -> bool:
-    """Copy into the archive what only the old store holds; False when the old store cannot be read."""
+def _keep_what_the_old_store_has(index_dir: Path, collection: str, chroma_url: str, archive: Archive) -> bool:
+    """Copy into the archive what only the old store holds; False when the old store cannot be read.
+    Its vectors are not used, so it may have been built with other embeddings (reindex re-embeds)."""
     try:
-        old = Store(index_dir, collection, chroma_url, embedding_space)
+        old = Store(index_dir, collection, chroma_url)
         keep_missing(old, archive)
         return True
     except RagError as exc:

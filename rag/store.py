@@ -220,13 +220,14 @@ class Store:
 
     @property
     def _shared(self) -> _Shared:
-        return _Shared.get(self._url, self.chroma_path, self.index_dir)
+        return self._current(check=False)
 
-    def _current(self) -> _Shared:
-        """The shared client, reopened first when another process swapped in a rebuilt store."""
+    def _current(self, check: bool = True) -> _Shared:
+        """The shared client of the store's files (looked up again: a rebuild moves an old layout's files),
+        with ``check`` reopened first when another process swapped in a rebuilt store."""
         if not self._url and not self._layout_fixed:
             self.chroma_path = chroma_dir(self.index_dir)
-        return _Shared.get(self._url, self.chroma_path, self.index_dir, check=True)
+        return _Shared.get(self._url, self.chroma_path, self.index_dir, check=check)
 
     @contextlib.contextmanager
     def _use(self) -> Iterator[None]:
@@ -254,8 +255,8 @@ class Store:
         stored = (self._chunks.metadata or {}).get("embedding_space", "unknown")
         if self.embedding_space and stored not in ("unknown", self.embedding_space) and self.count():
             raise StoreError(f"the index at {self.where} was built with embeddings {stored!r} but "
-                             f"{self.embedding_space!r} is configured: re-ingest into a new index "
-                             "(RAG_INDEX_DIR) or set RAG_EMBEDDING_BACKEND to match")
+                             f"{self.embedding_space!r} is configured: `rag reindex` re-embeds every article with "
+                             "the configured model, or set RAG_EMBEDDING_BACKEND to match")
 
     # --- reading ---------------------------------------------------------------------------------
 

@@ -61,7 +61,8 @@ def test_ingest_search_and_ask_on_a_chroma_server(chroma_server, tmp_path, embed
     one = worker(tmp_path, "w1", chroma_server, embedder, collection="seeds_one", llm=llm, generator="local")
     report = one.ingest([SEEDS])
     assert len(report.added) == 2 and report.chunks_embedded > 0
-    assert not (tmp_path / "w1" / "chroma.sqlite3").exists()  # nothing stored locally
+    assert not list((tmp_path / "w1").rglob("chroma.sqlite3"))  # no local store: only the kept texts
+    assert len(list((tmp_path / "w1" / "articles").glob("*.json"))) == 2
     assert len(one.ingest([SEEDS]).unchanged) == 2
     hits = one.search(HAMA_RU, k=3)  # Russian question, Indonesian evidence
     assert any("12 orang" in h.text for h in hits)
