@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from rag.errors import StoreError
+
 log = logging.getLogger(__name__)
 
 
@@ -25,8 +27,13 @@ def file_lock(path: Path, what: str, level: int = logging.WARNING) -> Iterator[N
     """Hold an exclusive ``flock`` on ``path`` (created with its folder); a waiter logs who holds it
     (at ``level``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as handle:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+", encoding="utf-8")
+    except OSError as exc:
+        raise StoreError(f"cannot create the lock file {path} ({exc.strerror or exc}): the index folder "
+                         "must be writable (RAG_INDEX_DIR)") from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

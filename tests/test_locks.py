@@ -74,3 +74,15 @@ def test_file_lock_is_released_when_its_holder_dies(tmp_path):
     holder.wait()
     assert got.wait(5)
     assert "pid" in path.read_text()
+
+
+def test_a_lock_in_a_folder_that_cannot_be_written_is_a_clear_error(tmp_path):
+    import pytest
+
+    from rag.errors import StoreError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="must be writable"):
+        with file_lock(blocker / "index" / "x.lock", "test"):
+            pass
