@@ -703,9 +703,24 @@ def acronyms_supported(claim: str, sentence: str, question: str = "") -> bool:
 
 
 def numbers_supported(claim: str, sentence: str) -> bool:
-    """Every number written in the claim also appears in the sentence (guards against invented figures)."""
-    have = {n.replace(",", "").replace(".", "") for n in _NUMBER.findall(sentence)}
-    return all(n.replace(",", "").replace(".", "") in have for n in _NUMBER.findall(claim))
+    """Every number written in the claim also appears, with the same value, in the sentence (guards
+    against invented figures). "1,200", "1.200" and "1200" may be the same number; "15" and "1.5" are not."""
+    have = set().union(*(number_values(n) for n in _NUMBER.findall(sentence)))
+    return all(number_values(n) & have for n in _NUMBER.findall(claim))
+
+
+def number_values(written: str) -> set[float]:
+    """The values a written number can have in any language: "1.200" is 1200 (a thousands separator)
+    or 1.2 (a decimal point); "1.5" and "1,5" are 1.5; "1,234,567" is 1234567."""
+    parts = re.split(r"[.,]", written)
+    values = set()
+    if len(parts) > 1 and all(len(p) == 3 for p in parts[1:]):
+        values.add(float("".join(parts)))
+    if len(parts) == 2:
+        values.add(float(f"{parts[0]}.{parts[1]}"))
+    if len(parts) > 2 and all(len(p) == 3 for p in parts[1:-1]):  # "1,234.5" / "1.234,5"
+        values.add(float(f"{''.join(parts[:-1])}.{parts[-1]}"))
+    return values or {float("".join(parts))}
 
 
 def _citation(marker: int, s: Sentence, score: float) -> Citation:

@@ -39,6 +39,10 @@ def test_numbers_must_appear_in_the_evidence():
     assert not numbers_supported("100 aircraft were deployed", "Russia deployed aircraft")
     assert numbers_supported("No figures here", "anything")
     assert numbers_supported("1,200 people", "1200 people")
+    assert numbers_supported("1.200 orang", "1,200 people") and numbers_supported("1.5 million", "1,5 juta")
+    assert not numbers_supported("15 people", "1.5 million people")  # separators are not noise
+    assert not numbers_supported("1.5 million", "15 million")
+    assert numbers_supported("1,234,567.5", "1.234.567,5") and not numbers_supported("1,234", "12.34")
 
 
 def test_names_must_appear_in_the_context_across_scripts():
