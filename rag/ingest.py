@@ -70,16 +70,16 @@ def ingest(paths: Iterable[Path | str], store: Store, embedder_factory: Any, chu
     at a time per index folder: a second one waits for the first (``ingest_lock``). Every article's text
     is also kept outside the store (``Archive``), so ``rag reindex`` can rebuild the store."""
     with ingest_lock(store.index_dir):
-        archive = Archive(store.index_dir)
-        keep_missing(store, archive)
-        return _ingest(paths, store, archive, embedder_factory, chunk_chars, overlap_chars, max_bytes,
-                       progress)
+        return _ingest(paths, store, Archive(store.index_dir), embedder_factory, chunk_chars, overlap_chars,
+                       max_bytes, progress)
 
 
-def keep_missing(store: Store, archive: Archive) -> int:
-    """Copy into ``archive`` the texts of stored articles it lacks (indexes made before it existed)."""
+def keep_missing(store: Store, archive: Archive, records: dict[str, Any] | None = None) -> int:
+    """Copy into ``archive`` the texts of stored articles it lacks (indexes made before it existed);
+    ``records``: the store's manifests, when already read."""
     kept = archive.ids()
-    missing = [r for r in store.articles().values() if r.article_id not in kept]
+    records = store.articles() if records is None else records
+    missing = [r for r in records.values() if r.article_id not in kept]
     for record in missing:
         text = store.article_text(record.source)
         archive.put(Article(record.source, text, record.title, record.language, record.content_hash))
@@ -107,7 +107,9 @@ def _ingest(paths: Iterable[Path | str], store: Store, archive: Archive, embedde
     files = list(iter_files(paths, exclude=[store.index_dir]))  # names only: the total for progress and ETA
     tally = Tally()
     meter = Progress(len(files), show_bar=progress)
-    changed = _changed(files, store.articles(), key, chunk_chars, overlap_chars, max_bytes, tally, meter)
+    known = store.articles()
+    keep_missing(store, archive, known)
+    changed = _changed(files, known, key, chunk_chars, overlap_chars, max_bytes, tally, meter)
     try:
         embedded = embed_and_write(changed, store, archive, embedder_factory, key, meter, tally)
     finally:

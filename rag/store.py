@@ -88,7 +88,8 @@ class _Shared:
     _all_lock = threading.Lock()
 
     def __init__(self, url: str, path: Path | None, index_dir: Path) -> None:
-        self.url, self.path, self.index_dir = url, path, index_dir
+        self.url, self.index_dir = url, index_dir
+        self.path = Path(path or index_dir)  # the embedded store's folder (unused with a server)
         self.lock = ReadWriteLock()
         self.generation = next(_GENERATIONS)  # unique per client: a Store rebinds when it changes
         self.seen: str | None = None  # revision the client's vector index reflects (None: not read yet)
@@ -98,7 +99,7 @@ class _Shared:
     def _identity(self) -> tuple[int, int] | None:
         """Which database file the client opened: ``rag reindex`` swaps in a new one."""
         try:
-            found = os.stat(Path(self.path or self.index_dir) / "chroma.sqlite3")
+            found = os.stat(self.path / "chroma.sqlite3")
         except OSError:
             return None
         return found.st_dev, found.st_ino
@@ -161,17 +162,16 @@ class _Shared:
             with _translated(f"connecting to the Chroma server {self.url} (RAG_CHROMA_URL)"):
                 return chromadb.HttpClient(host=url.hostname or "localhost", port=url.port or 8000,
                                            ssl=url.scheme == "https", settings=settings)
-        path = Path(self.path or self.index_dir)
         with self.creating(), _translated(f"opening the index at {self.index_dir}{_REINDEX_HINT}"):
-            path.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir(parents=True, exist_ok=True)
             try:
-                return chromadb.PersistentClient(path=str(path), settings=settings)
+                return chromadb.PersistentClient(path=str(self.path), settings=settings)
             except Exception:
-                _drop_system(path)  # chromadb caches the failed client: the next open would reuse it
+                _drop_system(self.path)  # chromadb caches the failed client: the next open would reuse it
                 raise
 
     def _close(self) -> None:
-        _drop_system(Path(self.path or self.index_dir))
+        _drop_system(self.path)
 
     def follow(self, revision: str) -> None:
         """Reopen the embedded client when ``revision`` is not the one it reflects (another process
