@@ -489,6 +489,20 @@ def question_language(question: str) -> str:
     return _SAME.get(best, best)
 
 
+_QUOTED = re.compile(r"“[^”]*”|«[^»]*»|„[^“”]*[“”]|\"[^\"]*\"|「[^」]*」")
+
+
+def answer_language(answer: str, expected: str = "") -> str:
+    """The language an answer is written in, quotes, citation markers, numbers and names aside (a name
+    keeps its source's spelling in any language); ``expected`` when nothing is left to tell."""
+    text = _MARKER.sub(" ", _QUOTED.sub(" ", answer))
+    words = [w for k, w in enumerate(_NAME.findall(text)) if k == 0 or not w[0].isupper()]
+    rest = " ".join(words)
+    if sum(ch.isalpha() for ch in rest) < 3:
+        return expected
+    return question_language(rest)
+
+
 def language_name(code: str) -> str:
     return LANGUAGE_NAMES.get(code, code)
 

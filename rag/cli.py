@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from rag.errors import QueryError, RagError
@@ -55,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("eval", help="measure retrieval, citations and answers on a question set")
     p.add_argument("dataset", metavar="DATASET",
-                   help="JSONL question set, or a built-in name (seeds); xquad-r for the XQuAD-R benchmark")
+                   help="JSONL question set, or a built-in name (seeds); xquad-r for the XQuAD-R retrieval "
+                        "benchmark; xquad-qa for the held-out multilingual answer benchmark")
     p.add_argument("--corpus", metavar="PATH", help="articles to index into a temporary index (default: seeds/)")
     p.add_argument("--retrieval-only", action="store_true", help="no answers: retrieval metrics only")
     p.add_argument("--generator", choices=("local", "openai", "extractive"),
@@ -71,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", type=int, metavar="N",
                    help="xquad-r LAReQA: score N questions per language (evenly spread) against the whole pool")
     p.add_argument("--part", choices=("lareqa", "ours", "both"), default="both", help="xquad-r: which protocol")
+    p.add_argument("--split", choices=("dev", "test"), default="dev",
+                   help="xquad-qa: dev (XQuAD-R articles 0-23, for tuning) or test (24-47, for reporting only)")
+    p.add_argument("--limit", type=int, metavar="N", help="xquad-qa: only the first N questions")
 
     p = verbs.add_parser("sources", help="list the ingested articles")
     p.add_argument("--json", action="store_true")
@@ -214,8 +219,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.dataset == "xquad-r":
         return _eval_xquad(args)
-    result = evaluate(args.dataset, args.corpus, args.index, args.retrieval_only, args.generator, args.out,
-                      args.compare)
+    if args.dataset == "xquad-qa":
+        from rag.xquad_qa import evaluate_pile
+
+        result = evaluate_pile(args.split, Path(args.data) if args.data else None, args.retrieval_only,
+                               args.generator, args.out, args.compare, args.limit)
+    else:
+        result = evaluate(args.dataset, args.corpus, args.index, args.retrieval_only, args.generator, args.out,
+                          args.compare)
     reports = result if args.compare else {"default": result}
     if args.json:
         _print_json({name: {"metrics": r["metrics"], "latency": r["latency"]} for name, r in reports.items()})
@@ -224,6 +235,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(comparison_markdown(reports))
     else:
         print(metrics_table({"all": result["metrics"]}, "set") + "\n")
+        print(metrics_table(result["by_language"], "question language") + "\n")
+        print(metrics_table(result["by_document_language"], "document language") + "\n")
         print(metrics_table(result["by_pair"], "pair") + "\n")
         print(latency_table(result["latency"]) + "\n")
     problems = next(iter(reports.values()))["config"]["problems"]
@@ -234,8 +247,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_xquad(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from rag import xquad
     from rag.embedding import embedder_from
     from rag.settings import Settings

@@ -175,7 +175,7 @@ def score_answer(question: EvalQuestion, answer: Any, text_of: Callable[[str], s
 # ---------------------------------------------------------------- running a data set --
 
 METRICS = ("hit@1", "hit@5", "mrr@10", "evidence_recall@5", "citation_precision", "citation_recall",
-           "answer_accuracy", "refusal_accuracy", "false_refusal_rate")
+           "answer_accuracy", "refusal_accuracy", "false_refusal_rate", "in_question_language")
 RETRIEVAL_DEPTH = 10
 
 
@@ -200,6 +200,7 @@ class QuestionRow:
     needs_all_sources: bool = False
     exact_quotes: bool | None = None
     answer: str = ""
+    answer_language: str = ""  # detected language of the answer, quotes and names aside
     retrieval_s: float | None = None
     generation_s: float | None = None
     first_token_s: float | None = None
@@ -233,10 +234,13 @@ def evaluate_question(assistant: Any, q: EvalQuestion, text_of: Callable[[str], 
     if answer is None:
         return row
     scored = score_answer(q, answer, text_of)
+    from rag.answer import answer_language
+
     t = answer.timings
     return replace(row, refused=answer.refused, correct=scored.correct, citations=scored.citations,
                    citations_on_evidence=scored.citations_on_evidence, evidence_cited=scored.evidence_cited,
-                   exact_quotes=scored.exact_quotes, answer=answer.text, retrieval_s=t.get("retrieval"),
+                   exact_quotes=scored.exact_quotes, answer=answer.text,
+                   answer_language=answer_language(answer.text, q.lang), retrieval_s=t.get("retrieval"),
                    generation_s=t.get("generation"), first_token_s=t.get("first_token"), total_s=t.get("total"))
 
 
@@ -266,6 +270,7 @@ def summarize(rows: Sequence[QuestionRow]) -> dict[str, float | None]:
         "answer_accuracy": mean([bool(r.correct) for r in answerable]),
         "refusal_accuracy": mean([bool(r.refused) for r in unanswerable]),
         "false_refusal_rate": mean([bool(r.refused) for r in answerable]),
+        "in_question_language": mean([r.answer_language == r.lang for r in answered if r.answer_language]),
         "questions": len(rows),
         "retrieval_questions": len(with_evidence),
     }
@@ -293,7 +298,8 @@ def grouped(rows: Sequence[QuestionRow], key: Callable[[QuestionRow], str]) -> d
 def report(rows: Sequence[QuestionRow], config: dict[str, Any]) -> dict[str, Any]:
     """The whole report: ``metrics`` overall, by question language, by language pair, latency, rows."""
     return {"config": config, "metrics": summarize(rows), "by_language": grouped(rows, lambda r: r.lang),
-            "by_pair": grouped(rows, lambda r: r.pair), "latency": latency(rows),
+            "by_pair": grouped(rows, lambda r: r.pair),
+            "by_document_language": grouped(rows, lambda r: r.pair.split("-", 1)[-1]), "latency": latency(rows),
             "questions": [asdict(r) for r in rows]}
 
 

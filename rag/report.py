@@ -51,6 +51,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"settings {json.dumps(cfg.get('settings', {}), ensure_ascii=False)}.",
         "## Overall", metrics_table({"all": report["metrics"]}, "set"),
         "## By question language", metrics_table(report["by_language"], "language"),
+        "## By document language (of the evidence)", metrics_table(report.get("by_document_language", {}), "language"),
         "## By language pair (question - evidence)", metrics_table(report["by_pair"], "pair"),
         "## Latency", latency_table(report["latency"]),
     ]

@@ -1,0 +1,158 @@
+"""The held-out multilingual answer benchmark (``rag eval xquad-qa``): a news-like pile built from XQuAD-R.
+
+For the articles of one split (XQuAD-R's 48 Wikipedia articles in file order: ``dev`` is articles 0-23,
+for tuning and calibration; ``test`` is 24-47, for reporting only), every paragraph but one is written as
+one article file in one language (the document languages rotate), and each article contributes:
+
+- answerable questions about two of its indexed paragraphs, each asked in a language other than the
+  paragraph's (the question languages rotate); the evidence is the paragraph's sentence that holds the
+  answer, in the paragraph's language;
+- one unanswerable question about the paragraph left out of the index (the article's topic is in the
+  index, the answer is not); a question whose answer text occurs in an indexed paragraph is skipped;
+- for some articles, a follow-up: a second question about the same paragraph, asked after the first one
+  and its answer (the conversation history).
+
+The pile is a corpus folder plus a data set in the ``rag eval`` JSONL format, so ``rag eval`` scores it
+as any other set: an answerable question counts as correct when it is answered and cites the evidence
+sentence; an unanswerable one when it is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+from rag.bench import DEFAULT_XQUAD
+from rag.errors import CorpusError
+
+log = logging.getLogger(__name__)
+
+SPLITS = {"dev": range(0, 24), "test": range(24, 48)}
+DOCUMENT_LANGUAGES = ("ru", "en", "de", "es", "zh", "ar", "vi", "tr")
+QUESTION_LANGUAGES = ("en", "ru", "es", "de", "zh", "ar", "hi", "el")
+ANSWERABLE_PER_ARTICLE = 2
+FOLLOW_UP_EVERY = 3  # one article in this many contributes a follow-up
+
+
+def load_articles(root: Path, languages: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """XQuAD-R's articles per language, in file order (parallel across languages)."""
+    articles = {}
+    for lang in dict.fromkeys(languages):
+        path = Path(root) / f"{lang}.json"
+        try:
+            articles[lang] = json.loads(path.read_text(encoding="utf-8"))["data"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise CorpusError(f"cannot read XQuAD-R file {path} ({exc}): pass --data DIR") from None
+    return articles
+
+
+def build_pile(out: Path, split: str = "dev", root: Path = DEFAULT_XQUAD) -> tuple[Path, Path]:
+    """Write the pile of ``split`` under ``out``: (corpus folder, data set file)."""
+    if split not in SPLITS:
+        raise CorpusError(f"unknown split {split!r}: dev (articles 0-23) or test (24-47)")
+    data = load_articles(root, (*DOCUMENT_LANGUAGES, *QUESTION_LANGUAGES))
+    corpus = Path(out) / f"xquad-qa-{split}"
+    corpus.mkdir(parents=True, exist_ok=True)
+    rows = []
+    turn = _Turns()
+    for number, a in enumerate(SPLITS[split]):
+        rows += _article(data, a, corpus, turn, follow_up=number % FOLLOW_UP_EVERY == 0)
+    dataset = Path(out) / f"xquad-qa-{split}.jsonl"
+    dataset.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    log.info("xquad-qa %s: %d articles, %d questions -> %s", split, len(list(corpus.iterdir())), len(rows), dataset)
+    return corpus, dataset
+
+
+class _Turns:
+    """Question languages, balanced per kind of question: the least used one that is not the document's."""
+
+    def __init__(self) -> None:
+        self.used: dict[tuple[str, str], int] = {}
+        self.offset = 0
+
+    def next(self, kind: str, avoid: str = "") -> str:
+        n = len(QUESTION_LANGUAGES)
+        order = {lang: (k - self.offset) % n for k, lang in enumerate(QUESTION_LANGUAGES)}
+        lang = min((lang for lang in QUESTION_LANGUAGES if lang != avoid),
+                   key=lambda lang: (self.used.get((kind, lang), 0), order[lang]))
+        self.used[(kind, lang)] = self.used.get((kind, lang), 0) + 1
+        self.offset += 1
+        return lang
+
+
+def _article(data: dict[str, list[dict[str, Any]]], a: int, corpus: Path, turn: _Turns,
+             follow_up: bool) -> list[dict[str, Any]]:
+    """Files and questions of article ``a``."""
+    paragraphs = len(data["en"][a]["paragraphs"])
+    left_out = a % paragraphs
+    indexed = [p for p in range(paragraphs) if p != left_out]
+    doc_lang = {p: DOCUMENT_LANGUAGES[(a * len(indexed) + k) % len(DOCUMENT_LANGUAGES)]
+                for k, p in enumerate(indexed)}
+    names = {}
+    for p in indexed:
+        names[p] = f"a{a:02d}p{p}.{doc_lang[p]}.txt"
+        (corpus / names[p]).write_text(data[doc_lang[p]][a]["paragraphs"][p]["context"] + "\n", encoding="utf-8")
+    rows = []
+    asked = [indexed[(a + k) % len(indexed)] for k in range(ANSWERABLE_PER_ARTICLE)]
+    for k, p in enumerate(asked):
+        qas = data["en"][a]["paragraphs"][p]["qas"]
+        for qi in range(min(len(qas), 2 if follow_up and k == 0 else 1)):
+            lang = turn.next("answerable", doc_lang[p])
+            history = []
+            if qi == 1:  # the follow-up: same language as the first question, after it and its answer
+                lang = rows[-1]["lang"]
+                history = [[rows[-1]["question"], _answer_text(data, lang, a, p, 0)]]
+            rows.append(_answerable(data, a, p, qi, lang, doc_lang[p], names[p], history))
+    unanswerable = _unanswerable(data, a, left_out, indexed)
+    if unanswerable is not None:
+        lang = turn.next("unanswerable")
+        qa = data[lang][a]["paragraphs"][left_out]["qas"][unanswerable]
+        rows.append({"id": f"a{a:02d}p{left_out}q{unanswerable}-{lang}-none", "question": qa["question"], "lang": lang,
+                     "answerable": False, "article": a, "kind": "unanswerable"})
+    return rows
+
+
+def _answer_text(data: dict[str, list[dict[str, Any]]], lang: str, a: int, p: int, qi: int) -> str:
+    return data[lang][a]["paragraphs"][p]["qas"][qi]["answers"][0]["text"]
+
+
+def _answerable(data: dict[str, list[dict[str, Any]]], a: int, p: int, qi: int, lang: str, doc: str, name: str,
+                history: list[list[str]]) -> dict[str, Any]:
+    para = data[doc][a]["paragraphs"][p]
+    qa = para["qas"][qi]
+    start = qa["answers"][0]["answer_start"]
+    s, e = next(((s, e) for s, e in para["sentence_breaks"] if s <= start < e), (0, len(para["context"])))
+    quote = para["context"][s:e].strip()
+    return {"id": f"a{a:02d}p{p}q{qi}-{lang}-{doc}", "question": data[lang][a]["paragraphs"][p]["qas"][qi]["question"],
+            "lang": lang, "answerable": True, "evidence": [{"source": name, "quote": quote}],
+            "history": history, "article": a, "kind": "follow-up" if history else "answerable",
+            "reference": qa["answers"][0]["text"]}
+
+
+def _unanswerable(data: dict[str, list[dict[str, Any]]], a: int, p: int, indexed: Sequence[int]) -> int | None:
+    """Index of the first question of the left-out paragraph whose (English) answer no indexed paragraph
+    contains; None when every answer also occurs elsewhere."""
+    others = " ".join(data["en"][a]["paragraphs"][q]["context"].lower() for q in indexed)
+    for qi, qa in enumerate(data["en"][a]["paragraphs"][p]["qas"]):
+        if qa["answers"][0]["text"].lower() not in others:
+            return qi
+    return None
+
+
+def evaluate_pile(split: str = "dev", root: Path | None = None, retrieval_only: bool = False,
+                  generator: str | None = None, out: str | Path | None = None, compare: Sequence[str] = (),
+                  limit: int | None = None) -> dict[str, Any]:
+    """Build the pile of ``split`` in a temporary folder and run ``rag eval`` on it (``limit``: only the
+    first N questions, for quick looks)."""
+    import tempfile
+
+    from rag.eval import evaluate
+
+    with tempfile.TemporaryDirectory(prefix="rag-xquad-qa-") as tmp:
+        corpus, dataset = build_pile(Path(tmp), split, root or DEFAULT_XQUAD)
+        if limit:
+            lines = dataset.read_text(encoding="utf-8").splitlines(keepends=True)[:limit]
+            dataset.write_text("".join(lines), encoding="utf-8")
+        return evaluate(dataset, corpus, None, retrieval_only, generator, out, compare)
