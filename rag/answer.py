@@ -7,15 +7,20 @@ The pipeline, for one question:
 2. **Evidence.** The retrieved chunks are split into sentences; each sentence is scored against the
    question with the embedding model and the best ones are packed into a token budget
    (``RAG_CONTEXT_TOKENS``): prompt processing, not generation, dominates latency on a CPU.
-3. **Refusal gates.** When the best sentence is less relevant than ``RAG_MIN_RELEVANCE``, or the question
-   names something the retrieved passages never mention (``missing_names``), the answer is a refusal in
-   the question's language, without asking the LLM.
+3. **Answer or refuse.** One calibrated decision (``AnswerPolicy`` in settings): the LLM is asked whether
+   the best sentence states the answer, and its own probability of "Yes" is combined with the sentence's
+   relevance into P(answerable); below ``min_answerable`` the answer is a refusal in the question's
+   language. Without a model that reports probabilities, the gate is the relevance alone
+   (``min_relevance``).
 4. **Generation.** The LLM sees the numbered sentences as data and answers in the question's language.
-5. **Verification.** Each answer sentence (claim) must be supported by a sentence the model was given:
-   lexical overlap or embedding similarity (of the sentence or, for a long one, one of its clauses) at
-   least ``RAG_MIN_SUPPORT``, and every number in the claim present in the evidence. A claim citing the wrong sentence is re-pointed to the one that supports it;
-   a claim nothing supports is dropped. If no claim survives, the answer is a refusal. Markers are
-   renumbered so that the citation list holds exactly the cited sentences, in order of first use.
+5. **Verification.** Each answer sentence (claim) must add something to the question (a claim that only
+   restates it is dropped) and be supported by a sentence the model was given: word coverage or
+   embedding similarity (of the sentence or, for a long one, one of its clauses) at least
+   ``min_support``, every number in the claim present in it with the same value, every name in the
+   passage around it. A claim citing the wrong sentence is re-pointed to the one that supports it; a
+   claim nothing supports is dropped. Markers are renumbered so that the citation list holds exactly the
+   cited sentences, in order of first use. When no claim survives, or the answer is not in the
+   question's language, the answer quotes the evidence instead, its lead-in in the question's language.
 
 A citation's ``quote`` is always ``article_text[start:end]`` of its ``source``.
 """
@@ -23,12 +28,14 @@ A citation's ``quote`` is always ``article_text[start:end]`` of its ``source``.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
 import unicodedata
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -38,6 +45,7 @@ from rag.chunking import sentence_spans
 from rag.embedding import Embedder, embed_similar
 from rag.errors import QueryError
 from rag.generate import Generator, Message
+from rag.phrases import Phrases
 from rag.retrieve import Hit, tokenize
 from rag.settings import Settings
 
@@ -60,30 +68,7 @@ _MARKER = re.compile(r"[\[【]\s*(?:(?:source|sources|sumber|источник)\s
                      re.IGNORECASE)
 _WORDS = re.compile(r"\w+", re.UNICODE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_REFUSAL_WORDS = ("NOT_FOUND", "NOT FOUND")
 _NAME = re.compile(r"\b[^\W\d_][\w'’-]*", re.UNICODE)
-# questions asking for a quantity: their answer must contain a number
-_QUANTITY = re.compile(r"\b(how (many|much)|berapa|сколько|combien|cu[aá]nt[oa]s?|quant[oa]s?|wie (viele?|viel)"
-                       r"|population|number of|percentage|jumlah|penduduk|численност\w*|количеств\w*|процент\w*)\b",
-                       re.IGNORECASE)
-# how close (cosine) a question's name must be to a name in the passages to count as mentioned there
-NAME_MATCH = 0.75
-# ... for a Latin-script name, with sentence-similarity vectors: Latin-script languages spell people's
-# names alike and translate other names word by word (White ~ Putih 0.95; Putin ~ Russia is 0.81)
-TRANSLATION_MATCH = 0.85
-# extractive answers quote the best sentence and those (up to three) within this much relevance of it
-EXTRACTIVE_WINDOW = 0.1
-# a claim citing a sentence that supports it also cites the one that supports it this much better
-CLEARLY_BETTER = 0.25
-# when every claim of the model's answer is dropped but the best sentence is at least this relevant,
-# the answer quotes the evidence (extractive) instead of refusing: the model misread strong evidence
-QUOTE_WHEN_DROPPED = 0.6
-# sentences after the best go to the model when at least RAG_MIN_RELEVANCE relevant or, when the best is
-# near that gate (cross-lingual scores run low), within NEAR_BEST of the best; never more than SELECT_WINDOW
-# below it (on the seeds, evidence ranked after the best sentence is at most 0.23 below it; less relevant
-# sentences cost prompt time and lead the model to misattribute)
-NEAR_BEST = 0.05
-SELECT_WINDOW = 0.25
 
 
 @dataclass(frozen=True)
@@ -112,6 +97,7 @@ class Answer:
     standalone_question: str = ""
     generator: str = ""
     dropped: tuple[str, ...] = ()  # answer sentences removed because no source supports them
+    scores: dict[str, float] = field(default_factory=dict)  # what the answer-or-refuse decision read
     timings: dict[str, float] = field(default_factory=dict)  # seconds: retrieval, first_token, generation, total
 
     def to_dict(self) -> dict[str, Any]:
@@ -154,6 +140,7 @@ class Answerer:
         self.settings = settings
         self._vectors: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self.phrases = Phrases(Path(settings.index_dir) / "phrases", self._translate if generator else None)
 
     # -- public ---------------------------------------------------------------------------------------
 
@@ -172,19 +159,15 @@ class Answerer:
         language = question_language(question)
         standalone, prompt_question = self.standalone(question, history)
         hits = self.search(standalone, self.settings.top_k)
-        sentences = self.rank_sentences(standalone, hits)
+        chosen = self.select(self.rank_sentences(standalone, hits))
         timings = {"retrieval": time.perf_counter() - started}
-        chosen = self.select(sentences)
         context = "\n".join(h.text for h in hits)  # names in a claim may sit around the cited sentence
         base = dict(question=question, standalone_question=standalone, language=language,
                     generator=self.generator.name if self.generator else "extractive")
-        missing = self.missing_names(standalone, context) if chosen else []
-        if missing:
-            log.info("refused without the LLM: the passages never mention %s", missing)
-        elif not chosen:
-            log.info("refused without the LLM: no sentence reaches RAG_MIN_RELEVANCE=%s (best %s)",
-                     self.settings.min_relevance, sentences[0].relevance if sentences else None)
-        if not chosen or missing:
+        scores = self.answerability(standalone, chosen)
+        base["scores"] = scores
+        if not self.answerable(scores):
+            log.info("refused: %s", scores)
             yield self._refusal(base, timings, started)
             return
         if self.generator is None:
@@ -200,13 +183,11 @@ class Answerer:
         timings["generation"] = time.perf_counter() - started - timings["retrieval"]
         reply = "".join(raw)
         answer = self.verify(reply, chosen, base, timings, started, context)
-        if not answer.refused and echoes_question(answer.text, prompt_question):
-            log.info("the model restated the question (%r): answering with quotes instead", answer.text)
-            stating = self._stating(reply, chosen, standalone, context)
-            answer = self._extractive(stating or chosen, base, timings, started, window=1.0 if stating else None)
-        elif answer.refused and answer.dropped and chosen[0].relevance >= QUOTE_WHEN_DROPPED:
-            log.info("every claim was unsupported (%s) but the evidence is strong (%.2f): quoting it",
-                     answer.dropped, chosen[0].relevance)
+        if answer.refused or answer_language(answer.text, language) != language:
+            # the evidence was judged to answer the question, but no claim of the model's survived (or its
+            # answer is in another language): quote the evidence, with the lead-in in the question's language
+            log.info("the model's answer %r was not usable (dropped %s): quoting the evidence", reply,
+                     answer.dropped)
             answer = replace(self._extractive(chosen, base, timings, started), dropped=answer.dropped)
         yield answer
 
@@ -250,12 +231,13 @@ class Answerer:
         return sorted(ranked, key=lambda s: -s.relevance)
 
     def select(self, sentences: Sequence[Sentence]) -> list[Sentence]:
-        """The most relevant sentences that fit the token budget; none when the best is below the gate."""
-        if not sentences or sentences[0].relevance < self.settings.min_relevance:
+        """The most relevant sentences that fit the token budget (the best one always)."""
+        if not sentences:
             return []
+        policy = self.settings.policy
         budget = self.settings.context_tokens
         best = sentences[0].relevance
-        floor = max(min(self.settings.min_relevance, best - NEAR_BEST), best - SELECT_WINDOW)
+        floor = max(min(policy.min_relevance, best - policy.near_best), best - policy.select_window)
         chosen: list[Sentence] = []
         for s in sentences:
             cost = self._tokens(s.text) + 3
@@ -265,44 +247,41 @@ class Answerer:
             budget -= cost
         return chosen
 
-    def missing_names(self, question: str, context: str) -> list[str]:
-        """Names in the question that the retrieved passages never mention: no word of the name occurs
-        there (transliterated, fuzzy: Джош ~ Josh) and the embedding model puts neither the name nor any
-        of its words close to a capitalised word or pair of words there (Турция ~ Turkey ~ Turki; for a
-        Latin-script name, a word-by-word translation: White House ~ Gedung Putih, but Putin is not
-        Russia). A question about something the articles never name is refused without asking the LLM."""
-        names = question_names(question)
-        if not names:
-            return []
-        words = name_words(context)
-        unseen = [n for n in names if not any(name_found(w, words) for w in n.split())]
-        candidates = capitalised_phrases(context, longest=2)
-        if not unseen or not candidates:
-            return unseen
-        missing: list[str] = []
-        for latin in (False, True):  # a Latin-script name may only be translated word by word
-            some = [n for n in unseen if _is_latin(n) == latin]
-            if not some:
-                continue
-            forms = [list(dict.fromkeys([n, *n.split()])) for n in some]  # the name and each of its words
-            flat = [f for group in forms for f in group]
-            vectors = self._word_vectors(flat + candidates, similar=latin)
-            closest = (vectors[:len(flat)] @ vectors[len(flat):].T).max(axis=1)
-            best = dict(zip(flat, closest.tolist()))
-            bar = TRANSLATION_MATCH if latin else NAME_MATCH
-            missing += [n for n, group in zip(some, forms) if max(best[f] for f in group) < bar]
-        return [n for n in unseen if n in missing]
+    def answerability(self, question: str, chosen: Sequence[Sentence]) -> dict[str, float]:
+        """The evidence for answering: ``relevance`` of the best sentence; with a model that reads its own
+        probabilities, ``stated`` (its probability that the best sentence states the answer) and
+        ``answerable`` (the calibrated combination of both, ``AnswerPolicy``)."""
+        if not chosen:
+            return {"relevance": 0.0}
+        policy = self.settings.policy
+        scores = {"relevance": chosen[0].relevance}
+        if self.generator is None or not hasattr(self.generator, "choose"):
+            return scores
+        prompt = prompts.render("stated", sentence=_one_line(chosen[0].text), question=question)
+        stated = self.generator.choose([self.system_message(), {"role": "user", "content": prompt}], "",
+                                       ["Yes", "No"])["Yes"]
+        z = policy.answerable_bias + policy.stated_weight * _logit(stated) + policy.relevance_weight * scores["relevance"]
+        scores.update(stated=round(stated, 4), answerable=round(1 / (1 + math.exp(-z)), 4))
+        return scores
 
-    def _word_vectors(self, words: Sequence[str], similar: bool = False) -> np.ndarray:
-        """Vectors of single words or names: document vectors, or sentence-similarity ones (``similar``)."""
-        return self._vectors_for([Sentence("", -1, -1, w, "", "") for w in words], similar)
+    def answerable(self, scores: Mapping[str, float]) -> bool:
+        policy = self.settings.policy
+        if "answerable" in scores:
+            return scores["answerable"] >= policy.min_answerable
+        return scores.get("relevance", 0.0) >= policy.min_relevance
 
     def with_search(self, search: SearchFn, top_k: int) -> "Answerer":
         """A copy sharing the generator and sentence cache, with another search (filters, k)."""
         clone = Answerer(search, self.embedder, self.generator, self.settings)
         clone.settings = replace(self.settings, top_k=top_k)
-        clone._vectors, clone._cache_lock = self._vectors, self._cache_lock
+        clone._vectors, clone._cache_lock, clone.phrases = self._vectors, self._cache_lock, self.phrases
         return clone
+
+    def _translate(self, plain: str, language: str) -> str:
+        """A phrase template translated by the LLM (``Phrases`` checks and keeps it)."""
+        assert self.generator is not None
+        prompt = prompts.render("translate", language_name=language_name(language), text=plain)
+        return _first_line(_until_line_break(self.generator.stream([{"role": "user", "content": prompt}], 80)))
 
     @staticmethod
     def system_message() -> Message:
@@ -317,12 +296,11 @@ class Answerer:
     def verify(self, raw: str, chosen: Sequence[Sentence], base: dict[str, Any], timings: dict[str, float],
                started: float, context: str = "") -> Answer:
         """Keep the claims a given sentence supports, cite that sentence, renumber; else refuse."""
-        if any(word in raw.upper() for word in _REFUSAL_WORDS):
-            return self._refusal(base, timings, started)
+        question = base["standalone_question"]
         claims = split_claims(raw)
         if not claims:
             return self._refusal(base, timings, started)
-        support = self._support([c.text for c in claims], chosen, base["standalone_question"], context)
+        support = self._support([c.text for c in claims], chosen, question, context)
         kept: list[tuple[str, list[int]]] = []
         dropped: list[str] = []
         for i, claim in enumerate(claims):
@@ -351,54 +329,45 @@ class Answerer:
     def _supporting(self, claim: _Claim, support: np.ndarray, n: int) -> list[int]:
         """Indices (0-based) of the given sentences that support ``claim``: its own citations when they
         do, else the one sentence that supports it best (stricter bar), else none."""
-        bar = self.settings.min_support
+        bar = self.settings.policy.min_support
         cited = [m - 1 for m in dict.fromkeys(claim.markers) if 1 <= m <= n]
         good = [i for i in cited if support[i] >= bar]
         best = int(np.argmax(support))
         if good:  # a sentence that states the claim far better than the cited ones is cited as well
-            return good + [best] if support[best] >= max(support[i] for i in good) + CLEARLY_BETTER else good
-        return [best] if support[best] >= bar + 0.1 else []
-
-
+            return good + [best] if support[best] >= max(support[i] for i in good) + self.settings.policy.clearly_better \
+                else good
+        return [best] if support[best] >= bar + self.settings.policy.repoint_margin else []
 
     def _support(self, claims: Sequence[str], chosen: Sequence[Sentence], question: str,
                  context: str) -> np.ndarray:
-        """claims x sentences support in [0, 1]: the larger of embedding cosine and lexical coverage; zero
-        when the claim has a number the sentence lacks, is negated where the sentence is not while the
-        question asks about a negation ("never struck" against "reluctantly struck"), has a Latin acronym
-        (ISIS, BBC) that neither the sentence nor the question has, names a person, place or thing that
-        the passage around the sentence does not (checked when both are in the same language), or
-        answers a how-many question without a number."""
+        """claims x sentences support in [0, 1]: the larger of embedding cosine and word coverage; zero when
+        the claim adds nothing of the sentence to the question (``adds_content``), has a number the sentence
+        lacks, a Latin acronym (ISIS, BBC) that neither the sentence nor the question has, or names a
+        person, place or thing that the passage around the sentence does not."""
         claim_vectors = np.asarray(self.embedder.embed_documents(list(claims)), dtype=np.float32)
         cosine = self._cosine(claim_vectors, chosen)
         result = np.zeros((len(claims), len(chosen)), dtype=np.float32)
-        needs_number = bool(_QUANTITY.search(question))
-        negated_question = bool(_NEGATION.search(question))  # "which group did they never strike?"
         claim_language = question_language(" ".join(claims))
         for i, claim in enumerate(claims):
-            if needs_number and not _NUMBER.search(claim):
-                continue  # a quantity question answered without a number: nothing supports it
             names_ok: dict[bool, bool] = {}  # same language as the sentence? -> names found in the context
             for j, sentence in enumerate(chosen):
-                if not numbers_supported(claim, sentence.text):
-                    continue
-                if negated_question and not polarity_agrees(claim, sentence.text):
-                    continue
-                if not acronyms_supported(claim, sentence.text, question):
-                    continue
                 same = sentence.language == claim_language
+                if not (adds_content(claim, question, sentence.text, same, claim_language)
+                        and numbers_supported(claim, sentence.text)
+                        and acronyms_supported(claim, sentence.text, question)):
+                    continue
                 if same not in names_ok:
                     names_ok[same] = names_supported(claim, context or sentence.text, question, same_language=same)
-                if not names_ok[same]:
-                    continue
-                result[i, j] = max(float(cosine[i, j]), lexical_support(claim, sentence.text, sentence.language))
+                if names_ok[same]:
+                    result[i, j] = max(float(cosine[i, j]), lexical_support(claim, sentence.text, sentence.language))
         return result
 
     def _cosine(self, claim_vectors: np.ndarray, chosen: Sequence[Sentence]) -> np.ndarray:
         """claims x sentences cosine, a long sentence scored by its best clause window too: a claim that
         states one clause of a 250-character sentence is diluted by the rest (0.39 for the whole, 0.62
         for "including an attack on a humanitarian convoy on 19 September")."""
-        pieces = [(j, piece) for j, sentence in enumerate(chosen) for piece in clause_windows(sentence)]
+        pieces = [(j, piece) for j, sentence in enumerate(chosen) for piece in clause_windows(sentence, self.settings.policy.long_sentence,
+                                                                                     self.settings.policy.clause_min)]
         vectors = self._vectors_for([*chosen, *(piece for _, piece in pieces)])
         cosine = claim_vectors @ vectors[:len(chosen)].T
         for k, (j, _) in enumerate(pieces):
@@ -429,30 +398,20 @@ class Answerer:
             return max(1, len(text) // 3)
         return self.generator.count_tokens(text)
 
-    def _stating(self, raw: str, chosen: Sequence[Sentence], question: str, context: str) -> list[Sentence]:
-        """The given sentences (most relevant first) that support a claim of ``raw``: where a restated
-        question is stated, the answer to it usually is too ("in which interview ..." -> the sentence
-        naming the BBC interview, not only the quote itself)."""
-        claims = [c.text for c in split_claims(raw)]
-        if not claims:
-            return []
-        support = self._support(claims, chosen, question, context).max(axis=0)
-        return [s for s, value in zip(chosen, support) if value >= self.settings.min_support]
-
     def _extractive(self, chosen: Sequence[Sentence], base: dict[str, Any], timings: dict[str, float],
                     started: float, window: float | None = None) -> Answer:
         """No LLM: the best sentence (and any within ``window`` relevance of it, up to three), quoted and
         cited."""
-        window = EXTRACTIVE_WINDOW if window is None else window
+        window = self.settings.policy.extractive_window if window is None else window
         best = [s for s in chosen[:3] if s.relevance >= chosen[0].relevance - window]
         quotes = " ".join(f"“{_one_line(s.text)}” [{n}]" for n, s in enumerate(best, start=1))
-        text = prompts.render("extractive", language=base["language"], quotes=quotes).strip()
+        text = self.phrases.render("extractive", base["language"], quotes=quotes)
         citations = tuple(_citation(n, s, s.relevance) for n, s in enumerate(best, start=1))
         return self._answer(base, text, citations, False, timings, started)
 
     def _refusal(self, base: dict[str, Any], timings: dict[str, float], started: float,
                  dropped: Sequence[str] = ()) -> Answer:
-        text = prompts.render("refusal", language=base["language"]).strip()
+        text = self.phrases.render("refusal", base["language"])
         return self._answer(base, text, (), True, timings, started, dropped)
 
     @staticmethod
@@ -472,7 +431,9 @@ class Answerer:
 _PREFERRED = ("en", "zh", "hi", "es", "ar", "fr", "ru", "pt", "id", "de", "ja", "tr", "ko", "vi", "it", "pl",
               "uk", "fa", "nl", "th")
 _MARGIN = 3.0  # log-probability; it grows with text length, so only short texts are ever re-read
-_SAME = {"ms": "id"}  # langid tells standard Malay and Indonesian apart poorly at any length
+# langid tells standard Malay and Indonesian apart poorly at any length, and returns dialects (Wu Chinese,
+# Egyptian Arabic) for short standard texts: those count as their macrolanguage
+_SAME = {"ms": "id", "wuu": "zh", "yue": "zh", "arz": "ar", "ary": "ar", "apc": "ar", "acm": "ar"}
 
 
 def question_language(question: str) -> str:
@@ -501,6 +462,11 @@ def answer_language(answer: str, expected: str = "") -> str:
     if sum(ch.isalpha() for ch in rest) < 3:
         return expected
     return question_language(rest)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
 
 
 def language_name(code: str) -> str:
@@ -612,14 +578,12 @@ def _name_in(name: str, words: Mapping[str, bool], fuzzy: bool) -> bool:
                for w, transliterated in words.items() if abs(len(w) - len(name)) <= 3)
 
 
-_CYRILLIC = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-                     ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "y", "k", "l", "m", "n", "o", "p", "r",
-                      "s", "t", "u", "f", "h", "ts", "ch", "sh", "sch", "", "y", "", "e", "yu", "ya"]))
-
-
 def _latin(word: str) -> str:
-    """Lower-cased, Cyrillic transliterated, 'dzh'/'zh' read as 'j' (Джош -> josh)."""
-    text = "".join(_CYRILLIC.get(ch, ch) for ch in word.lower())
+    """Lower-cased and transliterated to Latin letters, any script (anyascii: Джош -> dzhosh, Νορμανδοί ->
+    normandoi); 'dzh' and 'zh' read as 'j' so that Cyrillic and English spellings meet (Джош ~ Josh)."""
+    from anyascii import anyascii
+
+    text = anyascii(word).lower()
     return text.replace("dzh", "j").replace("'", "").replace("’", "")
 
 
@@ -627,53 +591,19 @@ def _is_latin(word: str) -> bool:
     return all(ch.isascii() or not ch.isalpha() or "LATIN" in unicodedata.name(ch, "") for ch in word)
 
 
-def question_names(question: str) -> list[str]:
-    """Names in a question: runs of capitalised words after its first word ("White House"); none for
-    German, which capitalises every noun."""
-    if question_language(question) == "de":
-        return []
-    return [p for p in capitalised_phrases(question, skip_first=True) if len(p) >= 3]
-
-
-def capitalised_phrases(text: str, longest: int = 3, skip_first: bool = False) -> list[str]:
-    """Distinct runs of capitalised words (up to ``longest`` words; with ``longest=2``, every word and
-    every adjacent pair of a run), in order."""
-    phrases: dict[str, None] = {}
-    for sentence in re.split(r"[.!?。！？\n]+", text):
-        words = _NAME.findall(sentence)
-        run: list[str] = []
-        for k, word in enumerate(words + [""]):
-            if word and word[0].isupper() and not (skip_first and k == 0):
-                run.append(word)
-                continue
-            if longest >= 3 and run:
-                phrases[" ".join(run[:longest])] = None
-            elif run:
-                for i in range(len(run)):
-                    phrases[run[i]] = None
-                    if i + 1 < len(run):
-                        phrases[f"{run[i]} {run[i + 1]}"] = None
-            run = []
-    return list(phrases)
-
-
 _CLAUSE_END = re.compile(r"[,;:](?=\s)|\s[–—-]\s")
-LONG_SENTENCE = 160  # characters: longer sentences are also scored clause by clause
-CLAUSE_MIN = 30  # characters: shorter clauses are scored with their neighbour
-
-
-def clause_windows(sentence: Sentence) -> list[Sentence]:
-    """The clauses of a long sentence (over ``LONG_SENTENCE`` characters), cut at commas, semicolons,
-    colons and dashes, a clause shorter than ``CLAUSE_MIN`` characters joined to the next; each an exact
+def clause_windows(sentence: Sentence, long_sentence: int = 160, clause_min: int = 30) -> list[Sentence]:
+    """The clauses of a sentence longer than ``long_sentence`` characters, cut at commas, semicolons,
+    colons and dashes, a clause shorter than ``clause_min`` characters joined to the next; each an exact
     slice of the sentence's source text."""
     text = sentence.text
-    if len(text) <= LONG_SENTENCE:
+    if len(text) <= long_sentence:
         return []
     spans: list[tuple[int, int]] = []
     start = 0
     for cut in [*(m.end() for m in _CLAUSE_END.finditer(text)), len(text)]:
         piece = text[start:cut]
-        if len(piece.strip()) >= CLAUSE_MIN or cut == len(text):
+        if len(piece.strip()) >= clause_min or cut == len(text):
             lead = len(piece) - len(piece.lstrip())
             spans.append((start + lead, start + len(piece.rstrip())))
             start = cut
@@ -683,26 +613,20 @@ def clause_windows(sentence: Sentence) -> list[Sentence]:
             if b > a]
 
 
-def echoes_question(answer: str, question: str) -> bool:
-    """True when an answer adds no content word to the question ("Which spokesperson said X?" ->
-    "The spokesperson said X."): the model restated the question instead of answering it."""
-    language = question_language(question)
-    asked = set(tokenize(question, [language, "en"]))
-    said = [t for t in tokenize(_strip_markers(answer), [question_language(answer), language, "en"])
-            if len(t) >= 3 or t.isdigit()]
-    return bool(said) and all(t in asked for t in said)
-
-
-# negation words; for a question about a negation, a claim that has one needs a sentence that has one
-# (any language: the claim is in the question's language, the sentence may be in another)
-_NEGATION = re.compile(r"(?:\b(?:not|no|never|none|nobody|nothing|neither|nor|without|tidak|tak|belum|bukan|"
-                       r"tanpa|jangan|не|ни|нет|никогда|никто|ничего|нигде|без|nicht|nie|kein\w*|ne|jamais|"
-                       r"nunca|nada|sin|sem|non)\b|n't)", re.IGNORECASE)
-
-
-def polarity_agrees(claim: str, sentence: str) -> bool:
-    """A negated claim ("the Americans never struck X") is supported only by a negated sentence."""
-    return not _NEGATION.search(claim) or bool(_NEGATION.search(sentence))
+def adds_content(claim: str, question: str, sentence: str, same_language: bool, language: str = "") -> bool:
+    """A claim answers only when it carries something the question does not: a word (three letters or
+    more, stemmed) or number that is not in the question and, when the claim and the sentence share a
+    language, is in the sentence. "The news agency that quoted Zakharova is [1]." restates its question
+    (no new word of the sentence), as does "The spokesperson said X" for "Which spokesperson said X?"."""
+    language = language or question_language(claim)
+    langs = [language, "en"]
+    asked = set(tokenize(question, [question_language(question), *langs]))
+    new = {t for t in tokenize(_strip_markers(claim), langs) if (len(t) >= 3 or t.isdigit()) and t not in asked}
+    if not new:
+        return False
+    if not same_language:
+        return True
+    return bool(new & set(tokenize(sentence, langs)))
 
 
 _ACRONYM = re.compile(r"\b[A-Z]{3,}\b")

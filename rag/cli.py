@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("dev", "test"), default="dev",
                    help="xquad-qa: dev (XQuAD-R articles 0-23, for tuning) or test (24-47, for reporting only)")
     p.add_argument("--limit", type=int, metavar="N", help="xquad-qa: only the first N questions")
+    p.add_argument("--calibrate", action="store_true",
+                   help="xquad-qa, dev split: answer with the gates open and fit the answer policy's thresholds")
 
     p = verbs.add_parser("sources", help="list the ingested articles")
     p.add_argument("--json", action="store_true")
@@ -223,7 +225,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from rag.xquad_qa import evaluate_pile
 
         result = evaluate_pile(args.split, Path(args.data) if args.data else None, args.retrieval_only,
-                               args.generator, args.out, args.compare, args.limit)
+                               args.generator, args.out, args.compare, args.limit, args.calibrate)
+        if args.calibrate:
+            _print_json(result["calibration"])
+            return 0
     else:
         result = evaluate(args.dataset, args.corpus, args.index, args.retrieval_only, args.generator, args.out,
                           args.compare)

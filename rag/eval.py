@@ -201,6 +201,7 @@ class QuestionRow:
     exact_quotes: bool | None = None
     answer: str = ""
     answer_language: str = ""  # detected language of the answer, quotes and names aside
+    scores: dict = field(default_factory=dict)  # what the answer-or-refuse decision read (Answer.scores)
     retrieval_s: float | None = None
     generation_s: float | None = None
     first_token_s: float | None = None
@@ -240,7 +241,7 @@ def evaluate_question(assistant: Any, q: EvalQuestion, text_of: Callable[[str], 
     return replace(row, refused=answer.refused, correct=scored.correct, citations=scored.citations,
                    citations_on_evidence=scored.citations_on_evidence, evidence_cited=scored.evidence_cited,
                    exact_quotes=scored.exact_quotes, answer=answer.text,
-                   answer_language=answer_language(answer.text, q.lang), retrieval_s=t.get("retrieval"),
+                   answer_language=answer_language(answer.text, q.lang), scores=dict(answer.scores), retrieval_s=t.get("retrieval"),
                    generation_s=t.get("generation"), first_token_s=t.get("first_token"), total_s=t.get("total"))
 
 
@@ -347,7 +348,9 @@ def parse_config(spec: str) -> tuple[str, dict[str, str]]:
     name, _, body = spec.partition(":")
     if not name.strip() or "/" in name:
         raise ConfigError(f"--compare {spec!r}: expected NAME:key=value,... (NAME without '/')")
-    fields = {f.name for f in dataclasses.fields(Settings)}
+    from rag.settings import AnswerPolicy
+
+    fields = {f.name for f in dataclasses.fields(Settings)} | {f.name for f in dataclasses.fields(AnswerPolicy)}
     overrides = {}
     for item in filter(None, (part.strip() for part in body.split(","))):
         key, eq, value = item.partition("=")

@@ -37,10 +37,19 @@ def template(name: str, language: str | None = None, folder: Path | None = None)
                       f"{', '.join(p.name for p in candidates)}; RAG_PROMPTS_DIR)")
 
 
+def has_variant(name: str, language: str, folder: Path | None = None) -> bool:
+    """Whether ``name`` has its own ``language`` file (not only the plain template)."""
+    return bool(language) and ((folder or prompts_dir()) / f"{name}.{language}.txt").is_file()
+
+
 def variables(name: str, language: str | None = None, folder: Path | None = None) -> set[str]:
     """Names of the ``$variables`` a template uses."""
-    tpl = template(name, language, folder)
-    found = tpl.pattern.finditer(tpl.template)
+    return placeholders(template(name, language, folder).template)
+
+
+def placeholders(text: str) -> set[str]:
+    """Names of the ``$variables`` in template text."""
+    found = string.Template.pattern.finditer(text)
     return {m.group("named") or m.group("braced") for m in found if m.group("named") or m.group("braced")}
 
 

@@ -22,6 +22,33 @@ DEFAULT_LLM = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 
 
 @dataclass(frozen=True)
+class AnswerPolicy:
+    """Every threshold of the answer stage (``rag.answer``). Field ``x`` is read from ``RAG_X`` too, and
+    ``rag eval --compare NAME:x=value`` varies it. Values marked *dev* were fitted by
+    ``rag eval xquad-qa --split dev --calibrate`` (XQuAD-R articles 0-23), never on the test split or seeds."""
+
+    # answer or refuse: P(answerable) = sigmoid(bias + stated_weight * logit(P(model says the best sentence
+    # states the answer)) + relevance_weight * relevance of the best sentence); refuse below min_answerable
+    answerable_bias: float = -2.36  # dev
+    stated_weight: float = 0.74  # dev
+    relevance_weight: float = 6.9  # dev
+    min_answerable: float = 0.5  # dev
+    # without a model that reports probabilities (extractive, or a server): refuse when the best sentence's
+    # cosine relevance is below this
+    min_relevance: float = 0.32  # dev
+    # sentences after the best go to the model when within near_best of it or at least min_relevance, and
+    # never more than select_window below it
+    near_best: float = 0.05
+    select_window: float = 0.25
+    min_support: float = 0.40  # a claim needs this much support (cosine or word coverage) from its sentence
+    repoint_margin: float = 0.1  # a claim citing no supporting sentence is re-pointed only with this much more
+    clearly_better: float = 0.25  # a sentence supporting a claim this much better than its own is cited too
+    extractive_window: float = 0.1  # a quoted answer quotes the sentences within this relevance of the best
+    long_sentence: int = 160  # characters: a longer sentence is also scored clause by clause
+    clause_min: int = 30  # characters: a shorter clause is scored with its neighbour
+
+
+@dataclass(frozen=True)
 class Settings:
     """Configuration of the whole pipeline. Field ``x`` is read from ``RAG_X``."""
 
@@ -59,8 +86,7 @@ class Settings:
     llm_context: int = 2048  # context window of the local model (tokens)
     context_tokens: int = 160  # budget for source sentences in the prompt (prompt speed: see README)
     answer_tokens: int = 160  # most tokens generated for one answer
-    min_relevance: float = 0.32  # best sentence cosine below this: refuse without asking the LLM
-    min_support: float = 0.40  # a claim needs this much support from the sentence it cites
+    policy: AnswerPolicy = AnswerPolicy()  # the answer stage's thresholds (their own RAG_* names)
     # chat page (issue 4): required when `rag chat` binds a non-loopback address
     chat_user: str = ""
     chat_password: str = ""
@@ -97,14 +123,21 @@ class Settings:
         """Defaults, then ``RAG_*`` variables, then non-None ``overrides``."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = env.get(f"RAG_{f.name.upper()}")
-            if raw is not None and raw != "":
-                values[f.name] = _parse(f, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        policy: dict[str, Any] = {}
+        for target, fields in ((values, dataclasses.fields(cls)), (policy, dataclasses.fields(AnswerPolicy))):
+            for f in fields:
+                raw = env.get(f"RAG_{f.name.upper()}")
+                if raw is not None and raw != "" and f.name != "policy":
+                    target[f.name] = _parse(f, raw)
+        policy_names = {f.name for f in dataclasses.fields(AnswerPolicy)}
+        for k, v in overrides.items():
+            if v is not None:
+                (policy if k in policy_names else values)[k] = v
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        if policy:
+            values["policy"] = dataclasses.replace(values.get("policy") or AnswerPolicy(), **policy)
         for key in ("index_dir", "models_dir", "embedding_model", "llm_model"):
             if values.get(key) is not None:
                 values[key] = Path(values[key]).expanduser()

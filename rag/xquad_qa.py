@@ -143,12 +143,28 @@ def _unanswerable(data: dict[str, list[dict[str, Any]]], a: int, p: int, indexed
 
 def evaluate_pile(split: str = "dev", root: Path | None = None, retrieval_only: bool = False,
                   generator: str | None = None, out: str | Path | None = None, compare: Sequence[str] = (),
-                  limit: int | None = None) -> dict[str, Any]:
+                  limit: int | None = None, calibrate: bool = False) -> dict[str, Any]:
     """Build the pile of ``split`` in a temporary folder and run ``rag eval`` on it (``limit``: only the
-    first N questions, for quick looks)."""
+    first N questions, for quick looks). With ``calibrate`` (development split only), every question is
+    answered with the gates open and the report gains ``calibration``: the fitted policy values
+    (``rag.calibrate``), also written to ``<out>/calibration.json``."""
     import tempfile
 
     from rag.eval import evaluate
+
+    if calibrate:
+        if split != "dev":
+            raise CorpusError("--calibrate fits thresholds: only on the dev split (the test split is for reporting)")
+        from rag.calibrate import OPEN_GATES, fit
+
+        spec = "calibration:" + ",".join(f"{k}={v}" for k, v in OPEN_GATES.items())
+        report = evaluate_pile(split, root, False, generator, None, [spec], limit)["calibration"]
+        report["calibration"] = fit(report["questions"])
+        if out:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            (Path(out) / "calibration.json").write_text(json.dumps(report, ensure_ascii=False, indent=2),
+                                                        encoding="utf-8")
+        return report
 
     with tempfile.TemporaryDirectory(prefix="rag-xquad-qa-") as tmp:
         corpus, dataset = build_pile(Path(tmp), split, root or DEFAULT_XQUAD)

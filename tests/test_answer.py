@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import (_QUANTITY, Sentence, _attach, _first_line, _plausible_rewrite, _until_line_break,
-                        acronyms_supported, capitalised_phrases, clause_windows, name_found, name_words, echoes_question, lexical_support, names_supported, numbers_supported, polarity_agrees,
-                        question_language, question_names, split_claims)
+from rag.answer import (Sentence, _attach, _first_line, _plausible_rewrite, _until_line_break,
+                        acronyms_supported, adds_content, clause_windows, lexical_support, name_found, name_words,
+                        names_supported, numbers_supported, question_language, split_claims)
 from rag.errors import QueryError
 
 
@@ -92,14 +92,6 @@ def test_a_full_name_is_two_capitalised_words_with_only_space_between():
     assert not names_supported("В Сирии Владимир Путин сказал это.", "Lavrov said", "", same_language=False)
 
 
-def test_a_negated_claim_needs_a_negated_sentence():
-    assert not polarity_agrees("Kelompok yang tidak pernah diserang Amerika adalah ISIS.",
-                               "the Americans reluctantly struck at the positions of ISIS")
-    assert polarity_agrees("Americans never struck al-Nusra.", "the Americans never inflicted on her no bumps")
-    assert polarity_agrees("Американцы никогда не атаковали «Нусру».", "the Americans never attacked al-Nusra")
-    assert polarity_agrees("Lavrov spoke to the BBC.", "in an interview to BBC, Lavrov said")  # not negated
-
-
 def test_latin_acronyms_must_be_in_the_sentence_or_the_question():
     assert acronyms_supported("Lavrov spoke to the BBC.", "Lavrov, during an interview with BBC, said")
     assert not acronyms_supported("The group is ISIS (ISIL, DAISH).", "As for the dzhebhat an-Nusra, said Lavrov")
@@ -125,6 +117,7 @@ def test_lexical_support_counts_stemmed_content_words():
     ("Kapan konvoi diserang?", "id"),  # langid says Malay: read as Indonesian
     ("Что сказал Лавров о США?", "ru"),
     ("Как Марк Тонер отреагировал на заявления Лаврова?", "ru"),  # langid: Bulgarian, by a hair
+    ("黑豹队的防守丢了多少分？", "zh"),  # langid: Wu Chinese, read as Chinese
 ])
 def test_question_language(question, expected):
     assert question_language(question) == expected
@@ -145,30 +138,22 @@ def test_empty_and_oversized_questions_are_clear_errors(seed_assistant):
         seed_assistant.ask("why " * 1000, generator="extractive")
 
 
-def test_question_names_are_runs_of_capitalised_words_after_the_first():
-    assert question_names("What did the White House say about Russia?") == ["White House", "Russia"]
-    assert question_names("Какую роль сыграла Турция в переговорах?") == ["Турция"]
-    assert question_names("Who won the election?") == []
-    assert question_names("Was sagte das Weiße Haus über die Gespräche?") == []  # German capitalises nouns
-
-
-def test_capitalised_phrases_give_words_and_adjacent_pairs():
-    assert capitalised_phrases("Juru bicara Gedung Putih Josh Earnest berkata.", longest=2) == [
-        "Juru", "Gedung", "Gedung Putih", "Putih", "Putih Josh", "Josh", "Josh Earnest", "Earnest"]
-
-
-def test_an_answer_that_restates_the_question_is_an_echo():
+def test_a_claim_that_only_restates_the_question_is_no_answer():
     question = "Which State Department spokesperson said Russia was told about the end of cooperation in Syria?"
-    assert echoes_question("The State Department spokesperson said Russia was told about the end of cooperation "
-                           "in Syria [1].", question)
-    assert not echoes_question("Elizabeth Trudeau said Russia was told [1].", question)
-    assert not echoes_question("[1]", question)
-
-
-@pytest.mark.parametrize("question", ["What is the population of Aleppo?", "Какова численность населения Алеппо?",
-                                      "Berapa jumlah penduduk kota Aleppo?", "How many people were killed?"])
-def test_quantity_questions_are_recognised(question):
-    assert _QUANTITY.search(question)
+    sentence = "Elizabeth Trudeau said that Russia was told about the end of cooperation in Syria."
+    assert not adds_content("The State Department spokesperson said Russia was told about the end of cooperation "
+                            "in Syria [1].", question, sentence, True)
+    assert adds_content("Elizabeth Trudeau said Russia was told [1].", question, sentence, True)
+    assert not adds_content("[1]", question, sentence, True)
+    # the example: the answer (TASS) is missing, "adalah" is no word of the sentence
+    id_question = "Kantor berita mana yang mengutip Maria Zakharova?"
+    id_sentence = "Kantor berita TASS mengutip pernyataan Maria Zakharova."
+    assert not adds_content("Kantor berita yang mengutip Maria Zakharova adalah [1].", id_question, id_sentence, True)
+    assert adds_content("Kantor berita yang mengutip Maria Zakharova adalah TASS [1].", id_question, id_sentence,
+                        True)
+    # across languages the words cannot be compared: a claim with a new word passes, an echo does not
+    assert adds_content("Die Agentur TASS zitierte Sacharowa.", "Which agency quoted Zakharova?", id_sentence, False)
+    assert not adds_content("Which agency quoted Zakharova", "Which agency quoted Zakharova?", id_sentence, False)
 
 
 def test_a_rewrite_is_read_up_to_its_first_line_break_and_the_rest_never_generated():
@@ -192,10 +177,14 @@ def test_evidence_selection_keeps_sentences_near_the_best_and_within_the_budget(
     def sentences(*relevances):
         return [Sentence("a.txt", i * 10, i * 10 + 9, "x" * 30, "", "en", r) for i, r in enumerate(relevances)]
 
-    # a strong best: others need RAG_MIN_RELEVANCE and at most 0.25 below it
-    assert [s.relevance for s in answerer.select(sentences(0.72, 0.5, 0.46, 0.4))] == [0.72, 0.5]
-    # a low (cross-lingual) best: those within 0.05 of it come along, though under 0.32
-    assert [s.relevance for s in answerer.select(sentences(0.34, 0.33, 0.30, 0.28))] == [0.34, 0.33, 0.30]
-    assert answerer.select(sentences(0.31, 0.30)) == []  # the best is under the gate: refuse
+    # a strong best: others need min_relevance and at most select_window below it
+    floor = answerer.settings.policy.min_relevance
+    window = answerer.settings.policy.select_window
+    strong = [0.72, 0.5, 0.72 - window - 0.01, floor - 0.01]  # [2]: just under the window
+    assert [s.relevance for s in answerer.select(sentences(*strong))] == strong[:2]
+    # a low (cross-lingual) best: those within near_best of it come along, though under min_relevance
+    low = [floor + 0.02, floor + 0.01, floor - 0.02, floor - 0.04]
+    assert [s.relevance for s in answerer.select(sentences(*low))] == low[:3]
+    assert len(answerer.select(sentences(0.05, -0.1))) == 1  # the best always: the decision is made later
     many = answerer.select(sentences(*[0.6] * 20))
     assert len(many) == 160 // (30 // 3 + 3)  # the token budget (no generator: 3 characters a token)

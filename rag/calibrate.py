@@ -1,0 +1,76 @@
+"""Fit the answer-or-refuse decision of ``AnswerPolicy`` from an evaluation run (evaluation stage).
+
+``rag eval xquad-qa --split dev --calibrate`` answers every development question with the gates open
+(every question reaches the model), then fits, on what each answer's decision read (``Answer.scores``):
+
+- ``answerable_bias``, ``stated_weight``, ``relevance_weight``: a logistic regression of "the question is
+  answerable" on logit(P(the model says the best sentence states the answer)) and that sentence's
+  relevance;
+- ``min_answerable``: the probability threshold with the best balanced accuracy (share of answerable
+  questions answered plus share of unanswerable ones refused, halved); ties go to the lower threshold;
+- ``min_relevance``: the same for the relevance alone (the gate without such a model).
+
+Only the development split may be used: the test split is for reporting.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+OPEN_GATES = {"min_answerable": "0", "min_relevance": "-1"}  # every question reaches the model
+
+
+def fit(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Policy values fitted on report rows (``questions`` of an ``rag eval`` report)."""
+    import numpy as np
+
+    usable = [r for r in rows if r.get("scores", {}).get("relevance") is not None]
+    labels = np.array([1.0 if r["answerable"] else 0.0 for r in usable])
+    if len(set(labels.tolist())) < 2:
+        raise ValueError("calibration needs answerable and unanswerable questions")
+    relevance = np.array([r["scores"]["relevance"] for r in usable])
+    result: dict[str, Any] = {"questions": len(usable), "min_relevance": _threshold(relevance, labels)}
+    if all("stated" in r["scores"] for r in usable):
+        stated = np.array([_logit(r["scores"]["stated"]) for r in usable])
+        bias, w_stated, w_relevance = _logistic(np.column_stack([stated, relevance]), labels)
+        probability = 1 / (1 + np.exp(-(bias + w_stated * stated + w_relevance * relevance)))
+        result.update(answerable_bias=round(bias, 3), stated_weight=round(w_stated, 3),
+                      relevance_weight=round(w_relevance, 3), min_answerable=_threshold(probability, labels))
+    return result
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+def _logistic(x: Any, y: Any, steps: int = 20000, rate: float = 0.5, l2: float = 1e-3) -> tuple[float, ...]:
+    """(bias, weights...) of a logistic regression fitted by gradient descent on standardised inputs."""
+    import numpy as np
+
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = (x - mean) / std
+    w = np.zeros(x.shape[1])
+    b = 0.0
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(z @ w + b)))
+        w -= rate * (z.T @ (p - y) / len(y) + l2 * w)
+        b -= rate * float(np.mean(p - y))
+    weights = w / std
+    return (float(b - weights @ mean), *map(float, weights))
+
+
+def _threshold(score: Any, labels: Any) -> float:
+    """The cut (answer when score >= cut) with the best balanced accuracy, halfway between two scores."""
+    import numpy as np
+
+    values = np.unique(score)
+    cuts = [values[0] - 1e-3, *((values[:-1] + values[1:]) / 2), values[-1] + 1e-3]
+    positive, negative = labels == 1, labels == 0
+
+    def balanced(cut: float) -> float:
+        return (np.mean(score[positive] >= cut) + np.mean(score[negative] < cut)) / 2
+
+    best = max(cuts, key=lambda c: (round(balanced(c), 9), -c))
+    return round(float(best), 4)
