@@ -164,7 +164,7 @@ class Answerer:
         context = "\n".join(h.text for h in hits)  # names in a claim may sit around the cited sentence
         base = dict(question=question, standalone_question=standalone, language=language,
                     generator=self.generator.name if self.generator else "extractive")
-        scores = self.answerability(standalone, chosen)
+        scores = self.answerability(prompt_question, chosen)
         base["scores"] = scores
         if not self.answerable(scores):
             log.info("refused: %s", scores)
@@ -237,7 +237,7 @@ class Answerer:
         policy = self.settings.policy
         budget = self.settings.context_tokens
         best = sentences[0].relevance
-        floor = max(min(policy.min_relevance, best - policy.near_best), best - policy.select_window)
+        floor = max(min(policy.select_floor, best - policy.near_best), best - policy.select_window)
         chosen: list[Sentence] = []
         for s in sentences:
             cost = self._tokens(s.text) + 3
@@ -249,7 +249,8 @@ class Answerer:
 
     def answerability(self, question: str, chosen: Sequence[Sentence]) -> dict[str, float]:
         """The evidence for answering: ``relevance`` of the best sentence; with a model that reads its own
-        probabilities, ``stated`` (its probability that the best sentence states the answer) and
+        probabilities, ``stated`` (its probability that the best sentence, source [1] among the sources it
+        will answer from, states the answer) and
         ``answerable`` (the calibrated combination of both, ``AnswerPolicy``)."""
         if not chosen:
             return {"relevance": 0.0}
@@ -257,7 +258,8 @@ class Answerer:
         scores = {"relevance": chosen[0].relevance}
         if self.generator is None or not hasattr(self.generator, "choose"):
             return scores
-        prompt = prompts.render("stated", sentence=_one_line(chosen[0].text), question=question)
+        # the same sources and question as the answer prompt, so that llama.cpp reuses their evaluation
+        prompt = prompts.render("stated", sources=_numbered(chosen), question=question)
         stated = self.generator.choose([self.system_message(), {"role": "user", "content": prompt}], "",
                                        ["Yes", "No"])["Yes"]
         z = policy.answerable_bias + policy.stated_weight * _logit(stated) + policy.relevance_weight * scores["relevance"]
@@ -289,8 +291,8 @@ class Answerer:
         return {"role": "system", "content": prompts.render("system")}
 
     def messages(self, question: str, chosen: Sequence[Sentence], language: str) -> list[Message]:
-        sources = "\n".join(f"[{n}] {_one_line(s.text)}" for n, s in enumerate(chosen, start=1))
-        user = prompts.render("answer", sources=sources, question=question, language_name=language_name(language))
+        user = prompts.render("answer", sources=_numbered(chosen), question=question,
+                              language_name=language_name(language))
         return [self.system_message(), {"role": "user", "content": user}]
 
     def verify(self, raw: str, chosen: Sequence[Sentence], base: dict[str, Any], timings: dict[str, float],
@@ -462,6 +464,10 @@ def answer_language(answer: str, expected: str = "") -> str:
     if sum(ch.isalpha() for ch in rest) < 3:
         return expected
     return question_language(rest)
+
+
+def _numbered(chosen: Sequence[Sentence]) -> str:
+    return "\n".join(f"[{n}] {_one_line(s.text)}" for n, s in enumerate(chosen, start=1))
 
 
 def _logit(p: float) -> float:

@@ -361,38 +361,61 @@ def _grow(assistant: Any, target: int) -> None:
 
 
 def bench_answer(args: Any) -> dict[str, Any]:
-    """Seeds questions through ``ask`` per generator: accuracy, refusals, first-token and total latency.
-    Models are loaded and warmed before timing (the chat page keeps them loaded)."""
+    """Questions of a set through ``ask`` per generator (``llama-index``: the plain CitationQueryEngine
+    baseline with the local model, ``rag.baseline``): accuracy, refusals, answers in the question's
+    language, first-token and total latency. Models are loaded and warmed before timing (the chat page keeps
+    them loaded). ``--dataset xquad-qa`` builds the held-out pile of ``--split``."""
     import tempfile
 
+    from rag.answer import answer_language
     from rag.api import Assistant
     from rag.eval import builtin_dataset, load_dataset, score_answer
 
-    path = Path(args.dataset) if Path(args.dataset).is_file() else builtin_dataset(args.dataset)
-    questions = load_dataset(path).questions
-    result: dict[str, Any] = {"bench": "answer", "machine": machine(), "dataset": path.name,
-                              "questions": len(questions), "corpus": str(args.corpus), "generators": []}
-    with tempfile.TemporaryDirectory() as index:
-        assistant = Assistant.open(index, progress=False)
-        assistant.ingest([args.corpus])
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(args.corpus)
+        if args.dataset == "xquad-qa":
+            from rag.xquad_qa import build_pile
+
+            corpus, path = build_pile(Path(tmp) / "pile", args.split, Path(args.xquad))
+        else:
+            path = Path(args.dataset) if Path(args.dataset).is_file() else builtin_dataset(args.dataset)
+        questions = load_dataset(path).questions[:args.limit or None]
+        result: dict[str, Any] = {"bench": "answer", "machine": machine(), "dataset": path.name,
+                                  "questions": len(questions), "corpus": str(corpus), "generators": []}
+        assistant = Assistant.open(Path(tmp) / "index", progress=False)
+        assistant.ingest([corpus])
         text_of = {Path(r.source).name: assistant.article_text(r.source) for r in assistant.sources()}.get
         for kind in args.generators.split(","):
-            assistant.warm(kind)
-            assistant.ask(questions[0].question, generator=kind)  # warm-up
-            rows = [score_answer(q, assistant.ask(q.question, list(q.history), generator=kind), text_of)
-                    for q in questions]
+            ask = _asker(assistant, kind)
+            ask(questions[0])  # warm-up
+            answers = [(q, ask(q)) for q in questions]
+            rows = [score_answer(q, a, text_of) for q, a in answers]
             answerable = [r for r in rows if r.answerable]
             unanswerable = [r for r in rows if not r.answerable]
             first = [r.first_token_s for r in rows if r.first_token_s is not None]
             total = [r.total_s for r in rows]
+            in_language = [answer_language(a.text, q.lang) == q.lang for q, a in answers if a.text]
             entry = {"generator": kind, "answerable": len(answerable), "correct": sum(r.correct for r in answerable),
                      "false_refusals": sum(r.refused for r in answerable), "unanswerable": len(unanswerable),
                      "refused": sum(r.refused for r in unanswerable), "exact_quotes": all(r.exact_quotes for r in rows),
+                     "in_question_language": round(sum(in_language) / len(in_language), 3) if in_language else None,
                      "first_token_s": _seconds(first), "total_s": _seconds(total),
                      "rows": [asdict(r) for r in rows]}  # per question: what was wrong, and how slow
             result["generators"].append(entry)
             log.info("answer bench: %s", {k: v for k, v in entry.items() if k != "rows"})
     return result
+
+
+def _asker(assistant: Any, kind: str) -> Any:
+    """question -> Answer for a generator kind (``llama-index``: the peer baseline, no history)."""
+    if kind == "llama-index":
+        from rag.baseline import citation_engine
+
+        assistant.warm("local")
+        engine = citation_engine(assistant, assistant.generator_for("local"))
+        return lambda q: engine(q.question)
+    assistant.warm(kind)
+    return lambda q: assistant.ask(q.question, list(q.history), generator=kind)
 
 
 def _seconds(values: list[float]) -> dict[str, float | None]:
@@ -410,12 +433,13 @@ def answer_markdown(result: dict[str, Any]) -> str:
 
     lines = [f"# rag bench answer ({result['machine']['summary']})", "",
              f"{result['questions']} questions from {result['dataset']}; corpus {Path(result['corpus']).name}/", "",
-             "| generator | answerable correct | false refusals | unanswerable refused | exact quotes "
-             "| first token p50 / p95 (s) | total p50 / p95 (s) |", "|---|---|---|---|---|---|---|"]
+             "| generator | answerable correct | false refusals | unanswerable refused | in question language "
+             "| exact quotes | first token p50 / p95 (s) | total p50 / p95 (s) |", "|---|---|---|---|---|---|---|---|"]
     for g in result["generators"]:
         f, t = g["first_token_s"], g["total_s"]
         lines.append(f"| {g['generator']} | {g['correct']}/{g['answerable']} | {g['false_refusals']} "
-                     f"| {g['refused']}/{g['unanswerable']} | {g['exact_quotes']} | {fmt(f, 'p50')} / {fmt(f, 'p95')} "
+                     f"| {g['refused']}/{g['unanswerable']} | {g.get('in_question_language')} | {g['exact_quotes']} "
+                     f"| {fmt(f, 'p50')} / {fmt(f, 'p95')} "
                      f"| {fmt(t, 'p50')} / {fmt(t, 'p95')} |")
     return "\n".join(lines) + "\n"
 
@@ -594,8 +618,13 @@ def add_arguments(parser: Any) -> None:
     retrieval.add_argument("--weights", type=float, nargs="+", default=[0.5])
     retrieval.add_argument("--seeds", default="seeds")
     answer = sub.add_parser("answer", help="answer quality and latency (first token, total) per generator")
-    answer.add_argument("--generators", default="local,extractive", help="comma-separated: local,openai,extractive")
-    answer.add_argument("--dataset", default="seeds", help="a built-in set name or a JSONL path")
+    answer.add_argument("--generators", default="local,extractive",
+                        help="comma-separated: local,openai,extractive,llama-index (the CitationQueryEngine baseline)")
+    answer.add_argument("--dataset", default="seeds", help="a built-in set name, a JSONL path, or xquad-qa")
+    answer.add_argument("--split", choices=("dev", "test"), default="dev", help="xquad-qa: which articles")
+    answer.add_argument("--limit", type=int, default=0, help="only the first N questions")
+    answer.add_argument("--xquad", default=os.environ.get("RAG_XQUAD_DIR", str(DEFAULT_XQUAD)),
+                        help="XQuAD-R folder (default: ../shared/bench/xquad-r)")
     answer.add_argument("--corpus", default=str(Path(__file__).resolve().parents[1] / "seeds"))
     page = sub.add_parser("page", help="the chat page in headless Chromium: first answer text on screen")
     page.add_argument("--generator", default="local", help="local, openai or extractive")

@@ -36,8 +36,9 @@ class AnswerPolicy:
     # without a model that reports probabilities (extractive, or a server): refuse when the best sentence's
     # cosine relevance is below this
     min_relevance: float = 0.32  # dev
-    # sentences after the best go to the model when within near_best of it or at least min_relevance, and
+    # sentences after the best go to the model when within near_best of it or at least select_floor, and
     # never more than select_window below it
+    select_floor: float = 0.32
     near_best: float = 0.05
     select_window: float = 0.25
     min_support: float = 0.40  # a claim needs this much support (cosine or word coverage) from its sentence

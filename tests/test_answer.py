@@ -177,12 +177,12 @@ def test_evidence_selection_keeps_sentences_near_the_best_and_within_the_budget(
     def sentences(*relevances):
         return [Sentence("a.txt", i * 10, i * 10 + 9, "x" * 30, "", "en", r) for i, r in enumerate(relevances)]
 
-    # a strong best: others need min_relevance and at most select_window below it
-    floor = answerer.settings.policy.min_relevance
+    # a strong best: others need select_floor and at most select_window below it
+    floor = answerer.settings.policy.select_floor
     window = answerer.settings.policy.select_window
     strong = [0.72, 0.5, 0.72 - window - 0.01, floor - 0.01]  # [2]: just under the window
     assert [s.relevance for s in answerer.select(sentences(*strong))] == strong[:2]
-    # a low (cross-lingual) best: those within near_best of it come along, though under min_relevance
+    # a low (cross-lingual) best: those within near_best of it come along, though under select_floor
     low = [floor + 0.02, floor + 0.01, floor - 0.02, floor - 0.04]
     assert [s.relevance for s in answerer.select(sentences(*low))] == low[:3]
     assert len(answerer.select(sentences(0.05, -0.1))) == 1  # the best always: the decision is made later
