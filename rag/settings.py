@@ -29,13 +29,13 @@ class AnswerPolicy:
 
     # answer or refuse: P(answerable) = sigmoid(bias + stated_weight * logit(P(model says the best sentence
     # states the answer)) + relevance_weight * relevance of the best sentence); refuse below min_answerable
-    answerable_bias: float = -2.36  # dev
-    stated_weight: float = 0.74  # dev
-    relevance_weight: float = 6.9  # dev
-    min_answerable: float = 0.5  # dev
+    answerable_bias: float = -6.409  # dev
+    stated_weight: float = 2.428  # dev
+    relevance_weight: float = 13.944  # dev
+    min_answerable: float = 0.813  # dev
     # without a model that reports probabilities (extractive, or a server): refuse when the best sentence's
     # cosine relevance is below this
-    min_relevance: float = 0.32  # dev
+    min_relevance: float = 0.4628  # dev
     # sentences after the best go to the model when within near_best of it or at least select_floor, and
     # never more than select_window below it
     select_floor: float = 0.32
