@@ -260,8 +260,11 @@ class Answerer:
             return scores
         # the same sources and question as the answer prompt, so that llama.cpp reuses their evaluation
         prompt = prompts.render("stated", sources=_numbered(chosen), question=question)
-        stated = self.generator.choose([self.system_message(), {"role": "user", "content": prompt}], "",
-                                       ["Yes", "No"])["Yes"]
+        chances = self.generator.choose([self.system_message(), {"role": "user", "content": prompt}], "",
+                                        ["Yes", "No"])
+        if not chances:  # a server that does not report probabilities: the relevance alone decides
+            return scores
+        stated = chances["Yes"]
         z = policy.answerable_bias + policy.stated_weight * _logit(stated) + policy.relevance_weight * scores["relevance"]
         scores.update(stated=round(stated, 4), answerable=round(1 / (1 + math.exp(-z)), 4))
         return scores

@@ -200,6 +200,40 @@ class OpenAIGenerator:
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 3)  # no tokenizer here: about 3 characters a token, on the safe side
 
+    def choose(self, messages: Sequence[Message], reply_start: str, options: Sequence[str]) -> dict[str, float]:
+        """Next-token probabilities of ``options`` from the server's ``logprobs`` (one token generated);
+        empty when the server does not report them (the caller then decides without them). A reply start
+        cannot be sent through the chat API: only an empty one is supported."""
+        import math
+
+        import httpx
+
+        if reply_start:
+            return {}
+        body = {"model": self.model, "messages": list(messages), "max_tokens": 1, "temperature": 0,
+                "logprobs": True, "top_logprobs": 20}
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        try:
+            response = httpx.post(f"{self.base_url}/chat/completions", json=body, headers=headers,
+                                  timeout=self._timeout)
+            if response.status_code >= 400:
+                return {}
+            content = ((response.json().get("choices") or [{}])[0].get("logprobs") or {}).get("content") or []
+        except httpx.TimeoutException:
+            raise ModelError(f"the LLM server at {self.base_url} did not answer within {self._timeout:g}s "
+                             "(RAG_LLM_TIMEOUT)") from None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return {}
+        if not content:
+            return {}
+        found: dict[str, float] = {}
+        for item in content[0].get("top_logprobs") or []:
+            token = str(item.get("token", "")).strip()
+            if token in options and token not in found:
+                found[token] = math.exp(float(item.get("logprob", -1e9)))
+        total = sum(found.values())
+        return {o: found.get(o, 0.0) / total for o in options} if total > 0 else {}
+
     def stream(self, messages: Sequence[Message], max_tokens: int) -> Iterator[str]:
         import httpx
 

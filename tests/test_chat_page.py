@@ -231,7 +231,7 @@ def test_article_with_script_and_img_renders_as_text(page, page_assistant, tmp_p
 
 def test_unreachable_server_is_a_plain_message(page):
     choose_generator(page, "server (OpenAI-compatible)")
-    ask(page, "Who did TASS quote?")
+    ask(page, "What did Maria Zakharova say about Mark Toner's statement?")  # relevant enough to ask the server
     text = last_answer(page).locator(".error-msg").inner_text()
     assert "RAG_LLM_URL" in text and "Traceback" not in page.content()
 
@@ -259,7 +259,7 @@ def test_language_filter_and_top_k_settings_apply(page):
     choose_generator(page, "extractive (no LLM)")
     page.locator("#languages").get_by_label("en", exact=True).check()
     page.locator("#top-k input[type=number]").fill("2")
-    ask(page, "Who is Maria Zakharova?")  # unfiltered, it cites both articles
+    ask(page, "What did Maria Zakharova say about Mark Toner's statement?")  # unfiltered, both articles hold it
     sources = page.locator("#sources-panel .turn.shown .src")
     assert sources.count() >= 1
     assert {s.get_attribute("data-source").rsplit("/", 1)[-1] for s in sources.all()} == {"002_b2e3a6e9fb9339f0.txt"}

@@ -90,7 +90,7 @@ def test_openai_generator_answers_through_a_real_server(llama_server, seed_index
     assert answer.generator.startswith("openai:qwen@")
     assert score_answer(question, answer, texts_of(assistant)).correct, answer.text
     assert_exact(answer, texts_of(assistant))
-    refused = assistant.ask(QUESTIONS["no-putin-en"].question)
+    refused = assistant.ask(QUESTIONS["no-election-en"].question)
     assert refused.refused and not refused.citations
 
 
