@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import (Sentence, _attach, _first_line, _plausible_rewrite, _until_line_break,
-                        acronyms_supported, adds_content, clause_windows, lexical_support, name_found, name_words,
-                        names_supported, numbers_supported, question_language, split_claims)
+from rag.answer import (
+    Sentence,
+    _attach,
+    _first_line,
+    _plausible_rewrite,
+    _until_line_break,
+    acronyms_supported,
+    adds_content,
+    clause_windows,
+    lexical_support,
+    name_found,
+    name_words,
+    names_supported,
+    numbers_supported,
+    question_language,
+    split_claims,
+)
 from rag.errors import QueryError
 
 
