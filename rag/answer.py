@@ -28,7 +28,6 @@ A citation's ``quote`` is always ``article_text[start:end]`` of its ``source``.
 from __future__ import annotations
 
 import logging
-import math
 import re
 import threading
 import time
@@ -265,8 +264,7 @@ class Answerer:
         if not chances:  # a server that does not report probabilities: the relevance alone decides
             return scores
         stated = chances["Yes"]
-        z = policy.answerable_bias + policy.stated_weight * _logit(stated) + policy.relevance_weight * scores["relevance"]
-        scores.update(stated=round(stated, 4), answerable=round(1 / (1 + math.exp(-z)), 4))
+        scores.update(stated=round(stated, 4), answerable=round(policy.answerable(stated, scores["relevance"]), 4))
         return scores
 
     def answerable(self, scores: Mapping[str, float]) -> bool:
@@ -334,14 +332,14 @@ class Answerer:
     def _supporting(self, claim: _Claim, support: np.ndarray, n: int) -> list[int]:
         """Indices (0-based) of the given sentences that support ``claim``: its own citations when they
         do, else the one sentence that supports it best (stricter bar), else none."""
-        bar = self.settings.policy.min_support
+        policy = self.settings.policy
+        bar = policy.min_support
         cited = [m - 1 for m in dict.fromkeys(claim.markers) if 1 <= m <= n]
         good = [i for i in cited if support[i] >= bar]
         best = int(np.argmax(support))
         if good:  # a sentence that states the claim far better than the cited ones is cited as well
-            return good + [best] if support[best] >= max(support[i] for i in good) + self.settings.policy.clearly_better \
-                else good
-        return [best] if support[best] >= bar + self.settings.policy.repoint_margin else []
+            return good + [best] if support[best] >= max(support[i] for i in good) + policy.clearly_better else good
+        return [best] if support[best] >= bar + policy.repoint_margin else []
 
     def _support(self, claims: Sequence[str], chosen: Sequence[Sentence], question: str,
                  context: str) -> np.ndarray:
@@ -371,8 +369,9 @@ class Answerer:
         """claims x sentences cosine, a long sentence scored by its best clause window too: a claim that
         states one clause of a 250-character sentence is diluted by the rest (0.39 for the whole, 0.62
         for "including an attack on a humanitarian convoy on 19 September")."""
-        pieces = [(j, piece) for j, sentence in enumerate(chosen) for piece in clause_windows(sentence, self.settings.policy.long_sentence,
-                                                                                     self.settings.policy.clause_min)]
+        policy = self.settings.policy
+        pieces = [(j, piece) for j, sentence in enumerate(chosen)
+                  for piece in clause_windows(sentence, policy.long_sentence, policy.clause_min)]
         vectors = self._vectors_for([*chosen, *(piece for _, piece in pieces)])
         cosine = claim_vectors @ vectors[:len(chosen)].T
         for k, (j, _) in enumerate(pieces):
@@ -404,10 +403,10 @@ class Answerer:
         return self.generator.count_tokens(text)
 
     def _extractive(self, chosen: Sequence[Sentence], base: dict[str, Any], timings: dict[str, float],
-                    started: float, window: float | None = None) -> Answer:
-        """No LLM: the best sentence (and any within ``window`` relevance of it, up to three), quoted and
+                    started: float) -> Answer:
+        """The best sentence (and any within ``extractive_window`` relevance of it, up to three), quoted and
         cited."""
-        window = self.settings.policy.extractive_window if window is None else window
+        window = self.settings.policy.extractive_window
         best = [s for s in chosen[:3] if s.relevance >= chosen[0].relevance - window]
         quotes = " ".join(f"“{_one_line(s.text)}” [{n}]" for n, s in enumerate(best, start=1))
         text = self.phrases.render("extractive", base["language"], quotes=quotes)
@@ -471,11 +470,6 @@ def answer_language(answer: str, expected: str = "") -> str:
 
 def _numbered(chosen: Sequence[Sentence]) -> str:
     return "\n".join(f"[{n}] {_one_line(s.text)}" for n, s in enumerate(chosen, start=1))
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-4), 1 - 1e-4)
-    return math.log(p / (1 - p))
 
 
 def language_name(code: str) -> str:

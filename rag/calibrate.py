@@ -15,8 +15,9 @@ Only the development split may be used: the test split is for reporting.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
+
+from rag.settings import logit
 
 OPEN_GATES = {"min_answerable": "0", "min_relevance": "-1"}  # every question reaches the model
 
@@ -32,17 +33,12 @@ def fit(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     relevance = np.array([r["scores"]["relevance"] for r in usable])
     result: dict[str, Any] = {"questions": len(usable), "min_relevance": _threshold(relevance, labels)}
     if all("stated" in r["scores"] for r in usable):
-        stated = np.array([_logit(r["scores"]["stated"]) for r in usable])
+        stated = np.array([logit(r["scores"]["stated"]) for r in usable])
         bias, w_stated, w_relevance = _logistic(np.column_stack([stated, relevance]), labels)
         probability = 1 / (1 + np.exp(-(bias + w_stated * stated + w_relevance * relevance)))
         result.update(answerable_bias=round(bias, 3), stated_weight=round(w_stated, 3),
                       relevance_weight=round(w_relevance, 3), min_answerable=_threshold(probability, labels))
     return result
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-4), 1 - 1e-4)
-    return math.log(p / (1 - p))
 
 
 def _logistic(x: Any, y: Any, steps: int = 20000, rate: float = 0.5, l2: float = 1e-3) -> tuple[float, ...]:

@@ -58,6 +58,7 @@ class LlamaCppGenerator:
         self._threads = threads or max(1, os.cpu_count() or 1)
         self._warm_prefix = list(warm_prefix)
         self._llm: Any = None
+        self._formatter: Any = None  # the model's chat template, for prompts that continue a reply
         self._lock = threading.Lock()  # one llama.cpp context: one generation at a time
 
     def _load(self) -> Any:
@@ -94,11 +95,14 @@ class LlamaCppGenerator:
 
     def _prompt(self, llm: Any, messages: Sequence[Message], reply_start: str) -> list[int]:
         """Tokens of ``messages`` in the model's chat template, followed by the start of its reply."""
-        if getattr(self, "_formatter", None) is None:
+        if self._formatter is None:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
             meta = llm.metadata
-            token = lambda key: llm.detokenize([int(meta[key])]).decode("utf-8", "replace") if key in meta else ""  # noqa: E731
+
+            def token(key: str) -> str:
+                return llm.detokenize([int(meta[key])]).decode("utf-8", "replace") if key in meta else ""
+
             self._formatter = Jinja2ChatFormatter(meta["tokenizer.chat_template"], token("tokenizer.ggml.eos_token_id"),
                                                   token("tokenizer.ggml.bos_token_id"))
         text = self._formatter(messages=list(messages)).prompt + reply_start

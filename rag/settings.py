@@ -7,6 +7,7 @@ the API and CLI override single values. A bad value raises ``ConfigError`` namin
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,17 @@ class AnswerPolicy:
     extractive_window: float = 0.1  # a quoted answer quotes the sentences within this relevance of the best
     long_sentence: int = 160  # characters: a longer sentence is also scored clause by clause
     clause_min: int = 30  # characters: a shorter clause is scored with its neighbour
+
+    def answerable(self, stated: float, relevance: float) -> float:
+        """P(answerable) from the model's P(the best sentence states the answer) and that sentence's relevance."""
+        z = self.answerable_bias + self.stated_weight * logit(stated) + self.relevance_weight * relevance
+        return 1 / (1 + math.exp(-z))
+
+
+def logit(p: float) -> float:
+    """log(p / (1 - p)), with p kept inside [1e-4, 1 - 1e-4]."""
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
 
 
 @dataclass(frozen=True)

@@ -161,9 +161,7 @@ def test_calibration_fits_a_threshold_that_separates_the_dev_questions():
     policy = replace(AnswerPolicy(), **{k: v for k, v in fitted.items() if k != "questions"})
     for row in rows:
         s = row["scores"]
-        z = policy.answerable_bias + policy.stated_weight * np.log(s["stated"] / (1 - s["stated"])) \
-            + policy.relevance_weight * s["relevance"]
-        assert (1 / (1 + np.exp(-z)) >= policy.min_answerable) == row["answerable"]
+        assert (policy.answerable(s["stated"], s["relevance"]) >= policy.min_answerable) == row["answerable"]
     with pytest.raises(ValueError):
         fit(rows[:4])
 
