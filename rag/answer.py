@@ -7,11 +7,9 @@ The pipeline, for one question:
 2. **Evidence.** The retrieved chunks are split into sentences; each sentence is scored against the
    question with the embedding model and the best ones are packed into a token budget
    (``RAG_CONTEXT_TOKENS``): prompt processing, not generation, dominates latency on a CPU.
-3. **Answer or refuse.** One calibrated decision (``AnswerPolicy`` in settings): the LLM is asked whether
-   the best sentence states the answer, and its own probability of "Yes" is combined with the sentence's
-   relevance into P(answerable); below ``min_answerable`` the answer is a refusal in the question's
-   language. Without a model that reports probabilities, the gate is the relevance alone
-   (``min_relevance``).
+3. **Answer or refuse.** One calibrated decision for every generator (``AnswerPolicy`` in settings):
+   the best sentence's relevance and its margin over the next sentences give P(answerable); below
+   ``min_answerable`` the answer is a refusal in the question's language.
 4. **Generation.** The LLM sees the numbered sentences as data and answers in the question's language.
 5. **Verification.** Each answer sentence (claim) must add something to the question (a claim that only
    restates it is dropped) and be supported by a sentence the model was given: word coverage or
@@ -158,12 +156,13 @@ class Answerer:
         language = question_language(question)
         standalone, prompt_question = self.standalone(question, history)
         hits = self.search(standalone, self.settings.top_k)
-        chosen = self.select(self.rank_sentences(standalone, hits))
+        ranked = self.rank_sentences(standalone, hits)
+        chosen = self.select(ranked)
         timings = {"retrieval": time.perf_counter() - started}
         context = "\n".join(h.text for h in hits)  # names in a claim may sit around the cited sentence
         base = dict(question=question, standalone_question=standalone, language=language,
                     generator=self.generator.name if self.generator else "extractive")
-        scores = self.answerability(prompt_question, chosen)
+        scores = self.answerability(ranked)
         base["scores"] = scores
         if not self.answerable(scores):
             log.info("refused: %s", scores)
@@ -246,32 +245,21 @@ class Answerer:
             budget -= cost
         return chosen
 
-    def answerability(self, question: str, chosen: Sequence[Sentence]) -> dict[str, float]:
-        """The evidence for answering: ``relevance`` of the best sentence; with a model that reads its own
-        probabilities, ``stated`` (its probability that the best sentence, source [1] among the sources it
-        will answer from, states the answer) and
-        ``answerable`` (the calibrated combination of both, ``AnswerPolicy``)."""
-        if not chosen:
-            return {"relevance": 0.0}
+    def answerability(self, ranked: Sequence[Sentence]) -> dict[str, float]:
+        """The evidence for answering, from the ranked sentences: ``relevance`` of the best one, its
+        ``margin`` over the mean of the next ``margin_of`` (0 when there are none), and ``answerable``,
+        the calibrated combination of both (``AnswerPolicy``)."""
+        if not ranked:
+            return {"relevance": 0.0, "margin": 0.0, "answerable": 0.0}
         policy = self.settings.policy
-        scores = {"relevance": chosen[0].relevance}
-        if self.generator is None or not hasattr(self.generator, "choose"):
-            return scores
-        # the same sources and question as the answer prompt, so that llama.cpp reuses their evaluation
-        prompt = prompts.render("stated", sources=_numbered(chosen), question=question)
-        chances = self.generator.choose([self.system_message(), {"role": "user", "content": prompt}], "",
-                                        ["Yes", "No"])
-        if not chances:  # a server that does not report probabilities: the relevance alone decides
-            return scores
-        stated = chances["Yes"]
-        scores.update(stated=round(stated, 4), answerable=round(policy.answerable(stated, scores["relevance"]), 4))
-        return scores
+        best = ranked[0].relevance
+        rest = [s.relevance for s in ranked[1:1 + policy.margin_of]]
+        margin = best - sum(rest) / len(rest) if rest else 0.0
+        return {"relevance": best, "margin": round(margin, 4),
+                "answerable": round(policy.answerable(best, margin), 4)}
 
     def answerable(self, scores: Mapping[str, float]) -> bool:
-        policy = self.settings.policy
-        if "answerable" in scores:
-            return scores["answerable"] >= policy.min_answerable
-        return scores.get("relevance", 0.0) >= policy.min_relevance
+        return scores.get("answerable", 0.0) >= self.settings.policy.min_answerable
 
     def with_search(self, search: SearchFn, top_k: int) -> "Answerer":
         """A copy sharing the generator and sentence cache, with another search (filters, k)."""

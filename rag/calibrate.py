@@ -1,14 +1,12 @@
 """Fit the answer-or-refuse decision of ``AnswerPolicy`` from an evaluation run (evaluation stage).
 
-``rag eval xquad-qa --split dev --calibrate`` answers every development question with the gates open
-(every question reaches the model), then fits, on what each answer's decision read (``Answer.scores``):
+``rag eval xquad-qa --split dev --calibrate`` ranks the evidence of every question of the development
+articles with the gate open, then fits, on what each answer's decision read (``Answer.scores``):
 
-- ``answerable_bias``, ``stated_weight``, ``relevance_weight``: a logistic regression of "the question is
-  answerable" on logit(P(the model says the best sentence states the answer)) and that sentence's
-  relevance;
+- ``answerable_bias``, ``relevance_weight``, ``margin_weight``: a logistic regression of "the question is
+  answerable" on the best sentence's relevance and its margin over the next sentences;
 - ``min_answerable``: the probability threshold with the best balanced accuracy (share of answerable
-  questions answered plus share of unanswerable ones refused, halved); ties go to the lower threshold;
-- ``min_relevance``: the same for the relevance alone (the gate without such a model).
+  questions answered plus share of unanswerable ones refused, halved); ties go to the lower threshold.
 
 Only the development split may be used: the test split is for reporting.
 """
@@ -17,28 +15,22 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from rag.settings import logit
-
-OPEN_GATES = {"min_answerable": "0", "min_relevance": "-1"}  # every question reaches the model
+OPEN_GATES = {"min_answerable": "0"}  # every question is answered
 
 
 def fit(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Policy values fitted on report rows (``questions`` of an ``rag eval`` report)."""
     import numpy as np
 
-    usable = [r for r in rows if r.get("scores", {}).get("relevance") is not None]
+    usable = [r for r in rows if "margin" in (r.get("scores") or {})]
     labels = np.array([1.0 if r["answerable"] else 0.0 for r in usable])
     if len(set(labels.tolist())) < 2:
         raise ValueError("calibration needs answerable and unanswerable questions")
-    relevance = np.array([r["scores"]["relevance"] for r in usable])
-    result: dict[str, Any] = {"questions": len(usable), "min_relevance": _threshold(relevance, labels)}
-    if all("stated" in r["scores"] for r in usable):
-        stated = np.array([logit(r["scores"]["stated"]) for r in usable])
-        bias, w_stated, w_relevance = _logistic(np.column_stack([stated, relevance]), labels)
-        probability = 1 / (1 + np.exp(-(bias + w_stated * stated + w_relevance * relevance)))
-        result.update(answerable_bias=round(bias, 3), stated_weight=round(w_stated, 3),
-                      relevance_weight=round(w_relevance, 3), min_answerable=_threshold(probability, labels))
-    return result
+    x = np.array([[r["scores"]["relevance"], r["scores"]["margin"]] for r in usable])
+    bias, w_relevance, w_margin = _logistic(x, labels)
+    probability = 1 / (1 + np.exp(-(bias + x @ np.array([w_relevance, w_margin]))))
+    return {"questions": len(usable), "answerable_bias": round(bias, 3), "relevance_weight": round(w_relevance, 3),
+            "margin_weight": round(w_margin, 3), "min_answerable": _threshold(probability, labels)}
 
 
 def _logistic(x: Any, y: Any, steps: int = 20000, rate: float = 0.5, l2: float = 1e-3) -> tuple[float, ...]:

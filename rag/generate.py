@@ -36,17 +36,6 @@ class Generator(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
-class Chooser(Protocol):
-    """A generator that can also read its own next-token probabilities: ``choose`` gives, for a reply that
-    begins with ``reply_start``, the probability of each single-token ``option`` coming next (renormalised
-    over the options); ``continue_reply`` streams the rest of a reply that begins with ``reply_start``."""
-
-    def choose(self, messages: Sequence[Message], reply_start: str, options: Sequence[str]) -> dict[str, float]: ...
-
-    def continue_reply(self, messages: Sequence[Message], reply_start: str, max_tokens: int,
-                       stop: Sequence[str] = ()) -> Iterator[str]: ...
-
-
 class LlamaCppGenerator:
     """A GGUF chat model run by llama.cpp in this process (loaded on first use, then kept)."""
 
@@ -58,7 +47,6 @@ class LlamaCppGenerator:
         self._threads = threads or max(1, os.cpu_count() or 1)
         self._warm_prefix = list(warm_prefix)
         self._llm: Any = None
-        self._formatter: Any = None  # the model's chat template, for prompts that continue a reply
         self._lock = threading.Lock()  # one llama.cpp context: one generation at a time
 
     def _load(self) -> Any:
@@ -93,58 +81,6 @@ class LlamaCppGenerator:
         with self._lock:
             return len(self._load().tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def _prompt(self, llm: Any, messages: Sequence[Message], reply_start: str) -> list[int]:
-        """Tokens of ``messages`` in the model's chat template, followed by the start of its reply."""
-        if self._formatter is None:
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-            meta = llm.metadata
-
-            def token(key: str) -> str:
-                return llm.detokenize([int(meta[key])]).decode("utf-8", "replace") if key in meta else ""
-
-            self._formatter = Jinja2ChatFormatter(meta["tokenizer.chat_template"], token("tokenizer.ggml.eos_token_id"),
-                                                  token("tokenizer.ggml.bos_token_id"))
-        text = self._formatter(messages=list(messages)).prompt + reply_start
-        return llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-
-    def choose(self, messages: Sequence[Message], reply_start: str, options: Sequence[str]) -> dict[str, float]:
-        import llama_cpp
-        import numpy as np
-
-        with self._lock:
-            llm = self._load()
-            tokens = self._prompt(llm, messages, reply_start)
-            ids = [llm.tokenize(o.encode("utf-8"), add_bos=False, special=False) for o in options]
-            if any(len(i) != 1 for i in ids):
-                raise ModelError(f"options must be single tokens, got {options}")
-            try:
-                keep = _common_prefix(llm.input_ids[:llm.n_tokens].tolist(), tokens)
-                keep = min(keep, len(tokens) - 1)  # the last token is evaluated again for its logits
-                llm.n_tokens = keep
-                llm.eval(tokens[keep:])
-            except (ValueError, RuntimeError) as exc:
-                raise ModelError(f"the local LLM failed: {exc} (RAG_LLM_CONTEXT, RAG_CONTEXT_TOKENS)") from None
-            logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
-            chosen = np.array([logits[i[0]] for i in ids], dtype=np.float64)
-        weights = np.exp(chosen - chosen.max())
-        return dict(zip(options, (weights / weights.sum()).tolist()))
-
-    def continue_reply(self, messages: Sequence[Message], reply_start: str, max_tokens: int,
-                       stop: Sequence[str] = ()) -> Iterator[str]:
-        with self._lock:
-            llm = self._load()
-            tokens = self._prompt(llm, messages, reply_start)
-            try:
-                pieces = llm.create_completion(tokens, max_tokens=max_tokens, temperature=0.0, top_k=1,
-                                               repeat_penalty=1.05, stream=True, stop=list(stop) or None)
-                for piece in pieces:
-                    text = piece["choices"][0].get("text")
-                    if text:
-                        yield text
-            except ValueError as exc:
-                raise ModelError(f"the local LLM failed: {exc} (RAG_LLM_CONTEXT, RAG_CONTEXT_TOKENS)") from None
-
     def stream(self, messages: Sequence[Message], max_tokens: int) -> Iterator[str]:
         with self._lock:
             llm = self._load()
@@ -157,15 +93,6 @@ class LlamaCppGenerator:
                         yield text
             except ValueError as exc:  # e.g. prompt longer than the context window
                 raise ModelError(f"the local LLM failed: {exc} (RAG_LLM_CONTEXT, RAG_CONTEXT_TOKENS)") from None
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 _LOG_CALLBACK: Any = None
@@ -203,40 +130,6 @@ class OpenAIGenerator:
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 3)  # no tokenizer here: about 3 characters a token, on the safe side
-
-    def choose(self, messages: Sequence[Message], reply_start: str, options: Sequence[str]) -> dict[str, float]:
-        """Next-token probabilities of ``options`` from the server's ``logprobs`` (one token generated);
-        empty when the server does not report them (the caller then decides without them). A reply start
-        cannot be sent through the chat API: only an empty one is supported."""
-        import math
-
-        import httpx
-
-        if reply_start:
-            return {}
-        body = {"model": self.model, "messages": list(messages), "max_tokens": 1, "temperature": 0,
-                "logprobs": True, "top_logprobs": 20}
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        try:
-            response = httpx.post(f"{self.base_url}/chat/completions", json=body, headers=headers,
-                                  timeout=self._timeout)
-            if response.status_code >= 400:
-                return {}
-            content = ((response.json().get("choices") or [{}])[0].get("logprobs") or {}).get("content") or []
-        except httpx.TimeoutException:
-            raise ModelError(f"the LLM server at {self.base_url} did not answer within {self._timeout:g}s "
-                             "(RAG_LLM_TIMEOUT)") from None
-        except (httpx.HTTPError, ValueError, AttributeError):
-            return {}
-        if not content:
-            return {}
-        found: dict[str, float] = {}
-        for item in content[0].get("top_logprobs") or []:
-            token = str(item.get("token", "")).strip()
-            if token in options and token not in found:
-                found[token] = math.exp(float(item.get("logprob", -1e9)))
-        total = sum(found.values())
-        return {o: found.get(o, 0.0) / total for o in options} if total > 0 else {}
 
     def stream(self, messages: Sequence[Message], max_tokens: int) -> Iterator[str]:
         import httpx

@@ -28,15 +28,13 @@ class AnswerPolicy:
     ``rag eval --compare NAME:x=value`` varies it. Values marked *dev* were fitted by
     ``rag eval xquad-qa --split dev --calibrate`` (XQuAD-R articles 0-23), never on the test split or seeds."""
 
-    # answer or refuse: P(answerable) = sigmoid(bias + stated_weight * logit(P(model says the best sentence
-    # states the answer)) + relevance_weight * relevance of the best sentence); refuse below min_answerable
-    answerable_bias: float = -6.409  # dev
-    stated_weight: float = 2.428  # dev
-    relevance_weight: float = 13.944  # dev
-    min_answerable: float = 0.813  # dev
-    # without a model that reports probabilities (extractive, or a server): refuse when the best sentence's
-    # cosine relevance is below this
-    min_relevance: float = 0.4628  # dev
+    # answer or refuse, for every generator: P(answerable) = sigmoid(answerable_bias + relevance_weight *
+    # relevance of the best sentence + margin_weight * its margin over the next ones); refuse below min_answerable
+    answerable_bias: float = -4.228  # dev
+    relevance_weight: float = 7.911  # dev
+    margin_weight: float = 17.381  # dev
+    min_answerable: float = 0.6799  # dev
+    margin_of: int = 9  # the margin: best relevance minus the mean relevance of the next margin_of sentences
     # sentences after the best go to the model when within near_best of it or at least select_floor, and
     # never more than select_window below it
     select_floor: float = 0.32
@@ -49,16 +47,10 @@ class AnswerPolicy:
     long_sentence: int = 160  # characters: a longer sentence is also scored clause by clause
     clause_min: int = 30  # characters: a shorter clause is scored with its neighbour
 
-    def answerable(self, stated: float, relevance: float) -> float:
-        """P(answerable) from the model's P(the best sentence states the answer) and that sentence's relevance."""
-        z = self.answerable_bias + self.stated_weight * logit(stated) + self.relevance_weight * relevance
+    def answerable(self, relevance: float, margin: float) -> float:
+        """P(answerable) from the best sentence's relevance and its margin over the next sentences."""
+        z = self.answerable_bias + self.relevance_weight * relevance + self.margin_weight * margin
         return 1 / (1 + math.exp(-z))
-
-
-def logit(p: float) -> float:
-    """log(p / (1 - p)), with p kept inside [1e-4, 1 - 1e-4]."""
-    p = min(max(p, 1e-4), 1 - 1e-4)
-    return math.log(p / (1 - p))
 
 
 @dataclass(frozen=True)

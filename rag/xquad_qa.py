@@ -48,8 +48,11 @@ def load_articles(root: Path, languages: Sequence[str]) -> dict[str, list[dict[s
     return articles
 
 
-def build_pile(out: Path, split: str = "dev", root: Path = DEFAULT_XQUAD) -> tuple[Path, Path]:
-    """Write the pile of ``split`` under ``out``: (corpus folder, data set file)."""
+def build_pile(out: Path, split: str = "dev", root: Path = DEFAULT_XQUAD,
+               every_question: bool = False) -> tuple[Path, Path]:
+    """Write the pile of ``split`` under ``out``: (corpus folder, data set file). With ``every_question``
+    (the calibration set), the same files, but every question of every indexed paragraph (answerable)
+    and every usable question of the left-out ones (unanswerable), without follow-ups."""
     if split not in SPLITS:
         raise CorpusError(f"unknown split {split!r}: dev (articles 0-23) or test (24-47)")
     data = load_articles(root, (*DOCUMENT_LANGUAGES, *QUESTION_LANGUAGES))
@@ -58,8 +61,8 @@ def build_pile(out: Path, split: str = "dev", root: Path = DEFAULT_XQUAD) -> tup
     rows = []
     turn = _Turns()
     for number, a in enumerate(SPLITS[split]):
-        rows += _article(data, a, corpus, turn, follow_up=number % FOLLOW_UP_EVERY == 0)
-    dataset = Path(out) / f"xquad-qa-{split}.jsonl"
+        rows += _article(data, a, corpus, turn, follow_up=number % FOLLOW_UP_EVERY == 0, every=every_question)
+    dataset = Path(out) / f"xquad-qa-{split}{'-all' if every_question else ''}.jsonl"
     dataset.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     log.info("xquad-qa %s: %d articles, %d questions -> %s", split, len(list(corpus.iterdir())), len(rows), dataset)
     return corpus, dataset
@@ -83,8 +86,8 @@ class _Turns:
 
 
 def _article(data: dict[str, list[dict[str, Any]]], a: int, corpus: Path, turn: _Turns,
-             follow_up: bool) -> list[dict[str, Any]]:
-    """Files and questions of article ``a``."""
+             follow_up: bool, every: bool = False) -> list[dict[str, Any]]:
+    """Files and questions of article ``a`` (``every``: all its questions, see ``build_pile``)."""
     paragraphs = len(data["en"][a]["paragraphs"])
     left_out = a % paragraphs
     indexed = [p for p in range(paragraphs) if p != left_out]
@@ -94,6 +97,8 @@ def _article(data: dict[str, list[dict[str, Any]]], a: int, corpus: Path, turn: 
     for p in indexed:
         names[p] = f"a{a:02d}p{p}.{doc_lang[p]}.txt"
         (corpus / names[p]).write_text(data[doc_lang[p]][a]["paragraphs"][p]["context"] + "\n", encoding="utf-8")
+    if every:
+        return _every_question(data, a, indexed, left_out, doc_lang, names, turn)
     rows = []
     asked = [indexed[(a + k) % len(indexed)] for k in range(ANSWERABLE_PER_ARTICLE)]
     for k, p in enumerate(asked):
@@ -105,13 +110,24 @@ def _article(data: dict[str, list[dict[str, Any]]], a: int, corpus: Path, turn: 
                 lang = rows[-1]["lang"]
                 history = [[rows[-1]["question"], _answer_text(data, lang, a, p, 0)]]
             rows.append(_answerable(data, a, p, qi, lang, doc_lang[p], names[p], history))
-    unanswerable = _unanswerable(data, a, left_out, indexed)
-    if unanswerable is not None:
-        lang = turn.next("unanswerable")
-        qa = data[lang][a]["paragraphs"][left_out]["qas"][unanswerable]
-        rows.append({"id": f"a{a:02d}p{left_out}q{unanswerable}-{lang}-none", "question": qa["question"], "lang": lang,
-                     "answerable": False, "article": a, "kind": "unanswerable"})
+    for qi in _unanswerables(data, a, left_out, indexed)[:1]:
+        rows.append(_unanswerable_row(data, a, left_out, qi, turn.next("unanswerable")))
     return rows
+
+
+def _every_question(data: dict[str, list[dict[str, Any]]], a: int, indexed: Sequence[int], left_out: int,
+                    doc_lang: dict[int, str], names: dict[int, str], turn: _Turns) -> list[dict[str, Any]]:
+    rows = [_answerable(data, a, p, qi, turn.next("answerable", doc_lang[p]), doc_lang[p], names[p], [])
+            for p in indexed for qi in range(len(data["en"][a]["paragraphs"][p]["qas"]))]
+    for qi in _unanswerables(data, a, left_out, indexed):
+        lang = turn.next("unanswerable")
+        rows.append(_unanswerable_row(data, a, left_out, qi, lang))
+    return rows
+
+
+def _unanswerable_row(data: dict[str, list[dict[str, Any]]], a: int, p: int, qi: int, lang: str) -> dict[str, Any]:
+    return {"id": f"a{a:02d}p{p}q{qi}-{lang}-none", "question": data[lang][a]["paragraphs"][p]["qas"][qi]["question"],
+            "lang": lang, "answerable": False, "article": a, "kind": "unanswerable"}
 
 
 def _answer_text(data: dict[str, list[dict[str, Any]]], lang: str, a: int, p: int, qi: int) -> str:
@@ -131,44 +147,41 @@ def _answerable(data: dict[str, list[dict[str, Any]]], a: int, p: int, qi: int, 
             "reference": qa["answers"][0]["text"]}
 
 
-def _unanswerable(data: dict[str, list[dict[str, Any]]], a: int, p: int, indexed: Sequence[int]) -> int | None:
-    """Index of the first question of the left-out paragraph whose (English) answer no indexed paragraph
-    contains; None when every answer also occurs elsewhere."""
+def _unanswerables(data: dict[str, list[dict[str, Any]]], a: int, p: int, indexed: Sequence[int]) -> list[int]:
+    """Indexes of the questions of the left-out paragraph ``p`` whose (English) answer no indexed paragraph
+    contains."""
     others = " ".join(data["en"][a]["paragraphs"][q]["context"].lower() for q in indexed)
-    for qi, qa in enumerate(data["en"][a]["paragraphs"][p]["qas"]):
-        if qa["answers"][0]["text"].lower() not in others:
-            return qi
-    return None
+    return [qi for qi, qa in enumerate(data["en"][a]["paragraphs"][p]["qas"])
+            if qa["answers"][0]["text"].lower() not in others]
 
 
 def evaluate_pile(split: str = "dev", root: Path | None = None, retrieval_only: bool = False,
                   generator: str | None = None, out: str | Path | None = None, compare: Sequence[str] = (),
                   limit: int | None = None, calibrate: bool = False) -> dict[str, Any]:
     """Build the pile of ``split`` in a temporary folder and run ``rag eval`` on it (``limit``: only the
-    first N questions, for quick looks). With ``calibrate`` (development split only), every question is
-    answered with the gates open and the report gains ``calibration``: the fitted policy values
+    first N questions, for quick looks). With ``calibrate`` (development split only), every question of the
+    split's articles (``build_pile(every_question=True)``) is ranked with the gate open (the decision reads
+    no generated text, so no LLM runs) and the report gains ``calibration``: the fitted policy values
     (``rag.calibrate``), also written to ``<out>/calibration.json``."""
     import tempfile
 
     from rag.eval import evaluate
 
-    if calibrate:
-        if split != "dev":
-            raise CorpusError("--calibrate fits thresholds: only on the dev split (the test split is for reporting)")
-        from rag.calibrate import OPEN_GATES, fit
-
-        spec = "calibration:" + ",".join(f"{k}={v}" for k, v in OPEN_GATES.items())
-        report = evaluate_pile(split, root, False, generator, None, [spec], limit)["calibration"]
-        report["calibration"] = fit(report["questions"])
-        if out:
-            Path(out).mkdir(parents=True, exist_ok=True)
-            (Path(out) / "calibration.json").write_text(json.dumps(report, ensure_ascii=False, indent=2),
-                                                        encoding="utf-8")
-        return report
-
+    if calibrate and split != "dev":
+        raise CorpusError("--calibrate fits thresholds: only on the dev split (the test split is for reporting)")
     with tempfile.TemporaryDirectory(prefix="rag-xquad-qa-") as tmp:
-        corpus, dataset = build_pile(Path(tmp), split, root or DEFAULT_XQUAD)
+        corpus, dataset = build_pile(Path(tmp), split, root or DEFAULT_XQUAD, every_question=calibrate)
         if limit:
             lines = dataset.read_text(encoding="utf-8").splitlines(keepends=True)[:limit]
             dataset.write_text("".join(lines), encoding="utf-8")
-        return evaluate(dataset, corpus, None, retrieval_only, generator, out, compare)
+        if not calibrate:
+            return evaluate(dataset, corpus, None, retrieval_only, generator, out, compare)
+        from rag.calibrate import OPEN_GATES, fit
+
+        spec = "calibration:" + ",".join(f"{k}={v}" for k, v in OPEN_GATES.items())
+        report = evaluate(dataset, corpus, None, False, "extractive", None, [spec])["calibration"]
+    report["calibration"] = fit(report["questions"])
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "calibration.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    return report

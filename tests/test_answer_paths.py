@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rag import prompts
-from rag.answer import Answerer, answer_language
+from rag.answer import Answerer, Sentence, answer_language
 from rag.calibrate import fit
 from rag.phrases import NEUTRAL, Phrases, acceptable
 from rag.retrieve import Hit, tokenize
@@ -39,13 +39,13 @@ class WordEmbedder:
 
 
 class Scripted:
-    """A generator whose replies are scripted: ``stated`` is its P(Yes) that the best sentence states the
-    answer; ``reply`` what it writes; every prompt is recorded."""
+    """A generator whose replies are scripted: ``reply`` is what it writes (``translation`` when asked to
+    translate); every prompt is recorded."""
 
     name = "scripted"
 
-    def __init__(self, reply: str = "", stated: float = 0.9, translation: str = "") -> None:
-        self.reply, self.stated, self.translation = reply, stated, translation
+    def __init__(self, reply: str = "", translation: str = "") -> None:
+        self.reply, self.translation = reply, translation
         self.prompts: list[str] = []
 
     def count_tokens(self, text: str) -> int:
@@ -57,23 +57,20 @@ class Scripted:
         for k, word in enumerate(text.split(" ")):
             yield word if k == 0 else " " + word
 
-    def choose(self, messages: Sequence[dict], reply_start: str, options: Sequence[str]) -> dict[str, float]:
-        self.prompts.append(messages[-1]["content"])
-        return {options[0]: self.stated, options[1]: 1 - self.stated}
-
-
 def answerer(generator, tmp_path, **policy) -> Answerer:
+    """An answerer over ARTICLE; the gate is open unless ``policy`` says otherwise (the word-hashing
+    embedder's relevances are not EmbeddingGemma's, which the default policy is calibrated on)."""
     hit = Hit("a.txt", 0, len(ARTICLE), ARTICLE, 1.0, "en", "Convoy")
-    settings = Settings(index_dir=tmp_path, policy=replace(AnswerPolicy(), **policy))
+    settings = Settings(index_dir=tmp_path, policy=replace(AnswerPolicy(), **{"min_answerable": 0.0, **policy}))
     return Answerer(lambda q, k: [hit], WordEmbedder(), generator, settings)
 
 
 def test_a_low_answerable_probability_refuses_before_any_answer_is_written(tmp_path):
-    model = Scripted("Twelve people died [1].", stated=0.01)
-    answer = answerer(model, tmp_path).ask("How many people died in the attack?")
+    model = Scripted("Twelve people died [1].")
+    answer = answerer(model, tmp_path, answerable_bias=-50.0, min_answerable=0.5).ask("How many people died in the attack?")
     assert answer.refused and answer.citations == () and answer.text == prompts.render("refusal", "en").strip()
-    assert answer.scores["stated"] == 0.01 and answer.scores["answerable"] < 0.5
-    assert len(model.prompts) == 1  # only the "is it stated?" question was asked
+    assert set(answer.scores) == {"relevance", "margin", "answerable"} and answer.scores["answerable"] < 0.5
+    assert model.prompts == []  # the decision reads no generated text: nothing was asked
 
 
 def test_a_supported_claim_is_answered_with_its_sentence_cited(tmp_path):
@@ -105,18 +102,28 @@ def test_an_unsupported_claim_is_dropped_and_the_evidence_quoted(tmp_path):
 def test_an_answer_in_another_language_is_replaced_by_quotes_in_the_question_language(tmp_path):
     model = Scripted("Twelve people died in the attack [2].")
     # the word-hashing embedder scores a Spanish question low against English text: the gate is opened
-    answer = answerer(model, tmp_path, min_answerable=0.0).ask("¿Cuántas personas murieron en el ataque del convoy?")
+    answer = answerer(model, tmp_path).ask("¿Cuántas personas murieron en el ataque del convoy?")
     assert answer.language == "es" and answer.text.startswith("Los artículos dicen: “")
 
 
-def test_without_a_model_the_gate_is_the_relevance_alone(tmp_path):
-    assert answerer(None, tmp_path, min_relevance=0.2).ask("How many people died in the attack?").citations
-    answer = answerer(None, tmp_path, min_relevance=0.99).ask("How many people died in the attack?")
-    assert answer.refused and "stated" not in answer.scores
+def test_without_a_model_the_same_gate_decides(tmp_path):
+    assert answerer(None, tmp_path).ask("How many people died in the attack?").citations
+    answer = answerer(None, tmp_path, answerable_bias=-50.0, min_answerable=0.5).ask("How many people died in the attack?")
+    assert answer.refused and set(answer.scores) == {"relevance", "margin", "answerable"}
+
+
+def test_the_margin_is_the_best_relevance_over_the_mean_of_the_next_sentences(tmp_path):
+    a = answerer(None, tmp_path, answerable_bias=-1.0, relevance_weight=2.0, margin_weight=4.0, margin_of=2)
+    ranked = [Sentence("a.txt", 0, 1, "x", "", "en", relevance=r) for r in (0.8, 0.4, 0.2, 0.0)]
+    scores = a.answerability(ranked)
+    assert scores["relevance"] == 0.8 and scores["margin"] == pytest.approx(0.5)
+    assert scores["answerable"] == pytest.approx(1 / (1 + np.exp(-(-1.0 + 2.0 * 0.8 + 4.0 * 0.5))), abs=1e-4)
+    assert a.answerability(ranked[:1])["margin"] == 0.0  # nothing to stand out from
+    assert a.answerability([])["answerable"] == 0.0
 
 
 def test_a_language_with_no_shipped_phrase_gets_a_checked_translation_kept_once(tmp_path):
-    model = Scripted(stated=0.01, translation="Nakala hazisemi hivyo.")
+    model = Scripted(translation="Nakala hazisemi hivyo.")
     a = answerer(model, tmp_path)
     a.phrases.template("refusal", "sw")
     kept = tmp_path / "phrases" / "refusal.sw.txt"
@@ -152,16 +159,16 @@ def test_answer_language_ignores_quotes_markers_and_names():
 
 
 def test_calibration_fits_a_threshold_that_separates_the_dev_questions():
-    rows = [{"answerable": True, "scores": {"relevance": r, "stated": p}} for r, p in
-            [(0.6, 0.9), (0.5, 0.8), (0.45, 0.7), (0.55, 0.95)]]
-    rows += [{"answerable": False, "scores": {"relevance": r, "stated": p}} for r, p in
-             [(0.3, 0.2), (0.35, 0.4), (0.25, 0.1)]]
+    rows = [{"answerable": True, "scores": {"relevance": r, "margin": m}} for r, m in
+            [(0.6, 0.3), (0.5, 0.25), (0.45, 0.3), (0.55, 0.2)]]
+    rows += [{"answerable": False, "scores": {"relevance": r, "margin": m}} for r, m in
+             [(0.3, 0.05), (0.5, 0.02), (0.25, 0.1)]]  # (0.5, 0.02): relevant, but nothing stands out
     fitted = fit(rows)
-    assert 0.35 < fitted["min_relevance"] < 0.45 and fitted["stated_weight"] > 0 and fitted["relevance_weight"] > 0
+    assert fitted["questions"] == 7 and fitted["relevance_weight"] > 0 and fitted["margin_weight"] > 0
     policy = replace(AnswerPolicy(), **{k: v for k, v in fitted.items() if k != "questions"})
     for row in rows:
         s = row["scores"]
-        assert (policy.answerable(s["stated"], s["relevance"]) >= policy.min_answerable) == row["answerable"]
+        assert (policy.answerable(s["relevance"], s["margin"]) >= policy.min_answerable) == row["answerable"]
     with pytest.raises(ValueError):
         fit(rows[:4])
 

@@ -50,6 +50,19 @@ def test_questions_are_cross_lingual_with_exact_evidence_and_unanswerable_ones_l
     assert set(by_language) == set(QUESTION_LANGUAGES) and min(by_language.values()) >= 5
 
 
+def test_the_calibration_set_asks_every_question_of_the_same_files(tmp_path):
+    corpus, rows = pile(tmp_path / "sample", "dev")
+    every_corpus, every_dataset = build_pile(tmp_path / "every", "dev", every_question=True)
+    every = [json.loads(line) for line in every_dataset.read_text(encoding="utf-8").splitlines()]
+    assert sorted(p.name for p in corpus.iterdir()) == sorted(p.name for p in every_corpus.iterdir())
+    kinds = collections.Counter(r["kind"] for r in every)
+    assert set(kinds) == {"answerable", "unanswerable"} and kinds["answerable"] > 400 and kinds["unanswerable"] > 80
+    assert len({r["id"] for r in every}) == len(every) and {r["article"] for r in every} == set(range(24))
+    assert all(r["lang"] != r["evidence"][0]["source"].split(".")[1] for r in every if r["answerable"])
+    # every unanswerable question of the sample is in the calibration set (maybe in another language)
+    assert {r["id"].split("-")[0] for r in rows if not r["answerable"]} <= {r["id"].split("-")[0] for r in every}
+
+
 def test_an_unknown_split_is_a_clear_error(tmp_path):
     with pytest.raises(CorpusError, match="dev .*test"):
         build_pile(tmp_path, "all")
