@@ -162,7 +162,7 @@ class Answerer:
         context = "\n".join(h.text for h in hits)  # names in a claim may sit around the cited sentence
         base = dict(question=question, standalone_question=standalone, language=language,
                     generator=self.generator.name if self.generator else "extractive")
-        scores = self.answerability(ranked)
+        scores = self.answerability(ranked, language)
         base["scores"] = scores
         if not self.answerable(scores):
             log.info("refused: %s", scores)
@@ -245,18 +245,20 @@ class Answerer:
             budget -= cost
         return chosen
 
-    def answerability(self, ranked: Sequence[Sentence]) -> dict[str, float]:
+    def answerability(self, ranked: Sequence[Sentence], language: str = "") -> dict[str, float]:
         """The evidence for answering, from the ranked sentences: ``relevance`` of the best one, its
-        ``margin`` over the mean of the next ``margin_of`` (0 when there are none), and ``answerable``,
-        the calibrated combination of both (``AnswerPolicy``)."""
+        ``margin`` over the mean of the next ``margin_of`` (0 when there are none), ``same_language`` (1 when
+        it is in the question's ``language``: cosines run higher within one language), and ``answerable``,
+        the calibrated combination of the three (``AnswerPolicy``)."""
         if not ranked:
-            return {"relevance": 0.0, "margin": 0.0, "answerable": 0.0}
+            return {"relevance": 0.0, "margin": 0.0, "same_language": 0.0, "answerable": 0.0}
         policy = self.settings.policy
-        best = ranked[0].relevance
+        best = ranked[0]
         rest = [s.relevance for s in ranked[1:1 + policy.margin_of]]
-        margin = best - sum(rest) / len(rest) if rest else 0.0
-        return {"relevance": best, "margin": round(margin, 4),
-                "answerable": round(policy.answerable(best, margin), 4)}
+        margin = round(best.relevance - sum(rest) / len(rest), 4) if rest else 0.0
+        same = float(_SAME.get(best.language, best.language) == language)
+        return {"relevance": best.relevance, "margin": margin, "same_language": same,
+                "answerable": round(policy.answerable(best.relevance, margin, same), 4)}
 
     def answerable(self, scores: Mapping[str, float]) -> bool:
         return scores.get("answerable", 0.0) >= self.settings.policy.min_answerable

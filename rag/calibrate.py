@@ -3,8 +3,9 @@
 ``rag eval xquad-qa --split dev --calibrate`` ranks the evidence of every question of the development
 articles with the gate open, then fits, on what each answer's decision read (``Answer.scores``):
 
-- ``answerable_bias``, ``relevance_weight``, ``margin_weight``: a logistic regression of "the question is
-  answerable" on the best sentence's relevance and its margin over the next sentences;
+- ``answerable_bias``, ``relevance_weight``, ``margin_weight``, ``same_language_weight``: a logistic
+  regression of "the question is answerable" on the best sentence's relevance, its margin over the next
+  sentences and whether it is in the question's language;
 - ``min_answerable``: the probability threshold with the best balanced accuracy (share of answerable
   questions answered plus share of unanswerable ones refused, halved); ties go to the lower threshold.
 
@@ -26,11 +27,14 @@ def fit(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     labels = np.array([1.0 if r["answerable"] else 0.0 for r in usable])
     if len(set(labels.tolist())) < 2:
         raise ValueError("calibration needs answerable and unanswerable questions")
-    x = np.array([[r["scores"]["relevance"], r["scores"]["margin"]] for r in usable])
-    bias, w_relevance, w_margin = _logistic(x, labels)
-    probability = 1 / (1 + np.exp(-(bias + x @ np.array([w_relevance, w_margin]))))
-    return {"questions": len(usable), "answerable_bias": round(bias, 3), "relevance_weight": round(w_relevance, 3),
-            "margin_weight": round(w_margin, 3), "min_answerable": _threshold(probability, labels)}
+    x = np.array([[r["scores"]["relevance"], r["scores"]["margin"], r["scores"].get("same_language", 0.0)]
+                  for r in usable])
+    bias, *weights = _logistic(x, labels)
+    probability = 1 / (1 + np.exp(-(bias + x @ np.array(weights))))
+    names = ("relevance_weight", "margin_weight", "same_language_weight")
+    return {"questions": len(usable), "answerable_bias": round(bias, 3),
+            **{name: round(w, 3) for name, w in zip(names, weights)},
+            "min_answerable": _threshold(probability, labels)}
 
 
 def _logistic(x: Any, y: Any, steps: int = 20000, rate: float = 0.5, l2: float = 1e-3) -> tuple[float, ...]:

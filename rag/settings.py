@@ -29,11 +29,13 @@ class AnswerPolicy:
     ``rag eval xquad-qa --split dev --calibrate`` (XQuAD-R articles 0-23), never on the test split or seeds."""
 
     # answer or refuse, for every generator: P(answerable) = sigmoid(answerable_bias + relevance_weight *
-    # relevance of the best sentence + margin_weight * its margin over the next ones); refuse below min_answerable
-    answerable_bias: float = -4.228  # dev
-    relevance_weight: float = 7.911  # dev
-    margin_weight: float = 17.381  # dev
-    min_answerable: float = 0.6799  # dev
+    # relevance of the best sentence + margin_weight * its margin over the next ones + same_language_weight
+    # when it is in the question's language); refuse below min_answerable
+    answerable_bias: float = -4.986  # dev
+    relevance_weight: float = 7.851  # dev
+    margin_weight: float = 20.902  # dev
+    same_language_weight: float = -0.822  # dev
+    min_answerable: float = 0.8344  # dev
     margin_of: int = 9  # the margin: best relevance minus the mean relevance of the next margin_of sentences
     # sentences after the best go to the model when within near_best of it or at least select_floor, and
     # never more than select_window below it
@@ -47,9 +49,11 @@ class AnswerPolicy:
     long_sentence: int = 160  # characters: a longer sentence is also scored clause by clause
     clause_min: int = 30  # characters: a shorter clause is scored with its neighbour
 
-    def answerable(self, relevance: float, margin: float) -> float:
-        """P(answerable) from the best sentence's relevance and its margin over the next sentences."""
-        z = self.answerable_bias + self.relevance_weight * relevance + self.margin_weight * margin
+    def answerable(self, relevance: float, margin: float, same_language: float = 0.0) -> float:
+        """P(answerable) from the best sentence's relevance, its margin over the next sentences and whether
+        it is in the question's language (1 or 0)."""
+        z = (self.answerable_bias + self.relevance_weight * relevance + self.margin_weight * margin
+             + self.same_language_weight * same_language)
         return 1 / (1 + math.exp(-z))
 
 

@@ -117,11 +117,17 @@ def _article(data: dict[str, list[dict[str, Any]]], a: int, corpus: Path, turn: 
 
 def _every_question(data: dict[str, list[dict[str, Any]]], a: int, indexed: Sequence[int], left_out: int,
                     doc_lang: dict[int, str], names: dict[int, str], turn: _Turns) -> list[dict[str, Any]]:
-    rows = [_answerable(data, a, p, qi, turn.next("answerable", doc_lang[p]), doc_lang[p], names[p], [])
-            for p in indexed for qi in range(len(data["en"][a]["paragraphs"][p]["qas"]))]
-    for qi in _unanswerables(data, a, left_out, indexed):
-        lang = turn.next("unanswerable")
-        rows.append(_unanswerable_row(data, a, left_out, qi, lang))
+    """Each answerable question twice, in another language and in its paragraph's; each unanswerable one
+    in a question language and in the language of one of the article's indexed paragraphs (users ask in
+    their documents' language too, and cosines run higher within one language)."""
+    rows = []
+    for p in indexed:
+        for qi in range(len(data["en"][a]["paragraphs"][p]["qas"])):
+            for lang in (turn.next("answerable", doc_lang[p]), doc_lang[p]):
+                rows.append(_answerable(data, a, p, qi, lang, doc_lang[p], names[p], []))
+    for k, qi in enumerate(_unanswerables(data, a, left_out, indexed)):
+        for lang in dict.fromkeys((turn.next("unanswerable"), doc_lang[indexed[k % len(indexed)]])):
+            rows.append(_unanswerable_row(data, a, left_out, qi, lang))
     return rows
 
 

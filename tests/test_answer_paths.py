@@ -69,7 +69,7 @@ def test_a_low_answerable_probability_refuses_before_any_answer_is_written(tmp_p
     model = Scripted("Twelve people died [1].")
     answer = answerer(model, tmp_path, answerable_bias=-50.0, min_answerable=0.5).ask("How many people died in the attack?")
     assert answer.refused and answer.citations == () and answer.text == prompts.render("refusal", "en").strip()
-    assert set(answer.scores) == {"relevance", "margin", "answerable"} and answer.scores["answerable"] < 0.5
+    assert set(answer.scores) == {"relevance", "margin", "same_language", "answerable"} and answer.scores["answerable"] < 0.5
     assert model.prompts == []  # the decision reads no generated text: nothing was asked
 
 
@@ -109,7 +109,7 @@ def test_an_answer_in_another_language_is_replaced_by_quotes_in_the_question_lan
 def test_without_a_model_the_same_gate_decides(tmp_path):
     assert answerer(None, tmp_path).ask("How many people died in the attack?").citations
     answer = answerer(None, tmp_path, answerable_bias=-50.0, min_answerable=0.5).ask("How many people died in the attack?")
-    assert answer.refused and set(answer.scores) == {"relevance", "margin", "answerable"}
+    assert answer.refused and set(answer.scores) == {"relevance", "margin", "same_language", "answerable"}
 
 
 def test_the_margin_is_the_best_relevance_over_the_mean_of_the_next_sentences(tmp_path):
@@ -119,6 +119,9 @@ def test_the_margin_is_the_best_relevance_over_the_mean_of_the_next_sentences(tm
     assert scores["relevance"] == 0.8 and scores["margin"] == pytest.approx(0.5)
     assert scores["answerable"] == pytest.approx(1 / (1 + np.exp(-(-1.0 + 2.0 * 0.8 + 4.0 * 0.5))), abs=1e-4)
     assert a.answerability(ranked[:1])["margin"] == 0.0  # nothing to stand out from
+    assert a.answerability(ranked, "en")["same_language"] == 1.0 and scores["same_language"] == 0.0
+    malay = [replace(s, language="ms") for s in ranked]
+    assert a.answerability(malay, "id")["same_language"] == 1.0  # langid's Malay is Indonesian
     assert a.answerability([])["answerable"] == 0.0
 
 
