@@ -77,7 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="xquad-qa: dev (XQuAD-R articles 0-23, for tuning) or test (24-47, for reporting only)")
     p.add_argument("--limit", type=int, metavar="N", help="xquad-qa: only the first N questions")
     p.add_argument("--calibrate", action="store_true",
-                   help="xquad-qa, dev split: answer with the gates open and fit the answer policy's thresholds")
+                   help="xquad-qa, dev split: rank every question's evidence with the gate open and fit the answer "
+                        "policy's decision")
+    p.add_argument("--every-question", action="store_true",
+                   help="xquad-qa: ask every question of the split's articles (the calibration set; about 1,200)")
 
     p = verbs.add_parser("sources", help="list the ingested articles")
     p.add_argument("--json", action="store_true")
@@ -225,7 +228,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from rag.xquad_qa import evaluate_pile
 
         result = evaluate_pile(args.split, Path(args.data) if args.data else None, args.retrieval_only,
-                               args.generator, args.out, args.compare, args.limit, args.calibrate)
+                               args.generator, args.out, args.compare, args.limit, args.calibrate,
+                               args.every_question)
         if args.calibrate:
             _print_json(result["calibration"])
             return 0

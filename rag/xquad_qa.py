@@ -163,9 +163,10 @@ def _unanswerables(data: dict[str, list[dict[str, Any]]], a: int, p: int, indexe
 
 def evaluate_pile(split: str = "dev", root: Path | None = None, retrieval_only: bool = False,
                   generator: str | None = None, out: str | Path | None = None, compare: Sequence[str] = (),
-                  limit: int | None = None, calibrate: bool = False) -> dict[str, Any]:
+                  limit: int | None = None, calibrate: bool = False, every_question: bool = False) -> dict[str, Any]:
     """Build the pile of ``split`` in a temporary folder and run ``rag eval`` on it (``limit``: only the
-    first N questions, for quick looks). With ``calibrate`` (development split only), every question of the
+    first N questions, for quick looks; ``every_question``: the calibration set of ``build_pile``). With
+    ``calibrate`` (development split only), every question of the
     split's articles (``build_pile(every_question=True)``) is ranked with the gate open (the decision reads
     no generated text, so no LLM runs) and the report gains ``calibration``: the fitted policy values
     (``rag.calibrate``), also written to ``<out>/calibration.json``."""
@@ -176,7 +177,8 @@ def evaluate_pile(split: str = "dev", root: Path | None = None, retrieval_only: 
     if calibrate and split != "dev":
         raise CorpusError("--calibrate fits thresholds: only on the dev split (the test split is for reporting)")
     with tempfile.TemporaryDirectory(prefix="rag-xquad-qa-") as tmp:
-        corpus, dataset = build_pile(Path(tmp), split, root or DEFAULT_XQUAD, every_question=calibrate)
+        corpus, dataset = build_pile(Path(tmp), split, root or DEFAULT_XQUAD,
+                                     every_question=calibrate or every_question)
         if limit:
             lines = dataset.read_text(encoding="utf-8").splitlines(keepends=True)[:limit]
             dataset.write_text("".join(lines), encoding="utf-8")

@@ -57,6 +57,9 @@ class Scripted:
         for k, word in enumerate(text.split(" ")):
             yield word if k == 0 else " " + word
 
+SCORES = {"relevance", "margin", "same_language", "answerable"}  # what the decision reads, in Answer.scores
+
+
 def answerer(generator, tmp_path, **policy) -> Answerer:
     """An answerer over ARTICLE; the gate is open unless ``policy`` says otherwise (the word-hashing
     embedder's relevances are not EmbeddingGemma's, which the default policy is calibrated on)."""
@@ -67,9 +70,10 @@ def answerer(generator, tmp_path, **policy) -> Answerer:
 
 def test_a_low_answerable_probability_refuses_before_any_answer_is_written(tmp_path):
     model = Scripted("Twelve people died [1].")
-    answer = answerer(model, tmp_path, answerable_bias=-50.0, min_answerable=0.5).ask("How many people died in the attack?")
+    closed = answerer(model, tmp_path, answerable_bias=-50.0, min_answerable=0.5)
+    answer = closed.ask("How many people died in the attack?")
     assert answer.refused and answer.citations == () and answer.text == prompts.render("refusal", "en").strip()
-    assert set(answer.scores) == {"relevance", "margin", "same_language", "answerable"} and answer.scores["answerable"] < 0.5
+    assert set(answer.scores) == SCORES and answer.scores["answerable"] < 0.5
     assert model.prompts == []  # the decision reads no generated text: nothing was asked
 
 
@@ -108,8 +112,9 @@ def test_an_answer_in_another_language_is_replaced_by_quotes_in_the_question_lan
 
 def test_without_a_model_the_same_gate_decides(tmp_path):
     assert answerer(None, tmp_path).ask("How many people died in the attack?").citations
-    answer = answerer(None, tmp_path, answerable_bias=-50.0, min_answerable=0.5).ask("How many people died in the attack?")
-    assert answer.refused and set(answer.scores) == {"relevance", "margin", "same_language", "answerable"}
+    closed = answerer(None, tmp_path, answerable_bias=-50.0, min_answerable=0.5)
+    answer = closed.ask("How many people died in the attack?")
+    assert answer.refused and set(answer.scores) == SCORES
 
 
 def test_the_margin_is_the_best_relevance_over_the_mean_of_the_next_sentences(tmp_path):
