@@ -36,7 +36,9 @@ class AnswerPolicy:
     margin_weight: float = 20.902  # dev
     same_language_weight: float = -0.822  # dev
     min_answerable: float = 0.8344  # dev
-    margin_of: int = 9  # the margin: best relevance minus the mean relevance of the next margin_of sentences
+    # the margin: best relevance minus the mean relevance of the next margin_of ranked sentences (of the top_k
+    # passages: the weights above were fitted with the default top_k and chunk size)
+    margin_of: int = 9
     # sentences after the best go to the model when within near_best of it or at least select_floor, and
     # never more than select_window below it
     select_floor: float = 0.32
