@@ -83,7 +83,6 @@ class SentenceTransformerEmbedder:
         started = time.perf_counter()
         import torch
         from sentence_transformers import SentenceTransformer
-
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()

@@ -76,10 +76,9 @@ def llama_server(tmp_path_factory):
 
 def test_openai_generator_answers_through_a_real_server(llama_server, seed_index, embedder):
     from rag import Assistant
+    from rag.eval import score_answer
 
     from .test_ask import QUESTIONS, assert_exact, texts_of
-
-    from rag.eval import score_answer
 
     assistant = Assistant.open(seed_index, embedder=embedder, generator="openai", llm_url=llama_server,
                                llm_name="qwen")

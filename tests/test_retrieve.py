@@ -8,9 +8,8 @@ import pytest
 
 from rag.chunking import Chunk
 from rag.errors import QueryError
-from rag.retrieve import fuse, rrf, tokenize
-
 from rag.eval import builtin_dataset, evidence_spans, first_hit_rank, load_dataset, retrieval_questions
+from rag.retrieve import fuse, rrf, tokenize
 
 from .conftest import SEEDS
 

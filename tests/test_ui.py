@@ -7,11 +7,19 @@ import re
 import pytest
 
 from rag.answer import Answer, Citation
+from rag.corpus import Skipped
 from rag.errors import ConfigError
 from rag.ingest import IngestReport
-from rag.corpus import Skipped
-from rag.ui import (answer_html, check_bind, citation_html, file_results, safe_name, save_uploads,
-                    sources_html, streaming_html)
+from rag.ui import (
+    answer_html,
+    check_bind,
+    citation_html,
+    file_results,
+    safe_name,
+    save_uploads,
+    sources_html,
+    streaming_html,
+)
 
 ARTICLE = ("First sentence is here. The minister said <img src=x onerror=alert(1)> nothing & more. "
            "Last one.")
