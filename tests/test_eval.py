@@ -116,7 +116,7 @@ def test_rag_eval_with_answers_on_a_user_set(tmp_path):
     out = tmp_path / "out"
     # the gate is lowered so that the cross-lingual question is answered: this test is about the report
     proc = rag("eval", str(path), "--generator", "extractive", "--out", str(out), "--corpus", str(SEEDS),
-               env={"RAG_MIN_RELEVANCE": "0.3"})
+               env={"RAG_MIN_ANSWERABLE": "0.5"})
     assert proc.returncode == 0, proc.stderr
     assert "skipped line 3" in proc.stderr
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
