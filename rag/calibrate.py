@@ -14,27 +14,64 @@ Only the development split may be used: the test split is for reporting.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 OPEN_GATES = {"min_answerable": "0"}  # every question is answered
 
 
-def fit(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Policy values fitted on report rows (``questions`` of an ``rag eval`` report)."""
+def fit(rows: Sequence[dict[str, Any]], group: Callable[[dict[str, Any]], str] | None = None,
+        folds: int = 4) -> dict[str, Any]:
+    """Policy values fitted on report rows (``questions`` of an ``rag eval`` report). With ``group`` (a row's
+    article, say), also ``cross_validated``: the decision fitted on all but one of ``folds`` groups of
+    articles and scored on the one left out, summed over the folds (what to expect on unseen articles)."""
     import numpy as np
 
     usable = [r for r in rows if "margin" in (r.get("scores") or {})]
-    labels = np.array([1.0 if r["answerable"] else 0.0 for r in usable])
+    x, labels = _features(usable), np.array([1.0 if r["answerable"] else 0.0 for r in usable])
     if len(set(labels.tolist())) < 2:
         raise ValueError("calibration needs answerable and unanswerable questions")
-    x = np.array([[r["scores"]["relevance"], r["scores"]["margin"], r["scores"].get("same_language", 0.0)]
-                  for r in usable])
+    fitted = _fit(x, labels)
+    result: dict[str, Any] = {"questions": len(usable), **fitted}
+    if group is not None:
+        groups = sorted({group(r) for r in usable})
+        fold = np.array([groups.index(group(r)) % folds for r in usable])
+        answered = np.zeros(len(usable), dtype=bool)
+        for k in range(folds):
+            held = fold == k
+            if held.any() and len(set(labels[~held].tolist())) == 2:
+                trained = _fit(x[~held], labels[~held])
+                answered[held] = _probability(x[held], trained) >= trained["min_answerable"]
+        correct = np.array([bool(r.get("correct")) for r in usable])
+        positive, negative = labels == 1, labels == 0
+        result["cross_validated"] = {
+            "folds": folds, "answered_right": round(float(np.mean(answered[positive] & correct[positive])), 3),
+            "false_refusals": round(float(np.mean(~answered[positive])), 3),
+            "unanswerable_refused": round(float(np.mean(~answered[negative])), 3)}
+    return result
+
+
+_WEIGHTS = ("relevance_weight", "margin_weight", "same_language_weight")
+
+
+def _features(rows: Sequence[dict[str, Any]]) -> Any:
+    import numpy as np
+
+    return np.array([[r["scores"]["relevance"], r["scores"]["margin"], r["scores"].get("same_language", 0.0)]
+                     for r in rows]).reshape(-1, len(_WEIGHTS))
+
+
+def _fit(x: Any, labels: Any) -> dict[str, float]:
     bias, *weights = _logistic(x, labels)
-    probability = 1 / (1 + np.exp(-(bias + x @ np.array(weights))))
-    names = ("relevance_weight", "margin_weight", "same_language_weight")
-    return {"questions": len(usable), "answerable_bias": round(bias, 3),
-            **{name: round(w, 3) for name, w in zip(names, weights)},
-            "min_answerable": _threshold(probability, labels)}
+    fitted = {"answerable_bias": round(bias, 3), **{n: round(w, 3) for n, w in zip(_WEIGHTS, weights)}}
+    fitted["min_answerable"] = _threshold(_probability(x, fitted), labels)
+    return fitted
+
+
+def _probability(x: Any, fitted: dict[str, float]) -> Any:
+    import numpy as np
+
+    z = fitted["answerable_bias"] + x @ np.array([fitted[n] for n in _WEIGHTS])
+    return 1 / (1 + np.exp(-z))
 
 
 def _logistic(x: Any, y: Any, steps: int = 20000, rate: float = 0.5, l2: float = 1e-3) -> tuple[float, ...]:

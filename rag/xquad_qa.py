@@ -188,7 +188,7 @@ def evaluate_pile(split: str = "dev", root: Path | None = None, retrieval_only: 
 
         spec = "calibration:" + ",".join(f"{k}={v}" for k, v in OPEN_GATES.items())
         report = evaluate(dataset, corpus, None, False, "extractive", None, [spec])["calibration"]
-    report["calibration"] = fit(report["questions"])
+    report["calibration"] = fit(report["questions"], group=lambda row: row["id"].split("p")[0])  # by article
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "calibration.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -181,6 +181,17 @@ def test_calibration_fits_a_threshold_that_separates_the_dev_questions():
         fit(rows[:4])
 
 
+def test_calibration_reports_what_to_expect_on_articles_it_was_not_fitted_on():
+    rows = []
+    for article in range(8):  # per article: two clear answerable questions, one clear unanswerable one
+        rows += [{"id": f"a{article}-{k}", "answerable": True, "correct": k == 0,
+                  "scores": {"relevance": 0.6 + 0.01 * article, "margin": 0.3}} for k in range(2)]
+        rows.append({"id": f"a{article}-none", "answerable": False, "scores": {"relevance": 0.3, "margin": 0.05}})
+    checked = fit(rows, group=lambda row: row["id"].split("-")[0])["cross_validated"]
+    assert checked == {"folds": 4, "answered_right": 0.5, "false_refusals": 0.0, "unanswerable_refused": 1.0}
+    assert "cross_validated" not in fit(rows)
+
+
 def test_policy_fields_are_read_from_the_environment_and_overrides():
     settings = Settings.from_env({"RAG_MIN_SUPPORT": "0.5", "RAG_TOP_K": "3"}, min_answerable=0.7)
     assert settings.policy.min_support == 0.5 and settings.policy.min_answerable == 0.7 and settings.top_k == 3
