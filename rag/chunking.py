@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from rag.corpus import Article
 
-# A sentence ends at terminal punctuation (plus closing quotes/brackets) followed by whitespace, or at a
-# line break. Covers Latin, Cyrillic, CJK and Devanagari full stops.
-_BOUNDARY = re.compile(r"[.!?…。！？।]+[\"'”’»)\]]*(?=\s)|\n")
+# A sentence ends at a full-width (CJK) full stop, question or exclamation mark, whitespace or not (Chinese
+# and Japanese put none between sentences); at other terminal punctuation (Latin, Cyrillic, Greek, Arabic,
+# Devanagari, Armenian, Ethiopic, Burmese) followed by whitespace; or at a line break. Closing quotes and
+# brackets stay with their sentence.
+_BOUNDARY = re.compile(r"[。！？]+[\"'”’»)\]」』）]*|[.!?…।॥؟։።။]+[\"'”’»)\]」』）]*(?=\s)|\n")
 # ... except where the next word on the same line starts in lower case: "the U.S. state Department",
 # "Approx. said", "e.g. this" (a sentence does not start in lower case; scripts without case never do)
 _NEXT_WORD = re.compile(r"[^\S\n]+([^\W\d_])")

@@ -75,3 +75,10 @@ def test_no_sentence_break_before_a_lower_case_word():
     assert [text[s:e] for s, e in spans] == ["On Friday the U.S. state Department protested.",
                                              "Approx. said the Americans.", "Он сказал т. е. нет.", "Next one.",
                                              "lower case after a line break"]
+
+
+def test_chinese_and_japanese_sentences_end_at_full_width_stops_without_spaces():
+    text = "南加州拥有高度发达的城市环境。它是美国人口第三多的大都市带！「本当？」と彼は言った。Done. هل هذا؟ نعم."
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "南加州拥有高度发达的城市环境。", "它是美国人口第三多的大都市带！", "「本当？」", "と彼は言った。", "Done.",
+        "هل هذا؟", "نعم."]
