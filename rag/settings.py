@@ -31,11 +31,11 @@ class AnswerPolicy:
     # answer or refuse, for every generator: P(answerable) = sigmoid(answerable_bias + relevance_weight *
     # relevance of the best sentence + margin_weight * its margin over the next ones + same_language_weight
     # when it is in the question's language); refuse below min_answerable
-    answerable_bias: float = -4.986  # dev
-    relevance_weight: float = 7.851  # dev
-    margin_weight: float = 20.902  # dev
-    same_language_weight: float = -0.822  # dev
-    min_answerable: float = 0.8344  # dev
+    answerable_bias: float = -5.413  # dev
+    relevance_weight: float = 10.514  # dev
+    margin_weight: float = 17.379  # dev
+    same_language_weight: float = -0.98  # dev
+    min_answerable: float = 0.8384  # dev
     # the margin: best relevance minus the mean relevance of the next margin_of ranked sentences (of the top_k
     # passages: the weights above were fitted with the default top_k and chunk size)
     margin_of: int = 9
