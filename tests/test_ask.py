@@ -51,7 +51,7 @@ def test_answers_cite_the_evidence_sentence(answering, qid):
                                  "no-election-en"])
 def test_unanswerable_questions_are_refused(answering, qid):
     # Turkey / Turki / Турция appears in neither article; the budget, the election, the aircraft count and the
-    # population are not there. (no-population-en scores above the dev-fitted threshold: not asserted here.)
+    # population are not there. (The decision is fitted on the dev split, not on these: only six are asserted.)
     question = QUESTIONS[qid]
     answer = answering.ask(question.question)
     assert answer.refused, (answer.text, answer.scores)
