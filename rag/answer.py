@@ -256,7 +256,7 @@ class Answerer:
         best = ranked[0]
         rest = [s.relevance for s in ranked[1:1 + policy.margin_of]]
         margin = round(best.relevance - sum(rest) / len(rest), 4) if rest else 0.0
-        same = float(_SAME.get(best.language, best.language) == language)
+        same = float(macrolanguage(best.language) == language)
         return {"relevance": best.relevance, "margin": margin, "same_language": same,
                 "answerable": round(policy.answerable(best.relevance, margin, same), 4)}
 
@@ -441,7 +441,12 @@ def question_language(question: str) -> str:
     best_score = ranked[0][1]
     close = {lang for lang, score in ranked if best_score - score <= _MARGIN}
     best = next((lang for lang in _PREFERRED if lang in close), str(ranked[0][0]))
-    return _SAME.get(best, best)
+    return macrolanguage(best)
+
+
+def macrolanguage(code: str) -> str:
+    """A detector's code with dialects and near-identical standards folded (ms -> id, wuu -> zh, arz -> ar)."""
+    return _SAME.get(code, code)
 
 
 _QUOTED = re.compile(r"“[^”]*”|«[^»]*»|„[^“”]*[“”]|\"[^\"]*\"|「[^」]*」")

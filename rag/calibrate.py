@@ -33,8 +33,9 @@ def fit(rows: Sequence[dict[str, Any]], group: Callable[[dict[str, Any]], str] |
     fitted = _fit(x, labels)
     result: dict[str, Any] = {"questions": len(usable), **fitted}
     if group is not None:
-        groups = sorted({group(r) for r in usable})
-        fold = np.array([groups.index(group(r)) % folds for r in usable])
+        names = [group(r) for r in usable]
+        order = {name: k for k, name in enumerate(sorted(set(names)))}
+        fold = np.array([order[name] % folds for name in names])
         answered = np.zeros(len(usable), dtype=bool)
         for k in range(folds):
             held = fold == k
