@@ -344,7 +344,7 @@ class Answerer:
         for i, claim in enumerate(claims):
             names_ok: dict[bool, bool] = {}  # same language as the sentence? -> names found in the context
             for j, sentence in enumerate(chosen):
-                same = sentence.language == claim_language
+                same = macrolanguage(sentence.language) == claim_language
                 if not (adds_content(claim, question, sentence.text, same, claim_language)
                         and numbers_supported(claim, sentence.text)
                         and acronyms_supported(claim, sentence.text, question)):
