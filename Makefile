@@ -43,8 +43,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 models: $(STAMP)
-	@$(PY) -m rag.models embedding llm
-	@$(PY) -m rag.embedding
+	@$(PY) -m rag.setup embedding llm
 
 browser:
 	@test -x $(RAG_CHROMIUM) || { echo ">> installing Chromium for the browser tests"; \

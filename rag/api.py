@@ -18,17 +18,17 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from rag.archive import Archive
-from rag.embedding import Embedder, space_from
+from rag.embed import Embedder, space_from
 from rag.errors import StoreError
-from rag.ingest import IngestReport, ingest
-from rag.retrieve import Hit, Retriever
+from rag.index.build import IngestReport, ingest
+from rag.index.retrieve import Hit, Retriever
+from rag.index.store import ArticleRecord, Store
+from rag.ingest.archive import Archive
 from rag.settings import Settings
-from rag.store import ArticleRecord, Store
 
 if TYPE_CHECKING:
     from rag.answer import Answer, Answerer
-    from rag.reindex import ReindexReport
+    from rag.index.reindex import ReindexReport
 
 log = logging.getLogger(__name__)
 History = Sequence[tuple[str, str]]
@@ -63,7 +63,7 @@ class Assistant:
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                from rag.embedding import embedder_from
+                from rag.embed import embedder_from
 
                 self._embedder = embedder_from(self.settings)
             return self._embedder
@@ -147,14 +147,14 @@ class Assistant:
                 ) -> "ReindexReport":
         """Rebuild a broken store from the kept article texts and the uploads (nothing is deleted: the
         old store's files are moved aside). Works when ``Assistant.open`` fails on the broken store."""
-        from rag.reindex import reindex
+        from rag.index.reindex import reindex
 
         s = settings or Settings.from_env(index_dir=index_dir, **overrides)
         holder: list[Embedder] = [embedder] if embedder is not None else []
 
         def make_embedder() -> Embedder:
             if not holder:
-                from rag.embedding import embedder_from
+                from rag.embed import embedder_from
 
                 holder.append(embedder_from(s))
             return holder[0]
@@ -190,7 +190,7 @@ class _LazyEmbedder:
         return self._assistant.embedder.embed_documents(texts)
 
     def embed_similar(self, texts: Sequence[str]) -> Any:
-        from rag.embedding import embed_similar
+        from rag.embed import embed_similar
 
         return embed_similar(self._assistant.embedder, texts)
 

@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     p = verbs.add_parser("bench", help="print speed and quality figures (see README)")
-    from rag.bench import add_arguments
+    from rag.evaluation.bench import add_arguments
 
     add_arguments(p)
     return parser
@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["bench", "encoder"]:  # its own option parser (argparse REMAINDER drops --options)
-        from rag.bench_encoder import main as bench_encoder
+        from rag.evaluation.bench_encoder import main as bench_encoder
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
         bench_encoder(argv[2:])
@@ -219,13 +219,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rag.eval import evaluate
-    from rag.report import comparison_markdown, latency_table, metrics_table
+    from rag.evaluation.datasets import evaluate
+    from rag.evaluation.report import comparison_markdown, latency_table, metrics_table
 
     if args.dataset == "xquad-r":
         return _eval_xquad(args)
     if args.dataset == "xquad-qa":
-        from rag.xquad_qa import evaluate_pile
+        from rag.evaluation.xquad_qa import evaluate_pile
 
         result = evaluate_pile(args.split, Path(args.data) if args.data else None, args.retrieval_only,
                                args.generator, args.out, args.compare, args.limit, args.calibrate,
@@ -256,11 +256,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_xquad(args: argparse.Namespace) -> int:
-    from rag import xquad
-    from rag.embedding import embedder_from
+    from rag.embed import embedder_from
+    from rag.evaluation import xquad
     from rag.settings import Settings
 
-    root = Path(args.data) if args.data else xquad.DEFAULT_XQUAD
+    root = Path(args.data) if args.data else Settings.from_env().xquad_dir
     embedder = embedder_from(Settings.from_env())
     result: dict[str, Any] = {"data": str(root), "sample": args.sample}
     if args.part in ("lareqa", "both"):
@@ -280,7 +280,7 @@ def _eval_xquad(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from rag.bench import run
+    from rag.evaluation.bench import run
 
     return run(args)
 

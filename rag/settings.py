@@ -20,6 +20,7 @@ RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 EMBEDDING_BACKENDS = ("torch", "torch-int8", "onnx", "onnx-int8")
 GENERATORS = ("local", "openai", "extractive")
 DEFAULT_LLM = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+DEFAULT_XQUAD = Path("../shared/bench/xquad-r")  # beside the checkout; relative to the current folder
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Settings:
     # an OpenAI-compatible embeddings server instead of the local model (e.g. http://gpu-box:8080/v1)
     embedding_url: str = ""
     embedding_name: str = "embeddinggemma-300m"  # model name sent to that server; names its vector space
-    embedding_api_key: str = ""
+    embedding_api_key: str = ""  # default: OPENAI_API_KEY
     # 1: dynamic int8 scales activations over the whole batch, so batch 1 keeps a chunk's vector
     # independent of its neighbours; with length-sorted input it is also the fastest here (measured)
     embed_batch_size: int = 1
@@ -92,7 +93,7 @@ class Settings:
     llm_model: Path | None = None  # GGUF for `local`; default: models_dir / DEFAULT_LLM
     llm_url: str = ""  # base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1
     llm_name: str = "default"  # model name sent to that server
-    llm_api_key: str = ""  # bearer token for that server (OPENAI_API_KEY is used when empty)
+    llm_api_key: str = ""  # bearer token for that server (default: OPENAI_API_KEY)
     llm_timeout: float = 120.0  # seconds to wait for the server
     llm_context: int = 2048  # context window of the local model (tokens)
     context_tokens: int = 160  # budget for source sentences in the prompt (prompt speed: see README)
@@ -101,6 +102,10 @@ class Settings:
     # chat page (issue 4): required when `rag chat` binds a non-loopback address
     chat_user: str = ""
     chat_password: str = ""
+    # where things live outside the package (relative paths are from the current folder)
+    prompts_dir: Path | None = None  # default: the templates shipped with the package
+    xquad_dir: Path = DEFAULT_XQUAD  # the XQuAD-R benchmark (evaluation only)
+    chromium: str = "/usr/bin/chromium"  # the browser `rag bench page` drives
 
     def __post_init__(self) -> None:
         _check_choice("RAG_RETRIEVAL", self.retrieval, RETRIEVAL_MODES)
@@ -149,7 +154,10 @@ class Settings:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         if policy:
             values["policy"] = dataclasses.replace(values.get("policy") or AnswerPolicy(), **policy)
-        for key in ("index_dir", "models_dir", "embedding_model", "llm_model"):
+        for key in ("llm_api_key", "embedding_api_key"):  # the OpenAI clients' own variable, when ours is unset
+            if not values.get(key) and env.get("OPENAI_API_KEY"):
+                values[key] = env["OPENAI_API_KEY"]
+        for key in ("index_dir", "models_dir", "embedding_model", "llm_model", "prompts_dir", "xquad_dir"):
             if values.get(key) is not None:
                 values[key] = Path(values[key]).expanduser()
         return cls(**values)

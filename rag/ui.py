@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from rag.corpus import SUPPORTED_SUFFIXES
 from rag.errors import ConfigError, RagError
+from rag.ingest.corpus import SUPPORTED_SUFFIXES
 
 if TYPE_CHECKING:
     from rag.answer import Answer, Citation
     from rag.api import Assistant
-    from rag.ingest import IngestReport
+    from rag.index.build import IngestReport
 
 log = logging.getLogger(__name__)
 

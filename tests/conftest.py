@@ -17,7 +17,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def embedder():
     """The real multilingual model with the configured (default) backend, loaded once for the run."""
-    from rag.embedding import make_embedder
+    from rag.embed import make_embedder
     from rag.settings import Settings
 
     settings = Settings.from_env()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import (
+from rag.answer.answerer import (
     Sentence,
     _attach,
     _first_line,

@@ -10,11 +10,11 @@ from typing import Iterator, Sequence
 import numpy as np
 import pytest
 
-from rag import prompts
-from rag.answer import Answerer, Sentence, answer_language
-from rag.calibrate import fit
-from rag.phrases import NEUTRAL, Phrases, acceptable
-from rag.retrieve import Hit, tokenize
+from rag.answer import prompts
+from rag.answer.answerer import Answerer, Sentence, answer_language
+from rag.answer.phrases import NEUTRAL, Phrases, acceptable
+from rag.evaluation.calibrate import fit
+from rag.index.retrieve import Hit, tokenize
 from rag.settings import AnswerPolicy, Settings
 
 ARTICLE = ("The convoy was attacked on 19 September near Aleppo. Twelve people died in the attack. "

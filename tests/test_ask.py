@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer import Answer
+from rag.answer.answerer import Answer
+from rag.answer.prompts import render
 from rag.errors import ModelError
-from rag.eval import builtin_dataset, load_dataset, score_answer
-from rag.prompts import render
+from rag.evaluation.datasets import builtin_dataset, load_dataset, score_answer
 
 from .conftest import SEEDS
 

@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from rag.bench import DEFAULT_XQUAD, MODES
+from rag.evaluation.bench import MODES
+from rag.settings import DEFAULT_XQUAD
 
 from .test_cli import rag
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.bench import CHROMIUM_ARGS
+from rag.evaluation.bench import CHROMIUM_ARGS
 from tests.conftest import ROOT, SEEDS
 
 CHROMIUM = os.environ.get("RAG_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import chunk_article, sentence_spans
-from rag.corpus import Article, sha256_text
+from rag.ingest.chunking import chunk_article, sentence_spans
+from rag.ingest.corpus import Article, sha256_text
 
 WORDS = st.sampled_from(["Москва", "заявила", "Kerry", "menyesali", "keputusan", "TASS", "Syria", "—",
                          "«Нусра»", "22", "orang", "言った", "x" * 300])

@@ -26,9 +26,9 @@ WORKER = textwrap.dedent('''
     import json, sys, time
     from pathlib import Path
     import numpy as np
-    from rag.chunking import chunk_article
-    from rag.corpus import Article, sha256_text
-    from rag.store import Store
+    from rag.ingest.chunking import chunk_article
+    from rag.ingest.corpus import Article, sha256_text
+    from rag.index.store import Store
 
     root, me, rounds = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     results = []
@@ -74,7 +74,7 @@ def test_processes_creating_one_index_at_once_all_succeed(tmp_path):
     assert not failures, failures
     assert len(results) == ROUNDS * WORKERS
 
-    from rag.store import Store
+    from rag.index.store import Store
 
     for r in range(ROUNDS):
         store = Store(tmp_path / f"index-{r}", embedding_space="test/fp32")
@@ -85,15 +85,15 @@ def test_processes_creating_one_index_at_once_all_succeed(tmp_path):
 def test_a_long_lived_reader_sees_another_process_write(tmp_path):
     """A store kept open (the chat page's) finds vectors another process wrote and never returns the
     ones it deleted: an embedded Chroma client alone sees neither."""
-    from rag.store import Store
+    from rag.index.store import Store
 
     reader = Store(tmp_path / "index", embedding_space="test/fp32")
     writer = textwrap.dedent('''
         import sys
         import numpy as np
-        from rag.chunking import chunk_article
-        from rag.corpus import Article, sha256_text
-        from rag.store import Store
+        from rag.ingest.chunking import chunk_article
+        from rag.ingest.corpus import Article, sha256_text
+        from rag.index.store import Store
 
         store = Store(sys.argv[1], embedding_space="test/fp32")
         seed = int(sys.argv[2])

@@ -6,8 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import Article, Skipped, detect_language, load_file, load_paths, shorten
 from rag.errors import CorpusError
+from rag.ingest.corpus import (
+    Article,
+    Skipped,
+    detect_language,
+    load_file,
+    load_paths,
+    shorten,
+)
 
 MB = 1024 * 1024
 RUSSIAN = ("Официальный представитель МИД России Мария Захарова заявила, что Россия сожалеет о решении "

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.embedding import as_llama_index
 from rag.errors import ConfigError
+from rag.evaluation.baseline import as_llama_index
 
 
 def test_vectors_are_normalised_and_batch_independent(embedder):
@@ -32,7 +32,7 @@ def test_query_prompt_differs_from_document_prompt_and_crosses_languages(embedde
 
 
 def test_similarity_vectors_tell_a_translation_from_an_association(embedder):
-    from rag.embedding import embed_similar
+    from rag.embed import embed_similar
 
     white, putih, putin, russia = embed_similar(embedder, ["White", "Putih", "Putin", "Russia"])
     assert float(white @ putih) > float(putin @ russia) + 0.08
@@ -40,7 +40,7 @@ def test_similarity_vectors_tell_a_translation_from_an_association(embedder):
 
 
 def test_embedders_without_similarity_vectors_give_document_vectors():
-    from rag.embedding import embed_similar
+    from rag.embed import embed_similar
 
     class DocumentsOnly:
         name = "documents-only"
@@ -68,7 +68,8 @@ def test_llama_index_wrapper_retrieves_from_our_store(seed_assistant, embedder):
 
 def test_backends_share_one_vector_space(embedder):
     """Documents indexed with one backend are searchable with another (same space name, same vectors)."""
-    from rag.embedding import SentenceTransformerEmbedder, embedding_space
+    from rag.embed import embedding_space
+    from rag.embed.sentence_transformer import SentenceTransformerEmbedder
     from rag.settings import Settings
 
     path = Settings.from_env().embedding_path
@@ -85,7 +86,7 @@ def test_backends_share_one_vector_space(embedder):
 
 
 def test_missing_model_folder_names_the_setting(tmp_path):
-    from rag.embedding import make_embedder
+    from rag.embed import make_embedder
 
     for backend in ("torch", "onnx-int8"):
         with pytest.raises(ConfigError, match="RAG_EMBEDDING_MODEL"):

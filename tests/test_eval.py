@@ -7,7 +7,13 @@ import json
 import pytest
 
 from rag.errors import ConfigError
-from rag.eval import QuestionRow, builtin_dataset, load_dataset, parse_config, summarize
+from rag.evaluation.datasets import (
+    QuestionRow,
+    builtin_dataset,
+    load_dataset,
+    parse_config,
+    summarize,
+)
 
 from .conftest import SEEDS
 from .test_cli import rag

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from rag.errors import ConfigError, ModelError
-from rag.generate import OpenAIGenerator, _sse_text
+from rag.generate.server import OpenAIGenerator, _sse_text
 from rag.settings import Settings
 
 
@@ -76,7 +76,7 @@ def llama_server(tmp_path_factory):
 
 def test_openai_generator_answers_through_a_real_server(llama_server, seed_index, embedder):
     from rag import Assistant
-    from rag.eval import score_answer
+    from rag.evaluation.datasets import score_answer
 
     from .test_ask import QUESTIONS, assert_exact, texts_of
 

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import chunk_article
-from rag.corpus import Article, Skipped, load_paths
 from rag.errors import QueryError
+from rag.ingest.chunking import chunk_article
+from rag.ingest.corpus import Article, Skipped, load_paths
 from rag.ui import MAX_NAME_CHARS, safe_name
 
 from .conftest import SEEDS

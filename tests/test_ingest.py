@@ -81,9 +81,9 @@ def test_bad_files_are_skipped_and_good_ones_ingested(make_assistant, tmp_path):
 
 KILLER = textwrap.dedent("""
     import os, signal, sys
-    import rag.ingest
+    import rag.index.build
     from rag import Assistant
-    from rag.store import Store
+    from rag.index.store import Store
 
     original = Store.replace_articles
     calls = []
@@ -106,7 +106,7 @@ KILLER = textwrap.dedent("""
             self._articles = DieOnManifest(self._articles)
         return original(self, items, chunking)
 
-    rag.ingest.GROUP_CHUNKS = 1  # one article per group
+    rag.index.build.GROUP_CHUNKS = 1  # one article per group
     Store.replace_articles = replace
     Assistant.open(sys.argv[1], progress=False).ingest([sys.argv[2]])
 """)
@@ -136,9 +136,9 @@ def test_ingest_killed_with_sigkill_recovers(tmp_path, embedder):
 # Each run first reports the state the previous (killed) run left, from a fresh process, then ingests.
 CHECK_THEN_INGEST = textwrap.dedent("""
     import collections, json, sys
-    import rag.ingest
+    import rag.index.build
     from rag import Assistant
-    rag.ingest.GROUP_CHUNKS = 2  # many small write batches: many points to be killed between
+    rag.index.build.GROUP_CHUNKS = 2  # many small write batches: many points to be killed between
     a = Assistant.open(sys.argv[1], progress=False)
     records = {r.source: r.chunk_count for r in a.sources()}
     chunks = a.store.all_chunks()
@@ -224,7 +224,7 @@ def test_ingest_streams_files_through_bounded_groups(make_assistant, embedder, t
     all but the last group is already written; never more than a group's articles wait in memory."""
     import logging
 
-    import rag.ingest
+    import rag.index.build
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -233,10 +233,10 @@ def test_ingest_streams_files_through_bounded_groups(make_assistant, embedder, t
     for i, sentence in enumerate(sentences):
         (corpus / f"{i:02d}.txt").write_text(sentence + ".\n", encoding="utf-8")
     events: list[str] = []
-    load_file = rag.ingest.load_file
-    monkeypatch.setattr(rag.ingest, "load_file", lambda *a: events.append("load") or load_file(*a))
-    monkeypatch.setattr(rag.ingest, "GROUP_CHUNKS", 4)
-    monkeypatch.setattr(rag.ingest.Progress, "LOG_EVERY_S", 0.0)
+    load_file = rag.index.build.load_file
+    monkeypatch.setattr(rag.index.build, "load_file", lambda *a: events.append("load") or load_file(*a))
+    monkeypatch.setattr(rag.index.build, "GROUP_CHUNKS", 4)
+    monkeypatch.setattr(rag.index.build.Progress, "LOG_EVERY_S", 0.0)
 
     class Recording:
         def __init__(self, inner):
@@ -251,7 +251,7 @@ def test_ingest_streams_files_through_bounded_groups(make_assistant, embedder, t
 
     assistant = make_assistant()
     assistant._embedder = Recording(embedder)
-    with caplog.at_level(logging.INFO, logger="rag.ingest"):
+    with caplog.at_level(logging.INFO, logger="rag.index.build"):
         report = assistant.ingest([corpus])
 
     assert len(report.added) == len(sentences) == report.chunks_embedded == assistant.store.count()
@@ -269,7 +269,7 @@ def test_ingest_streams_files_through_bounded_groups(make_assistant, embedder, t
 
 
 def test_progress_eta_is_the_remaining_files_at_the_pace_so_far():
-    from rag.ingest import Progress
+    from rag.index.build import Progress
 
     meter = Progress(total=40)
     assert meter.eta_seconds() is None and "ETA ?" in meter.line()
@@ -282,7 +282,7 @@ def test_progress_eta_is_the_remaining_files_at_the_pace_so_far():
 
 
 def test_a_passage_repeated_across_articles_is_kept_at_most_max_copies_times(make_assistant, tmp_path):
-    from rag.ingest import MAX_COPIES
+    from rag.index.build import MAX_COPIES
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

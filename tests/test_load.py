@@ -7,8 +7,8 @@ from __future__ import annotations
 import html
 import re
 
-from rag.bench import chat_sessions
-from rag.eval import builtin_dataset, load_dataset, retrieval_questions
+from rag.evaluation.bench import chat_sessions
+from rag.evaluation.datasets import builtin_dataset, load_dataset, retrieval_questions
 
 from .test_server_mode import free_port
 

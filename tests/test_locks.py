@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 
-from rag.locks import ReadWriteLock, file_lock
+from rag.index.locks import ReadWriteLock, file_lock
 
 
 def test_readers_share_a_writer_excludes_and_a_reader_may_nest():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rag import models
+from rag.setup import models
 
 
 def fake_wheel(dest: Path, number: int, index: int, payload: bytes) -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from rag.answer.prompts import render, template, variables
 from rag.errors import ConfigError
-from rag.prompts import render, template, variables
 
 
 def test_shipped_templates_render():
@@ -20,7 +20,7 @@ def test_refusal_messages_per_language_with_fallback():
     assert render("refusal", "id").strip() == "Artikel-artikel tersebut tidak menyebutkannya."
     assert render("refusal", "ru").strip() == "В статьях об этом не говорится."
     assert render("refusal", "de").strip() == "Die Artikel sagen dazu nichts."
-    # the plain template is what a language without its own file is translated from (rag.phrases)
+    # the plain template is what a language without its own file is translated from (rag.answer.phrases)
     assert render("refusal", "sw").strip() == "The articles do not say."
     assert render("extractive", "id", quotes="“x” [1]").startswith("Menurut artikel:")
 

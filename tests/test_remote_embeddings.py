@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from rag.embedding import RemoteEmbedder
+from rag.embed.remote import RemoteEmbedder
 from rag.errors import ModelError
 
 from .conftest import SEEDS

@@ -6,10 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from rag.chunking import Chunk
 from rag.errors import QueryError
-from rag.eval import builtin_dataset, evidence_spans, first_hit_rank, load_dataset, retrieval_questions
-from rag.retrieve import fuse, rrf, tokenize
+from rag.evaluation.datasets import (
+    builtin_dataset,
+    evidence_spans,
+    first_hit_rank,
+    load_dataset,
+    retrieval_questions,
+)
+from rag.index.retrieve import fuse, rrf, tokenize
+from rag.ingest.chunking import Chunk
 
 from .conftest import SEEDS
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ConfigError, StoreError
-from rag.store import Store, chroma_dir, forget_client
+from rag.index.store import Store, chroma_dir, forget_client
 
 
 def test_index_path_that_is_a_file(tmp_path):
@@ -52,8 +52,8 @@ def test_an_index_of_the_old_layout_opens_and_reindex_moves_it_aside(tmp_path, e
 def test_mismatched_embedding_space_is_refused(tmp_path):
     import numpy as np
 
-    from rag.chunking import chunk_article
-    from rag.corpus import Article, sha256_text
+    from rag.ingest.chunking import chunk_article
+    from rag.ingest.corpus import Article, sha256_text
 
     store = Store(tmp_path / "index", embedding_space="m/fp32")
     article = Article("a.txt", "One sentence here.", "t", "en", sha256_text("One sentence here."))
@@ -67,8 +67,8 @@ def test_mismatched_embedding_space_is_refused(tmp_path):
 def test_article_text_roundtrip_and_orphans(tmp_path):
     import numpy as np
 
-    from rag.chunking import chunk_article
-    from rag.corpus import Article, sha256_text
+    from rag.ingest.chunking import chunk_article
+    from rag.ingest.corpus import Article, sha256_text
 
     text = "Первое предложение.\r\nSecond sentence! " * 20
     article = Article("dir/ru.txt", text, "t", "ru", sha256_text(text))

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from rag.answer import Answer, Citation
-from rag.corpus import Skipped
+from rag.answer.answerer import Answer, Citation
 from rag.errors import ConfigError
-from rag.ingest import IngestReport
+from rag.index.build import IngestReport
+from rag.ingest.corpus import Skipped
 from rag.ui import (
     answer_html,
     check_bind,

@@ -7,7 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from rag.xquad import DEFAULT_XQUAD, average_precisions, exact_match, f1_score, normalize_answer
+from rag.evaluation.xquad import (
+    average_precisions,
+    exact_match,
+    f1_score,
+    normalize_answer,
+)
+from rag.settings import DEFAULT_XQUAD
 
 from .test_cli import rag
 

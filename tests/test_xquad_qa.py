@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from rag.bench import DEFAULT_XQUAD
 from rag.errors import CorpusError
-from rag.xquad_qa import QUESTION_LANGUAGES, build_pile
+from rag.evaluation.xquad_qa import QUESTION_LANGUAGES, build_pile
+from rag.settings import DEFAULT_XQUAD
 
 pytestmark = pytest.mark.skipif(not (DEFAULT_XQUAD / "en.json").exists(), reason="XQuAD-R not beside the repo")
 
@@ -70,7 +70,7 @@ def test_an_unknown_split_is_a_clear_error(tmp_path):
 
 
 def test_calibration_refuses_the_test_split():
-    from rag.xquad_qa import evaluate_pile
+    from rag.evaluation.xquad_qa import evaluate_pile
 
     with pytest.raises(CorpusError, match="only on the dev split"):
         evaluate_pile("test", calibrate=True)

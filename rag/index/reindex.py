@@ -16,11 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from rag.archive import Archive
-from rag.chunking import Chunk, chunk_article
-from rag.corpus import Article
 from rag.errors import RagError
-from rag.ingest import (
+from rag.index.build import (
     IngestReport,
     Progress,
     Tally,
@@ -31,8 +28,11 @@ from rag.ingest import (
     ingest_lock,
     keep_missing,
 )
-from rag.locks import file_lock
-from rag.store import STORE_LOCK, Store, chroma_dir, forget_client
+from rag.index.locks import file_lock
+from rag.index.store import STORE_LOCK, Store, chroma_dir, forget_client
+from rag.ingest.archive import Archive
+from rag.ingest.chunking import Chunk, chunk_article
+from rag.ingest.corpus import Article
 
 log = logging.getLogger(__name__)
 

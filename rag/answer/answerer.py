@@ -37,13 +37,13 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from rag import prompts
-from rag.chunking import sentence_spans
-from rag.embedding import Embedder, embed_similar
+from rag.answer import prompts
+from rag.answer.phrases import Phrases
+from rag.embed import Embedder, embed_similar
 from rag.errors import QueryError
 from rag.generate import Generator, Message
-from rag.phrases import Phrases
-from rag.retrieve import Hit, tokenize
+from rag.index.retrieve import Hit, tokenize
+from rag.ingest.chunking import sentence_spans
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,6 @@ def citation_engine(assistant: Any, generator: Any) -> Callable[[str], Answer]:
     from llama_index.core.node_parser import SentenceSplitter
     from llama_index.core.query_engine import CitationQueryEngine
 
-    from rag.embedding import as_llama_index
 
     texts = {Path(r.source).name: assistant.article_text(r.source) for r in assistant.sources()}
     documents = [Document(text=text, metadata={"file_name": name}) for name, text in texts.items()]
@@ -90,3 +89,33 @@ def _llm(generator: Any) -> Any:
             yield self.complete(prompt, formatted)
 
     return GeneratorLLM(generator=generator)
+
+
+def as_llama_index(embedder: Any) -> Any:
+    """A llama-index ``BaseEmbedding`` that delegates to ``embedder`` (so llama-index never picks its own)."""
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from pydantic import PrivateAttr
+
+    class _Wrapped(BaseEmbedding):
+        _inner: Any = PrivateAttr()
+
+        def __init__(self, inner: Any) -> None:
+            super().__init__(model_name=inner.name, embed_batch_size=64)
+            self._inner = inner
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return self._inner.embed_query(query).tolist()
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return self._inner.embed_documents([text])[0].tolist()
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return self._inner.embed_documents(texts).tolist()
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+        async def _aget_text_embedding(self, text: str) -> list[float]:
+            return self._get_text_embedding(text)
+
+    return _Wrapped(embedder)

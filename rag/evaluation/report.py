@@ -1,18 +1,21 @@
 """Evaluation reports on disk: ``report.json``, ``report.md`` and PNG plots (matplotlib, lazily).
 
 ``write_report(report, out)`` writes one run; ``write_comparison(reports, out)`` one table for several
-named configurations run on the same data.
+named configurations run on the same data; ``write_outputs`` a benchmark's JSON, Markdown and plot,
+``machine()`` the machine it ran on.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from rag.eval import METRICS
+from rag.evaluation.datasets import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -138,3 +141,21 @@ def write_comparison(reports: Mapping[str, Mapping[str, Any]], out: Path) -> lis
     (out / "compare.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     (out / "compare.md").write_text(comparison_markdown(reports), encoding="utf-8")
     return paths + [out / "compare.json", out / "compare.md"]
+
+
+def machine() -> dict[str, Any]:
+    import platform
+
+    summary = f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}"
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "summary": summary,
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def write_outputs(out: Path, name: str, result: dict[str, Any], markdown: str, plot: Any) -> list[Path]:
+    """``<name>.json``, ``<name>.md`` and ``<name>.png`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.json", out / f"{name}.md", out / f"{name}.png"]
+    paths[0].write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    paths[1].write_text(markdown, encoding="utf-8")
+    plot(result, paths[2])
+    return paths

@@ -24,8 +24,8 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-from rag.bench import DEFAULT_XQUAD
 from rag.errors import CorpusError
+from rag.evaluation.xquad_r import DEFAULT_XQUAD
 
 log = logging.getLogger(__name__)
 
@@ -169,10 +169,10 @@ def evaluate_pile(split: str = "dev", root: Path | None = None, retrieval_only: 
     ``calibrate`` (development split only), every question of the
     split's articles (``build_pile(every_question=True)``) is ranked with the gate open (the decision reads
     no generated text, so no LLM runs) and the report gains ``calibration``: the fitted policy values
-    (``rag.calibrate``), also written to ``<out>/calibration.json``."""
+    (``rag.evaluation.calibrate``), also written to ``<out>/calibration.json``."""
     import tempfile
 
-    from rag.eval import evaluate
+    from rag.evaluation.datasets import evaluate
 
     if calibrate and split != "dev":
         raise CorpusError("--calibrate fits thresholds: only on the dev split (the test split is for reporting)")
@@ -184,7 +184,7 @@ def evaluate_pile(split: str = "dev", root: Path | None = None, retrieval_only: 
             dataset.write_text("".join(lines), encoding="utf-8")
         if not calibrate:
             return evaluate(dataset, corpus, None, retrieval_only, generator, out, compare)
-        from rag.calibrate import OPEN_GATES, fit
+        from rag.evaluation.calibrate import OPEN_GATES, fit
 
         spec = "calibration:" + ",".join(f"{k}={v}" for k, v in OPEN_GATES.items())
         report = evaluate(dataset, corpus, None, False, "extractive", None, [spec])["calibration"]

@@ -23,10 +23,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rag.chunking import Chunk
-from rag.embedding import Embedder
+from rag.embed import Embedder
 from rag.errors import QueryError, StoreError
-from rag.store import Store
+from rag.index.store import Store
+from rag.ingest.chunking import Chunk
 
 log = logging.getLogger(__name__)
 

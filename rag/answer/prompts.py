@@ -1,24 +1,36 @@
-"""Prompt templates, kept as files in ``prompts/`` and loaded by name (prompts stage).
+"""Prompt templates, kept as files in ``prompts/`` and loaded by name (answer stage).
 
 A template is a text file ``prompts/<name>.txt`` using ``$variable`` placeholders (``string.Template``, so
 braces in examples need no escaping); a per-language variant ``<name>.<lang>.txt`` wins over the plain
 one. Rendering with a missing variable, or an unknown name, is a ``ConfigError`` that says which.
+The templates ship inside the wheel as ``rag.templates`` (``pyproject.toml`` maps ``prompts/`` there);
+``RAG_PROMPTS_DIR`` points at another folder.
 """
 
 from __future__ import annotations
 
-import os
 import string
 from functools import lru_cache
 from pathlib import Path
 
 from rag.errors import ConfigError
+from rag.settings import Settings
 
-DEFAULT_DIR = Path(__file__).resolve().parents[1] / "prompts"
+
+@lru_cache(maxsize=1)
+def shipped_dir() -> Path:
+    """The templates that came with the package: ``rag.templates`` in an installed wheel, the checkout's
+    ``prompts/`` in an editable install (which cannot map a data folder into a package)."""
+    from importlib import resources
+
+    try:
+        return Path(str(resources.files("rag.templates")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / "prompts"
 
 
 def prompts_dir() -> Path:
-    return Path(os.environ.get("RAG_PROMPTS_DIR") or DEFAULT_DIR)
+    return Settings.from_env().prompts_dir or shipped_dir()
 
 
 @lru_cache(maxsize=None)

@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from rag.archive import Archive
-from rag.chunking import Chunk, chunk_article
-from rag.corpus import Article, Skipped, iter_files, load_file
-from rag.embedding import Embedder
-from rag.locks import file_lock
-from rag.store import Store
+from rag.embed import Embedder
+from rag.index.locks import file_lock
+from rag.index.store import Store
+from rag.ingest.archive import Archive
+from rag.ingest.chunking import Chunk, chunk_article
+from rag.ingest.corpus import Article, Skipped, iter_files, load_file
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from rag.corpus import Article, sha256_text
+from rag.ingest.corpus import Article, sha256_text
 
 log = logging.getLogger(__name__)
 

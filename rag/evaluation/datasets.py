@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from rag.errors import CorpusError
-from rag.retrieve import Hit
+from rag.index.retrieve import Hit
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Dataset:
 
 def builtin_dataset(name: str = "seeds") -> Path:
     """Path of an evaluation set shipped in the package (``seeds``: questions on the seed articles)."""
-    return Path(str(resources.files("rag") / "evalsets" / f"{name}.jsonl"))
+    return Path(str(resources.files("rag.evaluation") / "evalsets" / f"{name}.jsonl"))
 
 
 def load_dataset(path: str | Path) -> Dataset:
@@ -376,7 +376,7 @@ def evaluate(dataset: str | Path, corpus: str | Path | None = None, index: str |
     import tempfile
 
     from rag.api import Assistant
-    from rag.report import write_comparison, write_report
+    from rag.evaluation.report import write_comparison, write_report
     from rag.settings import Settings
 
     path = Path(dataset) if Path(dataset).is_file() else builtin_dataset(str(dataset))
@@ -385,7 +385,7 @@ def evaluate(dataset: str | Path, corpus: str | Path | None = None, index: str |
     data = load_dataset(path)
     if not data.questions:
         raise CorpusError(f"{path}: no usable questions")
-    corpus = Path(corpus) if corpus else Path(__file__).resolve().parents[1] / "seeds"
+    corpus = Path(corpus) if corpus else Path("seeds")
     configs = [parse_config(spec) for spec in compare] or [("default", {})]
     shared: dict[str, Any] = {}
     reports = {}

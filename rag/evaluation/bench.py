@@ -4,14 +4,13 @@
 XQuAD-R sample with a multilingual pool (LAReQA-style: each question has a correct paragraph in every
 pool language). ``rag bench speed``: ingest throughput next to the raw encoder on the same texts, warm
 search latency at 1k, 10k and 100k chunks, cold start of ``rag search``. ``rag bench answer``: answer
-quality and latency per generator. ``rag bench ingest`` (in ``rag.bench_ingest``): streaming ingest at
+quality and latency per generator. ``rag bench ingest`` (in ``rag.evaluation.bench_ingest``): streaming ingest at
 1k and 10k articles, throughput and peak memory. These three also write ``<bench>.json``, ``.md`` and ``.png`` to
 ``--out``. ``rag bench page``: the chat page in headless Chromium, first answer text on screen.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import statistics
@@ -19,59 +18,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
+
+from rag.evaluation.report import machine, write_outputs
+from rag.evaluation.xquad_r import xquad_sample
 
 if TYPE_CHECKING:
     import numpy as np
 
 log = logging.getLogger(__name__)
 
-DEFAULT_XQUAD = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "xquad-r"
 MODES = ("dense", "bm25", "hybrid")
-
-
-@dataclass(frozen=True)
-class XQuadSample:
-    """Paragraph files written to a folder, and questions with their gold spans in every language."""
-
-    folder: Path
-    questions: list[tuple[str, str, list[tuple[str, int, int]]]]  # (lang, question, gold spans)
-
-
-def xquad_paragraphs(root: Path, lang: str) -> list[dict[str, Any]]:
-    """All XQuAD-R paragraphs of one language, in file order (parallel across languages)."""
-    path = Path(root) / f"{lang}.json"
-    if not path.exists():
-        raise SystemExit(f"XQuAD-R file missing: {path} (pass --xquad DIR or set RAG_XQUAD_DIR)")
-    return [p for article in json.loads(path.read_text(encoding="utf-8"))["data"] for p in article["paragraphs"]]
-
-
-def answer_sentence(para: dict[str, Any], qa: dict[str, Any]) -> int | None:
-    """Index of the sentence of ``para`` that holds ``qa``'s (first) answer."""
-    start = qa["answers"][0]["answer_start"]
-    return next((i for i, (s, e) in enumerate(para["sentence_breaks"]) if s <= start < e), None)
-
-
-def xquad_sample(root: Path, langs: Sequence[str], paragraphs: int, per_paragraph: int, out: Path
-                 ) -> XQuadSample:
-    """Write the first ``paragraphs`` XQuAD-R paragraphs of each language as articles under ``out``."""
-    data = {lang: xquad_paragraphs(root, lang)[:paragraphs] for lang in langs}
-    gold: dict[str, list[tuple[str, int, int]]] = {}
-    for lang, paras in data.items():
-        (out / lang).mkdir(parents=True, exist_ok=True)
-        for j, para in enumerate(paras):
-            name = f"{lang}-{j:03d}.txt"
-            (out / lang / name).write_text(para["context"], encoding="utf-8")
-            for qa in para["qas"][:per_paragraph]:
-                sentence = answer_sentence(para, qa)
-                if sentence is not None:
-                    gold.setdefault(qa["id"], []).append((name, *para["sentence_breaks"][sentence]))
-    questions = [(lang, qa["question"], gold[qa["id"]]) for lang, paras in data.items() for para in paras
-                 for qa in para["qas"][:per_paragraph] if qa["id"] in gold]
-    return XQuadSample(out, questions)
 
 
 class _CachedEmbedder:
@@ -89,7 +49,7 @@ class _CachedEmbedder:
 def _metrics(hits_per_q: list[tuple[str, list, list]]) -> dict[str, float]:
     import numpy as np
 
-    from rag.eval import first_hit_rank, rank_metrics
+    from rag.evaluation.datasets import first_hit_rank, rank_metrics
 
     ranks, aps, same = [], [], []
     for lang, hits, spans in hits_per_q:
@@ -103,7 +63,7 @@ def _metrics(hits_per_q: list[tuple[str, list, list]]) -> dict[str, float]:
 
 def _average_precision(hits: list, spans: list) -> float:
     """AP over all gold spans; each span counts once (overlapping chunks can cover the same one)."""
-    from rag.eval import covers
+    from rag.evaluation.datasets import covers
 
     found: set[int] = set()
     total = 0.0
@@ -138,7 +98,12 @@ def _print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
 
 def bench_retrieval(args: Any) -> None:
     from rag.api import Assistant
-    from rag.eval import builtin_dataset, evidence_spans, load_dataset, retrieval_questions
+    from rag.evaluation.datasets import (
+        builtin_dataset,
+        evidence_spans,
+        load_dataset,
+        retrieval_questions,
+    )
 
     embedder = _CachedEmbedder(Assistant.open(tempfile.mkdtemp()).embedder)
     seeds = Path(args.seeds)
@@ -177,8 +142,8 @@ def bench_speed(args: Any) -> dict[str, Any]:
     """Ingest throughput next to the raw encoder on the same chunks; warm search latency per mode as the
     index grows (``--sizes``; chunks past the real ones are noisy copies of real vectors); cold start."""
     from rag.api import Assistant
-    from rag.chunking import chunk_article
-    from rag.corpus import Article, load_paths
+    from rag.ingest.chunking import chunk_article
+    from rag.ingest.corpus import Article, load_paths
 
     result: dict[str, Any] = {"bench": "speed", "machine": machine()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -253,7 +218,7 @@ def speed_markdown(result: dict[str, Any]) -> str:
 
 
 def speed_plot(result: dict[str, Any], path: Path) -> None:
-    from rag.report import figure
+    from rag.evaluation.report import figure
 
     with figure(path, 1, 2, figsize=(10, 4)) as (left, right):
         i = result["ingest"]
@@ -273,24 +238,6 @@ def speed_plot(result: dict[str, Any], path: Path) -> None:
         right.set_ylabel("ms per search")
         right.set_title("warm search latency")
         right.legend(fontsize=7)
-
-
-def machine() -> dict[str, Any]:
-    import platform
-
-    summary = f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}"
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "summary": summary,
-            "date": time.strftime("%Y-%m-%d")}
-
-
-def write_outputs(out: Path, name: str, result: dict[str, Any], markdown: str, plot: Any) -> list[Path]:
-    """``<name>.json``, ``<name>.md`` and ``<name>.png`` in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{name}.json", out / f"{name}.md", out / f"{name}.png"]
-    paths[0].write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    paths[1].write_text(markdown, encoding="utf-8")
-    plot(result, paths[2])
-    return paths
 
 
 class _TimedEmbedder:
@@ -324,8 +271,8 @@ def _grow(assistant: Any, target: int) -> None:
     """
     import numpy as np
 
-    from rag.chunking import Chunk
-    from rag.corpus import Article
+    from rag.ingest.chunking import Chunk
+    from rag.ingest.corpus import Article
 
     store = assistant.store
     base = store.all_chunks()
@@ -362,19 +309,19 @@ def _grow(assistant: Any, target: int) -> None:
 
 def bench_answer(args: Any) -> dict[str, Any]:
     """Questions of a set through ``ask`` per generator (``llama-index``: the plain CitationQueryEngine
-    baseline with the local model, ``rag.baseline``): accuracy, refusals, answers in the question's
+    baseline with the local model, ``rag.evaluation.baseline``): accuracy, refusals, answers in the question's
     language, first-token and total latency. Models are loaded and warmed before timing (the chat page keeps
     them loaded). ``--dataset xquad-qa`` builds the held-out pile of ``--split``."""
     import tempfile
 
     from rag.answer import answer_language
     from rag.api import Assistant
-    from rag.eval import builtin_dataset, load_dataset, score_answer
+    from rag.evaluation.datasets import builtin_dataset, load_dataset, score_answer
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(args.corpus)
         if args.dataset == "xquad-qa":
-            from rag.xquad_qa import build_pile
+            from rag.evaluation.xquad_qa import build_pile
 
             corpus, path = build_pile(Path(tmp) / "pile", args.split, Path(args.xquad))
         else:
@@ -409,7 +356,7 @@ def bench_answer(args: Any) -> dict[str, Any]:
 def _asker(assistant: Any, kind: str) -> Any:
     """question -> Answer for a generator kind (``llama-index``: the peer baseline, no history)."""
     if kind == "llama-index":
-        from rag.baseline import citation_engine
+        from rag.evaluation.baseline import citation_engine
 
         assistant.warm("local")
         engine = citation_engine(assistant, assistant.generator_for("local"))
@@ -445,7 +392,7 @@ def answer_markdown(result: dict[str, Any]) -> str:
 
 
 def answer_plot(result: dict[str, Any], path: Path) -> None:
-    from rag.report import figure
+    from rag.evaluation.report import figure
 
     names = [g["generator"] for g in result["generators"]]
     with figure(path, figsize=(7, 4)) as ax:
@@ -488,7 +435,11 @@ def bench_page(args: Any) -> None:
     from playwright.sync_api import sync_playwright
 
     from rag.api import Assistant
-    from rag.eval import builtin_dataset, load_dataset, retrieval_questions
+    from rag.evaluation.datasets import (
+        builtin_dataset,
+        load_dataset,
+        retrieval_questions,
+    )
     from rag.ui import serve
 
     seeds = load_dataset(builtin_dataset("seeds")).questions
@@ -569,7 +520,11 @@ def bench_load(args: Any) -> None:
     import tempfile
 
     from rag.api import Assistant
-    from rag.eval import builtin_dataset, load_dataset, retrieval_questions
+    from rag.evaluation.datasets import (
+        builtin_dataset,
+        load_dataset,
+        retrieval_questions,
+    )
     from rag.ui import serve
 
     seeds = load_dataset(builtin_dataset("seeds")).questions
@@ -608,8 +563,8 @@ def add_arguments(parser: Any) -> None:
     for name, helptext in (("retrieval", "retrieval quality by mode and chunk size"),
                            ("speed", "ingest throughput, search latency, cold start")):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("--xquad", default=os.environ.get("RAG_XQUAD_DIR", str(DEFAULT_XQUAD)),
-                       help="XQuAD-R folder (default: ../shared/bench/xquad-r)")
+        p.add_argument("--xquad", default=None,
+                       help="XQuAD-R folder (default: RAG_XQUAD_DIR or ../shared/bench/xquad-r)")
         p.add_argument("--langs", default="en,ru,de,ar,zh,hi" if name == "retrieval" else "en,ru,de,es")
         p.add_argument("--paragraphs", type=int, default=40 if name == "retrieval" else 60)
     retrieval = sub.choices["retrieval"]
@@ -623,20 +578,20 @@ def add_arguments(parser: Any) -> None:
     answer.add_argument("--dataset", default="seeds", help="a built-in set name, a JSONL path, or xquad-qa")
     answer.add_argument("--split", choices=("dev", "test"), default="dev", help="xquad-qa: which articles")
     answer.add_argument("--limit", type=int, default=0, help="only the first N questions")
-    answer.add_argument("--xquad", default=os.environ.get("RAG_XQUAD_DIR", str(DEFAULT_XQUAD)),
-                        help="XQuAD-R folder (default: ../shared/bench/xquad-r)")
-    answer.add_argument("--corpus", default=str(Path(__file__).resolve().parents[1] / "seeds"))
+    answer.add_argument("--xquad", default=None,
+                        help="XQuAD-R folder (default: RAG_XQUAD_DIR or ../shared/bench/xquad-r)")
+    answer.add_argument("--corpus", default="seeds")
     page = sub.add_parser("page", help="the chat page in headless Chromium: first answer text on screen")
     page.add_argument("--generator", default="local", help="local, openai or extractive")
     page.add_argument("--questions", type=int, default=20, help="seeds questions to ask")
-    page.add_argument("--corpus", default=str(Path(__file__).resolve().parents[1] / "seeds"))
+    page.add_argument("--corpus", default="seeds")
     page.add_argument("--port", type=int, default=7869)
-    page.add_argument("--chromium", default=os.environ.get("RAG_CHROMIUM", "/usr/bin/chromium"))
+    page.add_argument("--chromium", default=None, help="the browser to drive (default: RAG_CHROMIUM)")
     load = sub.add_parser("load", help="simultaneous chat sessions against one chat page: latency per turn")
     load.add_argument("--users", type=int, default=20)
     load.add_argument("--turns", type=int, default=2, help="questions per session (the second is a follow-up turn)")
     load.add_argument("--generator", default="local", help="local, openai or extractive")
-    load.add_argument("--corpus", default=str(Path(__file__).resolve().parents[1] / "seeds"))
+    load.add_argument("--corpus", default="seeds")
     load.add_argument("--port", type=int, default=7871)
     ingest = sub.add_parser("ingest", help="streaming ingest at growing corpus sizes: throughput, peak memory")
     ingest.add_argument("--articles", default="1000,10000", help="corpus sizes (articles), comma-separated")
@@ -644,8 +599,8 @@ def add_arguments(parser: Any) -> None:
     ingest.add_argument("--stand-in-embeddings", default="",
                         help="corpus sizes (comma-separated) embedded by a loopback /embeddings server of "
                              "hash vectors instead of the model: the pipeline's own memory and overhead")
-    ingest.add_argument("--xquad", default=os.environ.get("RAG_XQUAD_DIR", str(DEFAULT_XQUAD)),
-                        help="XQuAD-R folder (default: ../shared/bench/xquad-r)")
+    ingest.add_argument("--xquad", default=None,
+                        help="XQuAD-R folder (default: RAG_XQUAD_DIR or ../shared/bench/xquad-r)")
     speed = sub.choices["speed"]
     speed.add_argument("--sizes", default="1000,10000,100000", help="index sizes (chunks) for search latency")
     for p in (speed, answer, ingest):
@@ -658,8 +613,19 @@ REPORTED = {"speed": (bench_speed, speed_markdown, speed_plot), "answer": (bench
 
 
 def run(args: Any) -> int:
+    from rag.settings import Settings
+
+    settings = Settings.from_env()  # read here, not when the parser is built: a bad RAG_ value breaks no --help
+    if getattr(args, "xquad", "") is None:
+        args.xquad = str(settings.xquad_dir)
+    if getattr(args, "chromium", "") is None:
+        args.chromium = settings.chromium
     if args.bench == "ingest":
-        from rag.bench_ingest import bench_ingest, ingest_markdown, ingest_plot
+        from rag.evaluation.bench_ingest import (
+            bench_ingest,
+            ingest_markdown,
+            ingest_plot,
+        )
 
         REPORTED["ingest"] = (bench_ingest, ingest_markdown, ingest_plot)
     if args.bench in REPORTED:

@@ -10,7 +10,7 @@ variants (docs from one, queries from another).
     rag bench encoder --variants torch-fp32,onnx-fp32,onnx-int8-nodown
 
 torch fp32 vectors are cached under ~/.cache/rag-bench/ (keyed by the texts), so a run that leaves
-``torch-fp32`` out still has its reference; ONNX files go to ``<model>-onnx/`` (see rag/embedding.py).
+``torch-fp32`` out still has its reference; ONNX files go to ``<model>-onnx/`` (see rag/embed/__init__.py).
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ from typing import Callable
 
 import numpy as np
 
-from rag.bench import DEFAULT_XQUAD, xquad_paragraphs
-from rag.embedding import QUANTIZE_RECIPES, OnnxEncoder, _offline_env
+from rag.embed.base import QUANTIZE_RECIPES, offline_env
+from rag.embed.onnx import OnnxEncoder
+from rag.evaluation.xquad_r import xquad_paragraphs
+from rag.settings import Settings
+from rag.setup.onnx_export import export
 
 QUERY_PROMPT = "task: search result | query: "
 DOC_PROMPT = "title: none | text: "
@@ -92,7 +95,7 @@ def torch_variant(model_dir: Path, name: str, threads: int) -> tuple[Encoder, En
 def onnx_variant(model_dir: Path, onnx_dir: Path, name: str, threads: int, batch: int) -> tuple[Encoder, Encoder]:
     recipe = name.removeprefix("onnx-")
     started = time.perf_counter()
-    path = OnnxEncoder.export(model_dir, onnx_dir, recipe)
+    path = export(model_dir, onnx_dir, recipe)
     logging.info("%s: export/check %.1fs, %.0f MiB", name, time.perf_counter() - started, path.stat().st_size / 2**20)
     enc = OnnxEncoder(path, model_dir, threads=threads)
     return (lambda texts: enc.encode(texts, batch_size=batch)), (lambda texts: enc.encode(texts, batch_size=1))
@@ -116,18 +119,17 @@ def measure(docs_fn: Encoder, query_fn: Encoder, docs: list[str], queries: list[
 
 
 def main(argv: list[str] | None = None) -> None:
-    _offline_env()
+    offline_env()
     parser = argparse.ArgumentParser(prog="rag bench encoder", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="20 docs + 30 questions per language, 2 extra passages per extra language")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS,
                         help="comma list: torch-fp32, torch-fp32-bs4, torch-int8, torch-bf16, "
                              f"onnx-<{'|'.join(QUANTIZE_RECIPES)}>")
-    from rag.settings import Settings
 
     parser.add_argument("--model", type=Path, default=Settings.from_env().embedding_path)
     parser.add_argument("--onnx-dir", type=Path, default=None, help="default: <model>-onnx next to the model")
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("RAG_XQUAD_DIR", DEFAULT_XQUAD)))
+    parser.add_argument("--data", type=Path, default=Settings.from_env().xquad_dir)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8, help="ONNX document batch size")
     args = parser.parse_args(argv)

@@ -21,10 +21,10 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from rag.chunking import Chunk
-from rag.corpus import Article, sha256_text
 from rag.errors import ConfigError, RagError, StoreError
-from rag.locks import ReadWriteLock, file_lock
+from rag.index.locks import ReadWriteLock, file_lock
+from rag.ingest.chunking import Chunk
+from rag.ingest.corpus import Article, sha256_text
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ class Store:
         self._shared.wrote(before, stamp)
 
     def article_text(self, source: str) -> str:
-        from rag.corpus import article_id
+        from rag.ingest.corpus import article_id
 
         with self._use(), _translated(f"reading article {source}"):
             got = self._articles.get(ids=[article_id(source)], include=["documents"])
@@ -437,7 +437,11 @@ def _to_chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
 
 
 def _filters(languages: Sequence[str], sources: Sequence[str]) -> Any:
-    from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
+    from llama_index.core.vector_stores.types import (
+        FilterOperator,
+        MetadataFilter,
+        MetadataFilters,
+    )
 
     filters = [MetadataFilter(key=key, value=list(values), operator=FilterOperator.IN)
                for key, values in (("language", languages), ("source", sources)) if values]

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from rag import prompts
+from rag.answer import prompts
 from rag.errors import ConfigError, RagError
 
 log = logging.getLogger(__name__)

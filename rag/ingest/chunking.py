@@ -10,7 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from rag.corpus import Article
+from rag.ingest.corpus import Article
 
 # A sentence ends at a full-width (CJK) full stop, question or exclamation mark, whitespace or not (Chinese
 # and Japanese put none between sentences); at other terminal punctuation (Latin, Cyrillic, Greek, Arabic,

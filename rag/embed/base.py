@@ -1,0 +1,113 @@
+"""The embedding stage's protocol and factory: ``Embedder`` is what the rest of the package depends on;
+``make_embedder`` / ``embedder_from`` pick a backend, ``embedding_space`` names the vector space it makes.
+Where a model's ONNX exports live and what makes an export current are here too: the set-up stage writes
+them (``rag.setup.onnx_export``), the ONNX backend only reads them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from rag.errors import ConfigError
+
+ONNX_RECIPES = {"onnx": "fp32", "onnx-int8": "int8-nodown"}
+QUANTIZE_RECIPES = ("fp32", "int8-nodown", "int8-all")
+SIMILARITY_PROMPT = "STS"  # the sentence-transformers prompt name for sentence similarity
+
+
+class Embedder(Protocol):
+    """Maps documents and queries into one vector space (rows L2-normalised, float32)."""
+
+    name: str
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+def embed_similar(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """Vectors for telling whether short texts mean the same thing, with the model's sentence-similarity
+    prompt (EmbeddingGemma: ``task: sentence similarity``; it tells a translation, White ~ Putih 0.95,
+    from an association, Putin ~ Russia 0.81, where document vectors score both 0.84). An embedder
+    without ``embed_similar`` gives document vectors."""
+    method = getattr(embedder, "embed_similar", None)
+    return method(texts) if method is not None else embedder.embed_documents(texts)
+
+
+def offline_env() -> None:
+    """Never reach for a hub; keep library chatter (progress bars, info logs) off the user's terminal."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def require_model(path: Path) -> None:
+    if not (path / "modules.json").exists() and not (path / "config.json").exists():
+        raise ConfigError(f"embedding model not found at {path}: run `make setup` (or "
+                          "`python -m rag.setup`), or set RAG_EMBEDDING_MODEL / RAG_MODELS_DIR")
+
+
+def onnx_dir(model_dir: Path) -> Path:
+    """Where a model's ONNX exports live: a sibling folder ``<model>-onnx``."""
+    return Path(model_dir).parent / f"{Path(model_dir).name}-onnx"
+
+
+def export_stamp(model_dir: Path) -> dict[str, Any]:
+    """What the export depends on: the source weights (size + mtime) and the recipe format."""
+    weights = model_dir / "model.safetensors"
+    stat = weights.stat()
+    return {"source": str(model_dir.resolve()), "size": stat.st_size, "mtime": int(stat.st_mtime), "format": 2}
+
+
+def model_prompts(model_dir: Path) -> tuple[str, str, str]:
+    """The model's own (query, document, similarity) prompts from its sentence-transformers config."""
+    config = Path(model_dir) / "config_sentence_transformers.json"
+    prompts = json.loads(config.read_text()).get("prompts", {}) if config.exists() else {}
+    document = prompts.get("document", "")
+    return prompts.get("query", ""), document, prompts.get(SIMILARITY_PROMPT, document)
+
+
+def embedder_from(settings: Any) -> Embedder:
+    """The embedder a ``Settings`` asks for: the remote endpoint when ``RAG_EMBEDDING_URL`` is set, else the
+    local model with ``RAG_EMBEDDING_BACKEND``."""
+    if settings.embedding_url:
+        from rag.embed.remote import RemoteEmbedder
+
+        return RemoteEmbedder(settings.embedding_url, settings.embedding_name, settings.embedding_api_key,
+                              settings.llm_timeout, workers=settings.embed_workers)
+    return make_embedder(settings.embedding_path, settings.embedding_backend, settings.embed_batch_size,
+                         settings.threads, settings.embed_workers)
+
+
+def space_from(settings: Any) -> str:
+    """The vector space of ``embedder_from(settings)``: a remote model is named by ``RAG_EMBEDDING_NAME``,
+    so a server running the local model (same name) shares the local space."""
+    if settings.embedding_url:
+        return f"{settings.embedding_name}/fp32"
+    return embedding_space(settings.embedding_path, settings.embedding_backend)
+
+
+def make_embedder(path: Path, backend: str, batch_size: int = 1, threads: int = 0, workers: int = 2) -> Embedder:
+    """The embedder for a ``RAG_EMBEDDING_BACKEND`` value (``workers`` applies to the ONNX backends)."""
+    if backend in ONNX_RECIPES:
+        from rag.embed.onnx import OnnxEmbedder
+
+        return OnnxEmbedder(path, backend, batch_size, threads, workers)
+    from rag.embed.sentence_transformer import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(path, backend, batch_size, threads)
+
+
+def embedding_space(model_path: Path, backend: str) -> str:
+    """Name of the vector space a configuration produces; documents and queries must share one.
+
+    torch fp32, ONNX fp32 and ONNX int8-nodown are one space (measured: mixed document/query variants
+    give the same retrieval scores); torch dynamic int8 drifts too far (cosine 0.88) and is its own.
+    """
+    return f"{Path(model_path).name}/{'torch-int8' if backend == 'torch-int8' else 'fp32'}"
