@@ -219,8 +219,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rag.evaluation.datasets import evaluate
     from rag.evaluation.report import comparison_markdown, latency_table, metrics_table
+    from rag.evaluation.run import evaluate
 
     if args.dataset == "xquad-r":
         return _eval_xquad(args)

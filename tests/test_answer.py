@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.answerer import (
-    Sentence,
-    _attach,
-    _first_line,
-    _plausible_rewrite,
-    _until_line_break,
+from rag.answer.answerer import _first_line, _plausible_rewrite, _until_line_break
+from rag.answer.checks import (
     acronyms_supported,
     adds_content,
     clause_windows,
@@ -18,9 +14,10 @@ from rag.answer.answerer import (
     name_words,
     names_supported,
     numbers_supported,
-    question_language,
-    split_claims,
 )
+from rag.answer.claims import _attach, split_claims
+from rag.answer.language import question_language
+from rag.answer.values import Sentence
 from rag.errors import QueryError
 
 

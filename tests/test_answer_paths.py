@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from rag.answer import prompts
-from rag.answer.answerer import Answerer, Sentence, answer_language
+from rag.answer.answerer import Answerer
+from rag.answer.language import answer_language
 from rag.answer.phrases import NEUTRAL, Phrases, acceptable
+from rag.answer.values import Sentence
 from rag.evaluation.calibrate import fit
 from rag.index.retrieve import Hit, tokenize
 from rag.settings import AnswerPolicy, Settings

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer.answerer import Answer
 from rag.answer.prompts import render
+from rag.answer.values import Answer
 from rag.errors import ModelError
-from rag.evaluation.datasets import builtin_dataset, load_dataset, score_answer
+from rag.evaluation.datasets import builtin_dataset, load_dataset
+from rag.evaluation.metrics import score_answer
 
 from .conftest import SEEDS
 

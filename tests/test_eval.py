@@ -7,13 +7,9 @@ import json
 import pytest
 
 from rag.errors import ConfigError
-from rag.evaluation.datasets import (
-    QuestionRow,
-    builtin_dataset,
-    load_dataset,
-    parse_config,
-    summarize,
-)
+from rag.evaluation.datasets import builtin_dataset, load_dataset
+from rag.evaluation.metrics import QuestionRow, summarize
+from rag.evaluation.run import parse_config
 
 from .conftest import SEEDS
 from .test_cli import rag

@@ -76,7 +76,7 @@ def llama_server(tmp_path_factory):
 
 def test_openai_generator_answers_through_a_real_server(llama_server, seed_index, embedder):
     from rag import Assistant
-    from rag.evaluation.datasets import score_answer
+    from rag.evaluation.metrics import score_answer
 
     from .test_ask import QUESTIONS, assert_exact, texts_of
 

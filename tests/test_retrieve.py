@@ -10,10 +10,10 @@ from rag.errors import QueryError
 from rag.evaluation.datasets import (
     builtin_dataset,
     evidence_spans,
-    first_hit_rank,
     load_dataset,
     retrieval_questions,
 )
+from rag.evaluation.metrics import first_hit_rank
 from rag.index.retrieve import fuse, rrf, tokenize
 from rag.ingest.chunking import Chunk
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from rag.answer.answerer import Answer, Citation
+from rag.answer.values import Answer, Citation
 from rag.errors import ConfigError
 from rag.index.build import IngestReport
 from rag.ingest.corpus import Skipped

@@ -26,23 +26,38 @@ A citation's ``quote`` is always ``article_text[start:end]`` of its ``source``.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-import unicodedata
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from rag.answer import prompts
+from rag.answer.checks import (
+    acronyms_supported,
+    adds_content,
+    clause_windows,
+    lexical_support,
+    names_supported,
+    numbers_supported,
+)
+from rag.answer.claims import _attach, _Claim, split_claims
+from rag.answer.language import (
+    answer_language,
+    language_name,
+    macrolanguage,
+    question_language,
+)
 from rag.answer.phrases import Phrases
+from rag.answer.text import _WORDS, _strip_markers
+from rag.answer.values import Answer, Citation, SearchFn, Sentence, _citation
 from rag.embed import Embedder, embed_similar
 from rag.errors import QueryError
 from rag.generate import Generator, Message
-from rag.index.retrieve import Hit, tokenize
+from rag.index.retrieve import Hit
 from rag.ingest.chunking import sentence_spans
 from rag.settings import Settings
 
@@ -51,79 +66,6 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 2000
 MAX_SENTENCE_CHARS = 400
 HISTORY_TURNS = 3
-LANGUAGE_NAMES = {
-    "ar": "Arabic", "bg": "Bulgarian", "ca": "Catalan", "cs": "Czech", "da": "Danish", "de": "German",
-    "el": "Greek", "en": "English", "es": "Spanish", "et": "Estonian", "fa": "Persian", "fi": "Finnish",
-    "fr": "French", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "id": "Indonesian",
-    "it": "Italian", "ja": "Japanese", "ko": "Korean", "lt": "Lithuanian", "lv": "Latvian", "ms": "Malay",
-    "nl": "Dutch", "no": "Norwegian", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian",
-    "sk": "Slovak", "sl": "Slovenian", "sr": "Serbian", "sv": "Swedish", "th": "Thai", "tl": "Tagalog",
-    "tr": "Turkish", "uk": "Ukrainian", "vi": "Vietnamese", "zh": "Chinese",
-}
-# [1]  [1, 2]  [Source 1]  [sumber 2]  【3】  — what small models write when asked for [n]
-_MARKER = re.compile(r"[\[【]\s*(?:(?:source|sources|sumber|источник)\s*)?(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*[\]】]",
-                     re.IGNORECASE)
-_WORDS = re.compile(r"\w+", re.UNICODE)
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_NAME = re.compile(r"\b[^\W\d_][\w'’-]*", re.UNICODE)
-
-
-@dataclass(frozen=True)
-class Citation:
-    """One cited sentence: ``quote == article_text(source)[start:end]``."""
-
-    marker: int
-    source: str
-    start: int
-    end: int
-    quote: str
-    title: str
-    language: str
-    score: float = 0.0  # how strongly it supports the claims citing it (0..1)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A verified answer: ``text`` carries markers [1], [2] ... that index ``citations``."""
-
-    text: str
-    citations: tuple[Citation, ...]
-    refused: bool
-    language: str
-    question: str = ""
-    standalone_question: str = ""
-    generator: str = ""
-    dropped: tuple[str, ...] = ()  # answer sentences removed because no source supports them
-    scores: dict[str, float] = field(default_factory=dict)  # what the answer-or-refuse decision read
-    timings: dict[str, float] = field(default_factory=dict)  # seconds: retrieval, first_token, generation, total
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["citations"] = [asdict(c) for c in self.citations]
-        data["dropped"] = list(self.dropped)
-        return data
-
-
-@dataclass(frozen=True)
-class Sentence:
-    """A candidate evidence sentence: an exact span of a retrieved passage."""
-
-    source: str
-    start: int
-    end: int
-    text: str
-    title: str
-    language: str
-    relevance: float = 0.0
-
-
-@dataclass
-class _Claim:
-    text: str
-    markers: list[int]
-
-
-SearchFn = Callable[[str, int], list[Hit]]
 
 
 class Answerer:
@@ -419,264 +361,8 @@ class Answerer:
 # -- pure functions (unit-tested without models) --------------------------------------------------------
 
 
-# Short questions are ambiguous to langid ("Who did TASS quote?" scores Italian, Latin, then English;
-# "Kapan konvoi diserang?" Malay before Indonesian). Among the guesses scoring within a small margin of the
-# best, the most widely used language wins, in this order.
-_PREFERRED = ("en", "zh", "hi", "es", "ar", "fr", "ru", "pt", "id", "de", "ja", "tr", "ko", "vi", "it", "pl",
-              "uk", "fa", "nl", "th")
-_MARGIN = 3.0  # log-probability; it grows with text length, so only short texts are ever re-read
-# langid tells standard Malay and Indonesian apart poorly at any length, and returns dialects (Wu Chinese,
-# Egyptian Arabic) for short standard texts: those count as their macrolanguage
-_SAME = {"ms": "id", "wuu": "zh", "yue": "zh", "arz": "ar", "ary": "ar", "apc": "ar", "acm": "ar"}
-
-
-def question_language(question: str) -> str:
-    """ISO code of the question's language (``en`` when there is nothing to tell); close calls on short
-    questions go to the most widely used candidate (``_PREFERRED``)."""
-    if not any(ch.isalpha() for ch in question):
-        return "en"
-    import py3langid
-
-    ranked = py3langid.rank(question[:5000])
-    best_score = ranked[0][1]
-    close = {lang for lang, score in ranked if best_score - score <= _MARGIN}
-    best = next((lang for lang in _PREFERRED if lang in close), str(ranked[0][0]))
-    return macrolanguage(best)
-
-
-def macrolanguage(code: str) -> str:
-    """A detector's code with dialects and near-identical standards folded (ms -> id, wuu -> zh, arz -> ar)."""
-    return _SAME.get(code, code)
-
-
-_QUOTED = re.compile(r"“[^”]*”|«[^»]*»|„[^“”]*[“”]|\"[^\"]*\"|「[^」]*」")
-
-
-def answer_language(answer: str, expected: str = "") -> str:
-    """The language an answer is written in, quotes, citation markers, numbers and names aside (a name
-    keeps its source's spelling in any language); ``expected`` when nothing is left to tell."""
-    text = _MARKER.sub(" ", _QUOTED.sub(" ", answer))
-    words = [w for k, w in enumerate(_NAME.findall(text)) if k == 0 or not w[0].isupper()]
-    rest = " ".join(words)
-    if sum(ch.isalpha() for ch in rest) < 3:
-        return expected
-    return question_language(rest)
-
-
 def _numbered(chosen: Sequence[Sentence]) -> str:
     return "\n".join(f"[{n}] {_one_line(s.text)}" for n, s in enumerate(chosen, start=1))
-
-
-def language_name(code: str) -> str:
-    return LANGUAGE_NAMES.get(code, code)
-
-
-def split_claims(raw: str) -> list[_Claim]:
-    """Sentences of a generated answer with the markers each carries; a marker standing after a sentence's
-    full stop ("... Syria. [1]") belongs to that sentence."""
-    claims: list[_Claim] = []
-    text = raw.strip()
-    for s, e in sentence_spans(text):
-        piece = text[s:e]
-        lead = re.match(rf"\s*(?:(?:{_MARKER.pattern})\s*)+", piece, re.IGNORECASE)
-        if lead and claims and lead.end() < len(piece):  # "... Syria. [1] Next sentence": [1] is Syria's
-            claims[-1].markers.extend(_numbers_in(lead.group(0)))
-            piece = piece[lead.end():]
-        markers = _numbers_in(piece)
-        words = _strip_markers(piece).strip(" \t-–—•*:;,")
-        if sum(ch.isalnum() for ch in words) < 2 or only_pointer(words):
-            if claims:
-                claims[-1].markers.extend(markers)
-            continue
-        claims.append(_Claim(words, markers))
-    return claims
-
-
-# words of sentences that only point at a source ("This is stated in [2].", "Hal ini disebutkan dalam [1].")
-_POINTER_WORDS = frozenset("""this that it is was are as stated mentioned said says reported written shown see in
-the source sources article articles text according above below hal ini itu disebutkan dinyatakan tertulis dalam
-pada sumber artikel menurut seperti это так указано сказано говорится упомянуто написано в во источнике источник
-статье статья согласно как""".split())
-
-
-def only_pointer(sentence: str) -> bool:
-    """True for an answer sentence that states nothing but where something is stated."""
-    words = _WORDS.findall(sentence.lower())
-    return bool(words) and all(w in _POINTER_WORDS for w in words)
-
-
-def _numbers_in(text: str) -> list[int]:
-    return [int(n) for m in _MARKER.finditer(text) for n in re.split(r"\s*[,;]\s*", m.group(1))]
-
-
-def lexical_support(claim: str, sentence: str, language: str) -> float:
-    """Share of the claim's content words (stemmed, 4+ letters or digits) found in the sentence."""
-    words = {t for t in tokenize(claim, [language, "en"]) if len(t) >= 4 or t.isdigit()}
-    if not words:
-        return 0.0
-    found = set(tokenize(sentence, [language, "en"]))
-    return len(words & found) / len(words)
-
-
-def names_supported(claim: str, context: str, question: str = "", same_language: bool = True) -> bool:
-    """Every name in the claim occurs in ``context`` (the passage around the cited sentence).
-
-    A name is a capitalised word (the claim's first word only when the question capitalises it
-    mid-sentence too). Names are compared transliterated to Latin letters, fuzzily (Джош ~ Josh,
-    Асада ~ Assad). Across languages only names in another script are checked: a Latin-script name may
-    be translated ("White House" / "Gedung Putih"), a transliterated one may not.
-    """
-    found = list(_NAME.finditer(claim))
-    words = [m.group(0) for m in found]
-    question_names = {w.lower() for w in _NAME.findall(question)[1:] if w[0].isupper()}
-    names = [w for k, w in enumerate(words) if w[0].isupper() and len(w) >= 3
-             and (k > 0 or w.lower() in question_names)]
-    if not same_language:  # only full names (two capitalised words) in another script: Владимир Путин
-        pairs = {m.group(0) for a, b in zip(found, found[1:]) if a.group(0)[0].isupper() and b.group(0)[0].isupper()
-                 and not claim[a.end():b.start()].strip() for m in (a, b)}  # "Сирии, — ISIS" is no pair
-        names = [w for w in names if not _is_latin(w) and w in pairs]
-    if not names:
-        return True
-    have = name_words(context)
-    return all(name_found(w, have) for w in names)
-
-
-_CASE_ENDINGS = ("ого", "ему", "ом", "ем", "ой", "ей", "ою", "ую", "ым", "им", "а", "я", "у", "ю", "е", "ы", "и")
-
-
-def name_words(text: str) -> dict[str, bool]:
-    """The ``_latin`` forms of the words of ``text``, each mapped to whether it was written in another
-    script (transliterated)."""
-    words: dict[str, bool] = {}
-    for word in _NAME.findall(text):
-        key = _latin(word)
-        words[key] = words.get(key, False) or not _is_latin(word)
-    return words
-
-
-def name_found(word: str, words: Mapping[str, bool]) -> bool:
-    """``word`` (any script) is among ``words`` (``name_words``): the same, or sharing its first five
-    letters (Lavrov's, Zakharova), or fuzzily: loosely where one side was transliterated (Джош ~ Josh,
-    Хасеке ~ Hasakah), closely between two Latin spellings (Zaharova ~ Zakharova, but Putin is not Putih). A
-    Cyrillic name is also tried without its case ending (Джоном -> Джон ~ John, Лаврова -> Лавров ~ Lavrov)."""
-    fuzzy = not _is_latin(word)
-    if _name_in(_latin(word), words, fuzzy):
-        return True
-    lower = word.lower()
-    stem = next((lower[:-len(e)] for e in _CASE_ENDINGS if lower.endswith(e) and len(lower) - len(e) >= 3), "")
-    return bool(stem) and fuzzy and _name_in(_latin(stem), words, fuzzy)
-
-
-def _name_in(name: str, words: Mapping[str, bool], fuzzy: bool) -> bool:
-    from difflib import SequenceMatcher
-
-    if name in words or any(w.startswith(name[:5]) for w in words if len(name) >= 5):
-        return True
-    return any(SequenceMatcher(None, name, w).ratio() >= (0.75 if fuzzy or transliterated else 0.85)
-               for w, transliterated in words.items() if abs(len(w) - len(name)) <= 3)
-
-
-def _latin(word: str) -> str:
-    """Lower-cased and transliterated to Latin letters, any script (anyascii: Джош -> dzhosh, Νορμανδοί ->
-    normandoi); 'dzh' and 'zh' read as 'j' so that Cyrillic and English spellings meet (Джош ~ Josh)."""
-    from anyascii import anyascii
-
-    text = anyascii(word).lower()
-    return text.replace("dzh", "j").replace("'", "").replace("’", "")
-
-
-def _is_latin(word: str) -> bool:
-    return all(ch.isascii() or not ch.isalpha() or "LATIN" in unicodedata.name(ch, "") for ch in word)
-
-
-_CLAUSE_END = re.compile(r"[,;:](?=\s)|\s[–—-]\s")
-def clause_windows(sentence: Sentence, long_sentence: int = 160, clause_min: int = 30) -> list[Sentence]:
-    """The clauses of a sentence longer than ``long_sentence`` characters, cut at commas, semicolons,
-    colons and dashes, a clause shorter than ``clause_min`` characters joined to the next; each an exact
-    slice of the sentence's source text."""
-    text = sentence.text
-    if len(text) <= long_sentence:
-        return []
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for cut in [*(m.end() for m in _CLAUSE_END.finditer(text)), len(text)]:
-        piece = text[start:cut]
-        if len(piece.strip()) >= clause_min or cut == len(text):
-            lead = len(piece) - len(piece.lstrip())
-            spans.append((start + lead, start + len(piece.rstrip())))
-            start = cut
-    if len(spans) < 2:
-        return []
-    return [replace(sentence, start=sentence.start + a, end=sentence.start + b, text=text[a:b]) for a, b in spans
-            if b > a]
-
-
-def adds_content(claim: str, question: str, sentence: str, same_language: bool, language: str = "") -> bool:
-    """A claim answers only when it carries something the question does not: a word (three letters or
-    more, stemmed) or number that is not in the question and, when the claim and the sentence share a
-    language, is in the sentence. "The news agency that quoted Zakharova is [1]." restates its question
-    (no new word of the sentence), as does "The spokesperson said X" for "Which spokesperson said X?"."""
-    language = language or question_language(claim)
-    langs = [language, "en"]
-    asked = set(tokenize(question, [question_language(question), *langs]))
-    new = {t for t in tokenize(_strip_markers(claim), langs) if (len(t) >= 3 or t.isdigit()) and t not in asked}
-    if not new:
-        return False
-    if not same_language:
-        return True
-    return bool(new & set(tokenize(sentence, langs)))
-
-
-_ACRONYM = re.compile(r"\b[A-Z]{3,}\b")
-
-
-def acronyms_supported(claim: str, sentence: str, question: str = "") -> bool:
-    """Every Latin all-capitals word of three or more letters in the claim (ISIS, BBC, TASS) is in the
-    supporting sentence or the question: such names are not translated, and a small model readily
-    borrows one from a neighbouring sentence."""
-    have = set(_ACRONYM.findall(sentence)) | set(_ACRONYM.findall(question))
-    return all(a in have for a in _ACRONYM.findall(claim))
-
-
-def numbers_supported(claim: str, sentence: str) -> bool:
-    """Every number written in the claim also appears, with the same value, in the sentence (guards
-    against invented figures). "1,200", "1.200" and "1200" may be the same number; "15" and "1.5" are not."""
-    have = set().union(*(number_values(n) for n in _NUMBER.findall(sentence)))
-    return all(number_values(n) & have for n in _NUMBER.findall(claim))
-
-
-def number_values(written: str) -> set[float]:
-    """The values a written number can have in any language: "1.200" is 1200 (a thousands separator)
-    or 1.2 (a decimal point); "1.5" and "1,5" are 1.5; "1,234,567" is 1234567."""
-    parts = re.split(r"[.,]", written)
-    values = set()
-    if len(parts) > 1 and all(len(p) == 3 for p in parts[1:]):
-        values.add(float("".join(parts)))
-    if len(parts) == 2:
-        values.add(float(f"{parts[0]}.{parts[1]}"))
-    if len(parts) > 2 and all(len(p) == 3 for p in parts[1:-1]):  # "1,234.5" / "1.234,5"
-        values.add(float(f"{''.join(parts[:-1])}.{parts[-1]}"))
-    return values or {float("".join(parts))}
-
-
-def _citation(marker: int, s: Sentence, score: float) -> Citation:
-    return Citation(marker, s.source, s.start, s.end, s.text, s.title, s.language, round(score, 4))
-
-
-def _attach(text: str, markers: Sequence[int]) -> str:
-    """``text`` with its markers placed before the final punctuation: "Claim [1][2]."."""
-    marks = "".join(f"[{m}]" for m in markers)
-    body = text.rstrip()
-    end = len(body)
-    while end > 0 and body[end - 1] in ".!?。！？…\"'”’»)":
-        end -= 1
-    if end == 0:
-        return f"{body} {marks}"
-    return f"{body[:end]} {marks}{body[end:]}"
-
-
-def _strip_markers(text: str) -> str:
-    return re.sub(r"\s+([.,;:!?])", r"\1", _MARKER.sub("", text)).strip()
 
 
 def _check_question(question: str) -> str:

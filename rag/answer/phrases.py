@@ -82,7 +82,7 @@ class Phrases:
 
 def acceptable(plain: str, text: str, language: str) -> bool:
     """A translated template keeps the placeholders, is one short line and is in ``language``."""
-    from rag.answer import answer_language
+    from rag.answer.language import answer_language
 
     if not text or len(text) > 3 * len(plain) + 40 or "\n" in text:
         return False

@@ -11,13 +11,7 @@
 Models load from the local models folder only (never a hub), with the model's own query and document prompts.
 """
 
-from rag.embed.base import (
-    Embedder,
-    embed_similar,
-    embedder_from,
-    embedding_space,
-    make_embedder,
-    space_from,
-)
+from rag.embed.base import Embedder, embed_similar, embedding_space, space_from
+from rag.embed.factory import embedder_from, make_embedder
 
 __all__ = ["Embedder", "embed_similar", "embedder_from", "embedding_space", "make_embedder", "space_from"]

@@ -1,5 +1,5 @@
-"""The embedding stage's protocol and factory: ``Embedder`` is what the rest of the package depends on;
-``make_embedder`` / ``embedder_from`` pick a backend, ``embedding_space`` names the vector space it makes.
+"""The embedding stage's protocol: ``Embedder`` is what the rest of the package depends on; ``embedding_space``
+names the vector space a configuration makes.
 Where a model's ONNX exports live and what makes an export current are here too: the set-up stage writes
 them (``rag.setup.onnx_export``), the ONNX backend only reads them."""
 
@@ -73,35 +73,12 @@ def model_prompts(model_dir: Path) -> tuple[str, str, str]:
     return prompts.get("query", ""), document, prompts.get(SIMILARITY_PROMPT, document)
 
 
-def embedder_from(settings: Any) -> Embedder:
-    """The embedder a ``Settings`` asks for: the remote endpoint when ``RAG_EMBEDDING_URL`` is set, else the
-    local model with ``RAG_EMBEDDING_BACKEND``."""
-    if settings.embedding_url:
-        from rag.embed.remote import RemoteEmbedder
-
-        return RemoteEmbedder(settings.embedding_url, settings.embedding_name, settings.embedding_api_key,
-                              settings.llm_timeout, workers=settings.embed_workers)
-    return make_embedder(settings.embedding_path, settings.embedding_backend, settings.embed_batch_size,
-                         settings.threads, settings.embed_workers)
-
-
 def space_from(settings: Any) -> str:
     """The vector space of ``embedder_from(settings)``: a remote model is named by ``RAG_EMBEDDING_NAME``,
     so a server running the local model (same name) shares the local space."""
     if settings.embedding_url:
         return f"{settings.embedding_name}/fp32"
     return embedding_space(settings.embedding_path, settings.embedding_backend)
-
-
-def make_embedder(path: Path, backend: str, batch_size: int = 1, threads: int = 0, workers: int = 2) -> Embedder:
-    """The embedder for a ``RAG_EMBEDDING_BACKEND`` value (``workers`` applies to the ONNX backends)."""
-    if backend in ONNX_RECIPES:
-        from rag.embed.onnx import OnnxEmbedder
-
-        return OnnxEmbedder(path, backend, batch_size, threads, workers)
-    from rag.embed.sentence_transformer import SentenceTransformerEmbedder
-
-    return SentenceTransformerEmbedder(path, backend, batch_size, threads)
 
 
 def embedding_space(model_path: Path, backend: str) -> str:

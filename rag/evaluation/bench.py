@@ -49,7 +49,7 @@ class _CachedEmbedder:
 def _metrics(hits_per_q: list[tuple[str, list, list]]) -> dict[str, float]:
     import numpy as np
 
-    from rag.evaluation.datasets import first_hit_rank, rank_metrics
+    from rag.evaluation.metrics import first_hit_rank, rank_metrics
 
     ranks, aps, same = [], [], []
     for lang, hits, spans in hits_per_q:
@@ -63,7 +63,7 @@ def _metrics(hits_per_q: list[tuple[str, list, list]]) -> dict[str, float]:
 
 def _average_precision(hits: list, spans: list) -> float:
     """AP over all gold spans; each span counts once (overlapping chunks can cover the same one)."""
-    from rag.evaluation.datasets import covers
+    from rag.evaluation.metrics import covers
 
     found: set[int] = set()
     total = 0.0
@@ -316,7 +316,8 @@ def bench_answer(args: Any) -> dict[str, Any]:
 
     from rag.answer import answer_language
     from rag.api import Assistant
-    from rag.evaluation.datasets import builtin_dataset, load_dataset, score_answer
+    from rag.evaluation.datasets import builtin_dataset, load_dataset
+    from rag.evaluation.metrics import score_answer
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(args.corpus)

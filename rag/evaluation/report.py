@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from rag.evaluation.datasets import METRICS
+from rag.evaluation.metrics import METRICS
 
 log = logging.getLogger(__name__)
 

@@ -107,7 +107,7 @@ def our_setting(embedder: Any, root: Path = DEFAULT_XQUAD, paragraphs: int | Non
                 ) -> dict[str, Any]:
     """Retrieval over our chunker and store (hybrid, dense, BM25) and SQuAD EM/F1 on ``answers`` questions."""
     from rag.api import Assistant
-    from rag.evaluation.datasets import first_hit_rank, rank_metrics
+    from rag.evaluation.metrics import first_hit_rank, rank_metrics
 
     data = {lang: xquad_paragraphs(root, lang)[:paragraphs] for lang in langs}
     result: dict[str, Any] = {"languages": list(langs), "paragraphs_per_language": len(data[langs[0]])}

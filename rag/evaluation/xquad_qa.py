@@ -172,7 +172,7 @@ def evaluate_pile(split: str = "dev", root: Path | None = None, retrieval_only: 
     (``rag.evaluation.calibrate``), also written to ``<out>/calibration.json``."""
     import tempfile
 
-    from rag.evaluation.datasets import evaluate
+    from rag.evaluation.run import evaluate
 
     if calibrate and split != "dev":
         raise CorpusError("--calibrate fits thresholds: only on the dev split (the test split is for reporting)")

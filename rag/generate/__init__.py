@@ -2,6 +2,7 @@
 llama.cpp in process in ``rag.generate.local``, any OpenAI-compatible chat server in ``rag.generate.server``.
 """
 
-from rag.generate.base import Generator, Message, make_generator
+from rag.generate.base import Generator, Message
+from rag.generate.factory import make_generator
 
 __all__ = ["Generator", "Message", "make_generator"]

@@ -1,0 +1,167 @@
+"""Whether a sentence supports a claim, in any script: shared words, names (transliterated with anyascii),
+numbers with their values, acronyms; whether a claim adds anything to the question; the clauses of a long
+sentence."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import replace
+from typing import Mapping
+
+from rag.answer.language import question_language
+from rag.answer.text import _NAME, _NUMBER, _strip_markers
+from rag.answer.values import Sentence
+from rag.index.retrieve import tokenize
+
+
+def lexical_support(claim: str, sentence: str, language: str) -> float:
+    """Share of the claim's content words (stemmed, 4+ letters or digits) found in the sentence."""
+    words = {t for t in tokenize(claim, [language, "en"]) if len(t) >= 4 or t.isdigit()}
+    if not words:
+        return 0.0
+    found = set(tokenize(sentence, [language, "en"]))
+    return len(words & found) / len(words)
+
+
+def names_supported(claim: str, context: str, question: str = "", same_language: bool = True) -> bool:
+    """Every name in the claim occurs in ``context`` (the passage around the cited sentence).
+
+    A name is a capitalised word (the claim's first word only when the question capitalises it
+    mid-sentence too). Names are compared transliterated to Latin letters, fuzzily (Джош ~ Josh,
+    Асада ~ Assad). Across languages only names in another script are checked: a Latin-script name may
+    be translated ("White House" / "Gedung Putih"), a transliterated one may not.
+    """
+    found = list(_NAME.finditer(claim))
+    words = [m.group(0) for m in found]
+    question_names = {w.lower() for w in _NAME.findall(question)[1:] if w[0].isupper()}
+    names = [w for k, w in enumerate(words) if w[0].isupper() and len(w) >= 3
+             and (k > 0 or w.lower() in question_names)]
+    if not same_language:  # only full names (two capitalised words) in another script: Владимир Путин
+        pairs = {m.group(0) for a, b in zip(found, found[1:]) if a.group(0)[0].isupper() and b.group(0)[0].isupper()
+                 and not claim[a.end():b.start()].strip() for m in (a, b)}  # "Сирии, — ISIS" is no pair
+        names = [w for w in names if not _is_latin(w) and w in pairs]
+    if not names:
+        return True
+    have = name_words(context)
+    return all(name_found(w, have) for w in names)
+
+
+_CASE_ENDINGS = ("ого", "ему", "ом", "ем", "ой", "ей", "ою", "ую", "ым", "им", "а", "я", "у", "ю", "е", "ы", "и")
+
+
+def name_words(text: str) -> dict[str, bool]:
+    """The ``_latin`` forms of the words of ``text``, each mapped to whether it was written in another
+    script (transliterated)."""
+    words: dict[str, bool] = {}
+    for word in _NAME.findall(text):
+        key = _latin(word)
+        words[key] = words.get(key, False) or not _is_latin(word)
+    return words
+
+
+def name_found(word: str, words: Mapping[str, bool]) -> bool:
+    """``word`` (any script) is among ``words`` (``name_words``): the same, or sharing its first five
+    letters (Lavrov's, Zakharova), or fuzzily: loosely where one side was transliterated (Джош ~ Josh,
+    Хасеке ~ Hasakah), closely between two Latin spellings (Zaharova ~ Zakharova, but Putin is not Putih). A
+    Cyrillic name is also tried without its case ending (Джоном -> Джон ~ John, Лаврова -> Лавров ~ Lavrov)."""
+    fuzzy = not _is_latin(word)
+    if _name_in(_latin(word), words, fuzzy):
+        return True
+    lower = word.lower()
+    stem = next((lower[:-len(e)] for e in _CASE_ENDINGS if lower.endswith(e) and len(lower) - len(e) >= 3), "")
+    return bool(stem) and fuzzy and _name_in(_latin(stem), words, fuzzy)
+
+
+def _name_in(name: str, words: Mapping[str, bool], fuzzy: bool) -> bool:
+    from difflib import SequenceMatcher
+
+    if name in words or any(w.startswith(name[:5]) for w in words if len(name) >= 5):
+        return True
+    return any(SequenceMatcher(None, name, w).ratio() >= (0.75 if fuzzy or transliterated else 0.85)
+               for w, transliterated in words.items() if abs(len(w) - len(name)) <= 3)
+
+
+def _latin(word: str) -> str:
+    """Lower-cased and transliterated to Latin letters, any script (anyascii: Джош -> dzhosh, Νορμανδοί ->
+    normandoi); 'dzh' and 'zh' read as 'j' so that Cyrillic and English spellings meet (Джош ~ Josh)."""
+    from anyascii import anyascii
+
+    text = anyascii(word).lower()
+    return text.replace("dzh", "j").replace("'", "").replace("’", "")
+
+
+def _is_latin(word: str) -> bool:
+    return all(ch.isascii() or not ch.isalpha() or "LATIN" in unicodedata.name(ch, "") for ch in word)
+
+
+_CLAUSE_END = re.compile(r"[,;:](?=\s)|\s[–—-]\s")
+
+
+def clause_windows(sentence: Sentence, long_sentence: int = 160, clause_min: int = 30) -> list[Sentence]:
+    """The clauses of a sentence longer than ``long_sentence`` characters, cut at commas, semicolons,
+    colons and dashes, a clause shorter than ``clause_min`` characters joined to the next; each an exact
+    slice of the sentence's source text."""
+    text = sentence.text
+    if len(text) <= long_sentence:
+        return []
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for cut in [*(m.end() for m in _CLAUSE_END.finditer(text)), len(text)]:
+        piece = text[start:cut]
+        if len(piece.strip()) >= clause_min or cut == len(text):
+            lead = len(piece) - len(piece.lstrip())
+            spans.append((start + lead, start + len(piece.rstrip())))
+            start = cut
+    if len(spans) < 2:
+        return []
+    return [replace(sentence, start=sentence.start + a, end=sentence.start + b, text=text[a:b]) for a, b in spans
+            if b > a]
+
+
+def adds_content(claim: str, question: str, sentence: str, same_language: bool, language: str = "") -> bool:
+    """A claim answers only when it carries something the question does not: a word (three letters or
+    more, stemmed) or number that is not in the question and, when the claim and the sentence share a
+    language, is in the sentence. "The news agency that quoted Zakharova is [1]." restates its question
+    (no new word of the sentence), as does "The spokesperson said X" for "Which spokesperson said X?"."""
+    language = language or question_language(claim)
+    langs = [language, "en"]
+    asked = set(tokenize(question, [question_language(question), *langs]))
+    new = {t for t in tokenize(_strip_markers(claim), langs) if (len(t) >= 3 or t.isdigit()) and t not in asked}
+    if not new:
+        return False
+    if not same_language:
+        return True
+    return bool(new & set(tokenize(sentence, langs)))
+
+
+_ACRONYM = re.compile(r"\b[A-Z]{3,}\b")
+
+
+def acronyms_supported(claim: str, sentence: str, question: str = "") -> bool:
+    """Every Latin all-capitals word of three or more letters in the claim (ISIS, BBC, TASS) is in the
+    supporting sentence or the question: such names are not translated, and a small model readily
+    borrows one from a neighbouring sentence."""
+    have = set(_ACRONYM.findall(sentence)) | set(_ACRONYM.findall(question))
+    return all(a in have for a in _ACRONYM.findall(claim))
+
+
+def numbers_supported(claim: str, sentence: str) -> bool:
+    """Every number written in the claim also appears, with the same value, in the sentence (guards
+    against invented figures). "1,200", "1.200" and "1200" may be the same number; "15" and "1.5" are not."""
+    have = set().union(*(number_values(n) for n in _NUMBER.findall(sentence)))
+    return all(number_values(n) & have for n in _NUMBER.findall(claim))
+
+
+def number_values(written: str) -> set[float]:
+    """The values a written number can have in any language: "1.200" is 1200 (a thousands separator)
+    or 1.2 (a decimal point); "1.5" and "1,5" are 1.5; "1,234,567" is 1234567."""
+    parts = re.split(r"[.,]", written)
+    values = set()
+    if len(parts) > 1 and all(len(p) == 3 for p in parts[1:]):
+        values.add(float("".join(parts)))
+    if len(parts) == 2:
+        values.add(float(f"{parts[0]}.{parts[1]}"))
+    if len(parts) > 2 and all(len(p) == 3 for p in parts[1:-1]):  # "1,234.5" / "1.234,5"
+        values.add(float(f"{''.join(parts[:-1])}.{parts[-1]}"))
+    return values or {float("".join(parts))}

@@ -1,0 +1,64 @@
+"""The answer stage's values: a ranked ``Sentence`` of the evidence, a ``Citation`` of an exact span, the ``Answer``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from rag.index.retrieve import Hit
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One cited sentence: ``quote == article_text(source)[start:end]``."""
+
+    marker: int
+    source: str
+    start: int
+    end: int
+    quote: str
+    title: str
+    language: str
+    score: float = 0.0  # how strongly it supports the claims citing it (0..1)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A verified answer: ``text`` carries markers [1], [2] ... that index ``citations``."""
+
+    text: str
+    citations: tuple[Citation, ...]
+    refused: bool
+    language: str
+    question: str = ""
+    standalone_question: str = ""
+    generator: str = ""
+    dropped: tuple[str, ...] = ()  # answer sentences removed because no source supports them
+    scores: dict[str, float] = field(default_factory=dict)  # what the answer-or-refuse decision read
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: retrieval, first_token, generation, total
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["citations"] = [asdict(c) for c in self.citations]
+        data["dropped"] = list(self.dropped)
+        return data
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A candidate evidence sentence: an exact span of a retrieved passage."""
+
+    source: str
+    start: int
+    end: int
+    text: str
+    title: str
+    language: str
+    relevance: float = 0.0
+
+
+SearchFn = Callable[[str, int], list[Hit]]
+
+
+def _citation(marker: int, s: Sentence, score: float) -> Citation:
+    return Citation(marker, s.source, s.start, s.end, s.text, s.title, s.language, round(score, 4))
