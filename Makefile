@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    set up if needed, ingest seeds/, open the chat page on http://127.0.0.1:7860
 #   make test   set up if needed (Chromium for the browser tests included), run the tests
+#   make test-fast  the unit tests only (pure logic and fakes, under a minute)
+#   make lint   ruff (lint and format check) and mypy on the core
 # A second run is fast: the venv is rebuilt only when pyproject.toml or constraints.txt change, and
 # models are assembled only when missing.
 
@@ -25,7 +27,7 @@ PORT ?= 7860
 export RAG_CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup venv models browser run test bench clean
+.PHONY: setup venv models browser run test test-fast lint bench clean
 
 setup: venv models
 
@@ -55,6 +57,14 @@ run: setup
 
 test: setup browser
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: venv
+	$(PY) -m pytest -q -p no:cacheprovider -m "not integration" $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check rag tests
+	$(VENV)/bin/ruff format --check rag tests
+	$(PY) -m mypy
 
 bench: setup
 	$(VENV)/bin/rag bench $(BENCH_ARGS)

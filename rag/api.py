@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rag.embed import Embedder, space_from
 from rag.errors import StoreError
@@ -37,26 +38,39 @@ History = Sequence[tuple[str, str]]
 class Assistant:
     """Ingest articles and search them; one instance per index."""
 
-    def __init__(self, settings: Settings, store: Store, embedder: Embedder | None = None,
-                 llm: Any = None) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, embedder: Embedder | None = None, llm: Any = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self._embedder = embedder
         self._llm = llm  # a loaded Generator for settings.generator, when given (shared across assistants)
         self._lock = threading.Lock()
-        self._answerers: dict[str, "Answerer"] = {}
+        self._answerers: dict[str, Answerer] = {}
         self._lazy_embedder = _LazyEmbedder(self)  # one for search and answers: they share the query memo
-        self.retriever = Retriever(store, self._lazy_embedder, settings.retrieval, settings.rrf_k,
-                                   settings.bm25_weight, cache_dir=store.index_dir / "bm25-cache")
+        self.retriever = Retriever(
+            store,
+            self._lazy_embedder,
+            settings.retrieval,
+            settings.rrf_k,
+            settings.bm25_weight,
+            cache_dir=store.index_dir / "bm25-cache",
+        )
 
     @classmethod
-    def open(cls, index_dir: str | os.PathLike[str] | None = None, *, settings: Settings | None = None,
-             embedder: Embedder | None = None, llm: Any = None, **overrides: Any) -> "Assistant":
+    def open(
+        cls,
+        index_dir: str | os.PathLike[str] | None = None,
+        *,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        llm: Any = None,
+        **overrides: Any,
+    ) -> Assistant:
         """Open (or create) the index at ``index_dir`` (default: RAG_INDEX_DIR or .rag/); ``embedder`` and
         ``llm`` (a loaded ``Generator``) may be passed in to share models."""
         settings = settings or Settings.from_env(index_dir=index_dir, **overrides)
-        store = Store(settings.index_dir, settings.collection, settings.chroma_url,
-                      space_from(settings))
+        store = Store(settings.index_dir, settings.collection, settings.chroma_url, space_from(settings))
         return cls(settings, store, embedder, llm)
 
     @property
@@ -73,28 +87,54 @@ class Assistant:
         s = self.settings
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
-        report = ingest([Path(p) for p in paths], self.store, lambda: self.embedder, s.chunk_chars,
-                        s.chunk_overlap_chars, s.max_file_bytes, s.progress if progress is None else progress)
+        report = ingest(
+            [Path(p) for p in paths],
+            self.store,
+            lambda: self.embedder,
+            s.chunk_chars,
+            s.chunk_overlap_chars,
+            s.max_file_bytes,
+            s.progress if progress is None else progress,
+        )
         if report.added or report.updated:
             self.retriever.invalidate()
         return report
 
-    def search(self, query: str, k: int | None = None, *, mode: str | None = None,
-               language: str | Sequence[str] | None = None, source: str | Sequence[str] | None = None
-               ) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        mode: str | None = None,
+        language: str | Sequence[str] | None = None,
+        source: str | Sequence[str] | None = None,
+    ) -> list[Hit]:
         """Passages for ``query``, best first; filter by language code(s) and/or source(s)."""
         sources = [self.resolve_source(s) for s in _as_list(source)]
         return self.retriever.search(query, k or self.settings.top_k, mode, _as_list(language), sources)
 
-    def ask(self, question: str, history: History | None = None, *, generator: str | None = None,
-            k: int | None = None, language: str | Sequence[str] | None = None) -> "Answer":
+    def ask(
+        self,
+        question: str,
+        history: History | None = None,
+        *,
+        generator: str | None = None,
+        k: int | None = None,
+        language: str | Sequence[str] | None = None,
+    ) -> Answer:
         """A short answer in the question's language whose every claim cites an exact source sentence,
         or a refusal (``answer.refused``) when the articles do not say."""
         return self._answerer(generator, k, language).ask(question, history or ())
 
-    def ask_stream(self, question: str, history: History | None = None, *, generator: str | None = None,
-                   k: int | None = None, language: str | Sequence[str] | None = None
-                   ) -> Iterator["str | Answer"]:
+    def ask_stream(
+        self,
+        question: str,
+        history: History | None = None,
+        *,
+        generator: str | None = None,
+        k: int | None = None,
+        language: str | Sequence[str] | None = None,
+    ) -> Iterator[str | Answer]:
         """Like ``ask``, but yields the LLM's raw text pieces as they come, then the verified ``Answer``."""
         return self._answerer(generator, k, language).stream(question, history or ())
 
@@ -109,7 +149,7 @@ class Assistant:
         """The (cached) generator of ``kind``: local, openai or extractive (None)."""
         return self._answerer(kind, None, None).generator
 
-    def _answerer(self, kind: str | None, k: int | None, language: str | Sequence[str] | None) -> "Answerer":
+    def _answerer(self, kind: str | None, k: int | None, language: str | Sequence[str] | None) -> Answerer:
         from rag.answer import Answerer
         from rag.generate import make_generator
 
@@ -126,8 +166,9 @@ class Assistant:
         languages = _as_list(language)
         if k is None and not languages:
             return base
-        return base.with_search(lambda q, top: self.search(q, k or top, language=languages or None),
-                                k or self.settings.top_k)
+        return base.with_search(
+            lambda q, top: self.search(q, k or top, language=languages or None), k or self.settings.top_k
+        )
 
     def sources(self) -> list[ArticleRecord]:
         return sorted(self.store.articles().values(), key=lambda r: r.source)
@@ -142,9 +183,15 @@ class Assistant:
         return record
 
     @classmethod
-    def reindex(cls, index_dir: str | os.PathLike[str] | None = None, *, settings: Settings | None = None,
-                embedder: Embedder | None = None, progress: bool | None = None, **overrides: Any
-                ) -> "ReindexReport":
+    def reindex(
+        cls,
+        index_dir: str | os.PathLike[str] | None = None,
+        *,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        progress: bool | None = None,
+        **overrides: Any,
+    ) -> ReindexReport:
         """Rebuild a broken store from the kept article texts and the uploads (nothing is deleted: the
         old store's files are moved aside). Works when ``Assistant.open`` fails on the broken store."""
         from rag.index.reindex import reindex
@@ -159,8 +206,17 @@ class Assistant:
                 holder.append(embedder_from(s))
             return holder[0]
 
-        return reindex(s.index_dir, s.collection, s.chroma_url, space_from(s), make_embedder, s.chunk_chars,
-                       s.chunk_overlap_chars, s.max_file_bytes, s.progress if progress is None else progress)
+        return reindex(
+            s.index_dir,
+            s.collection,
+            s.chroma_url,
+            space_from(s),
+            make_embedder,
+            s.chunk_chars,
+            s.chunk_overlap_chars,
+            s.max_file_bytes,
+            s.progress if progress is None else progress,
+        )
 
     def resolve_source(self, source: str) -> str:
         """An ingested source named exactly, by normalised path, or by a unique file name."""

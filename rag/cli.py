@@ -10,8 +10,9 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rag.errors import QueryError, RagError
 
@@ -19,8 +20,9 @@ log = logging.getLogger("rag")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rag", description="Multilingual news question answering "
-                                     "with verifiable citations.")
+    parser = argparse.ArgumentParser(
+        prog="rag", description="Multilingual news question answering with verifiable citations."
+    )
     parser.add_argument("--index", metavar="DIR", help="index folder (default: RAG_INDEX_DIR or .rag/)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -33,54 +35,102 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("search", help="find the passages that answer a question")
     p.add_argument("question")
     p.add_argument("-k", type=int, default=None, help="number of passages (default: RAG_TOP_K or 5)")
-    p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), help="retrieval mode (default: RAG_RETRIEVAL)")
+    p.add_argument(
+        "--mode", choices=("hybrid", "dense", "bm25"), help="retrieval mode (default: RAG_RETRIEVAL)"
+    )
     p.add_argument("--language", action="append", metavar="CODE", help="only articles in this language")
     p.add_argument("--source", action="append", metavar="SOURCE", help="only this article")
     p.add_argument("--json", action="store_true", help="print hits as a JSON list")
 
     p = verbs.add_parser("ask", help="answer a question with cited source sentences")
     p.add_argument("question")
-    p.add_argument("--generator", choices=("local", "openai", "extractive"),
-                   help="who writes the answer (default: RAG_GENERATOR or local)")
+    p.add_argument(
+        "--generator",
+        choices=("local", "openai", "extractive"),
+        help="who writes the answer (default: RAG_GENERATOR or local)",
+    )
     p.add_argument("-k", type=int, default=None, help="passages to read (default: RAG_TOP_K or 5)")
     p.add_argument("--language", action="append", metavar="CODE", help="only articles in this language")
-    p.add_argument("--history", metavar="FILE", help="JSON file with earlier turns: [[question, answer], ...]")
+    p.add_argument(
+        "--history", metavar="FILE", help="JSON file with earlier turns: [[question, answer], ...]"
+    )
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
 
     p = verbs.add_parser("chat", help="open the chat page in the browser (http://127.0.0.1:7860)")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1; any other needs RAG_CHAT_USER and RAG_CHAT_PASSWORD)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; any other needs RAG_CHAT_USER and RAG_CHAT_PASSWORD)",
+    )
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--generator", choices=("local", "openai", "extractive"),
-                   help="default generator on the page (default: RAG_GENERATOR or local)")
+    p.add_argument(
+        "--generator",
+        choices=("local", "openai", "extractive"),
+        help="default generator on the page (default: RAG_GENERATOR or local)",
+    )
 
     p = verbs.add_parser("eval", help="measure retrieval, citations and answers on a question set")
-    p.add_argument("dataset", metavar="DATASET",
-                   help="JSONL question set, or a built-in name (seeds); xquad-r for the XQuAD-R retrieval "
-                        "benchmark; xquad-qa for the held-out multilingual answer benchmark")
-    p.add_argument("--corpus", metavar="PATH", help="articles to index into a temporary index (default: seeds/)")
+    p.add_argument(
+        "dataset",
+        metavar="DATASET",
+        help="JSONL question set, or a built-in name (seeds); xquad-r for the XQuAD-R retrieval "
+        "benchmark; xquad-qa for the held-out multilingual answer benchmark",
+    )
+    p.add_argument(
+        "--corpus", metavar="PATH", help="articles to index into a temporary index (default: seeds/)"
+    )
     p.add_argument("--retrieval-only", action="store_true", help="no answers: retrieval metrics only")
-    p.add_argument("--generator", choices=("local", "openai", "extractive"),
-                   help="who writes the answers (default: RAG_GENERATOR or local)")
+    p.add_argument(
+        "--generator",
+        choices=("local", "openai", "extractive"),
+        help="who writes the answers (default: RAG_GENERATOR or local)",
+    )
     p.add_argument("--out", metavar="DIR", default="eval-out", help="report folder (default: eval-out/)")
-    p.add_argument("--compare", nargs="+", metavar="NAME:KEY=VALUE,...", default=[],
-                   help="named configurations run on the same data, e.g. dense:retrieval=dense "
-                        "bm25:retrieval=bm25 small:chunk_chars=400,chunk_overlap_chars=80")
+    p.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="NAME:KEY=VALUE,...",
+        default=[],
+        help="named configurations run on the same data, e.g. dense:retrieval=dense "
+        "bm25:retrieval=bm25 small:chunk_chars=400,chunk_overlap_chars=80",
+    )
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    p.add_argument("--data", metavar="DIR", help="xquad-r: the XQuAD-R folder (default: ../shared/bench/xquad-r)")
-    p.add_argument("--sample", type=int, metavar="N", help="xquad-r: only the first N paragraphs of each language")
-    p.add_argument("--answers", type=int, default=30, metavar="N", help="xquad-r: questions answered for EM/F1")
-    p.add_argument("--questions", type=int, metavar="N",
-                   help="xquad-r LAReQA: score N questions per language (evenly spread) against the whole pool")
-    p.add_argument("--part", choices=("lareqa", "ours", "both"), default="both", help="xquad-r: which protocol")
-    p.add_argument("--split", choices=("dev", "test"), default="dev",
-                   help="xquad-qa: dev (XQuAD-R articles 0-23, for tuning) or test (24-47, for reporting only)")
+    p.add_argument(
+        "--data", metavar="DIR", help="xquad-r: the XQuAD-R folder (default: ../shared/bench/xquad-r)"
+    )
+    p.add_argument(
+        "--sample", type=int, metavar="N", help="xquad-r: only the first N paragraphs of each language"
+    )
+    p.add_argument(
+        "--answers", type=int, default=30, metavar="N", help="xquad-r: questions answered for EM/F1"
+    )
+    p.add_argument(
+        "--questions",
+        type=int,
+        metavar="N",
+        help="xquad-r LAReQA: score N questions per language (evenly spread) against the whole pool",
+    )
+    p.add_argument(
+        "--part", choices=("lareqa", "ours", "both"), default="both", help="xquad-r: which protocol"
+    )
+    p.add_argument(
+        "--split",
+        choices=("dev", "test"),
+        default="dev",
+        help="xquad-qa: dev (XQuAD-R articles 0-23, for tuning) or test (24-47, for reporting only)",
+    )
     p.add_argument("--limit", type=int, metavar="N", help="xquad-qa: only the first N questions")
-    p.add_argument("--calibrate", action="store_true",
-                   help="xquad-qa, dev split: rank every question's evidence with the gate open and fit the answer "
-                        "policy's decision")
-    p.add_argument("--every-question", action="store_true",
-                   help="xquad-qa: ask every question of the split's articles (the calibration set; about 1,200)")
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="xquad-qa, dev split: rank every question's evidence with the gate open and fit the answer "
+        "policy's decision",
+    )
+    p.add_argument(
+        "--every-question",
+        action="store_true",
+        help="xquad-qa: ask every question of the split's articles (the calibration set; about 1,200)",
+    )
 
     p = verbs.add_parser("sources", help="list the ingested articles")
     p.add_argument("--json", action="store_true")
@@ -88,12 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("remove", help="remove an article from the index")
     p.add_argument("source", metavar="SOURCE")
 
-    p = verbs.add_parser("reindex", help="rebuild a broken store from the kept article texts and uploads "
-                         "(moves the old store aside; deletes nothing)")
+    p = verbs.add_parser(
+        "reindex",
+        help="rebuild a broken store from the kept article texts and uploads "
+        "(moves the old store aside; deletes nothing)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    p = verbs.add_parser("bench", help="print speed and quality figures (see README)")
+    p = verbs.add_parser("bench", help="print speed and quality figures (see docs/benchmarks.md)")
     from rag.evaluation.bench import add_arguments
 
     add_arguments(p)
@@ -109,8 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_encoder(argv[2:])
         return 0
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return COMMANDS[args.verb](args)
     except RagError as exc:
@@ -141,8 +195,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    hits = _open(args).search(args.question, args.k, mode=args.mode, language=args.language,
-                              source=args.source)
+    hits = _open(args).search(
+        args.question, args.k, mode=args.mode, language=args.language, source=args.source
+    )
     if args.json:
         _print_json([h.to_dict() for h in hits])
         return 0
@@ -156,7 +211,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     history = _read_history(args.history) if args.history else None
-    answer = _open(args).ask(args.question, history, generator=args.generator, k=args.k, language=args.language)
+    answer = _open(args).ask(
+        args.question, history, generator=args.generator, k=args.k, language=args.language
+    )
     if args.json:
         _print_json(answer.to_dict())
         return 0
@@ -175,7 +232,9 @@ def _read_history(path: str) -> list[tuple[str, str]]:
             turns = json.load(handle)
         return [(str(q), str(a)) for q, a in turns]
     except (OSError, ValueError, TypeError) as exc:
-        raise QueryError(f"--history {path}: expected a JSON list of [question, answer] pairs ({exc})") from None
+        raise QueryError(
+            f"--history {path}: expected a JSON list of [question, answer] pairs ({exc})"
+        ) from None
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
@@ -227,15 +286,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.dataset == "xquad-qa":
         from rag.evaluation.xquad_qa import evaluate_pile
 
-        result = evaluate_pile(args.split, Path(args.data) if args.data else None, args.retrieval_only,
-                               args.generator, args.out, args.compare, args.limit, args.calibrate,
-                               args.every_question)
+        result = evaluate_pile(
+            args.split,
+            Path(args.data) if args.data else None,
+            args.retrieval_only,
+            args.generator,
+            args.out,
+            args.compare,
+            args.limit,
+            args.calibrate,
+            args.every_question,
+        )
         if args.calibrate:
             _print_json(result["calibration"])
             return 0
     else:
-        result = evaluate(args.dataset, args.corpus, args.index, args.retrieval_only, args.generator, args.out,
-                          args.compare)
+        result = evaluate(
+            args.dataset, args.corpus, args.index, args.retrieval_only, args.generator, args.out, args.compare
+        )
     reports = result if args.compare else {"default": result}
     if args.json:
         _print_json({name: {"metrics": r["metrics"], "latency": r["latency"]} for name, r in reports.items()})
@@ -285,8 +353,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run(args)
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval,
-            "sources": cmd_sources, "remove": cmd_remove, "reindex": cmd_reindex, "bench": cmd_bench}
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "search": cmd_search,
+    "ask": cmd_ask,
+    "chat": cmd_chat,
+    "eval": cmd_eval,
+    "sources": cmd_sources,
+    "remove": cmd_remove,
+    "reindex": cmd_reindex,
+    "bench": cmd_bench,
+}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -31,5 +31,4 @@ class QueryError(RagError):
     """A question or search request is invalid (empty, bad option)."""
 
 
-
-__all__ = ["RagError", "ConfigError", "CorpusError", "StoreError", "ModelError", "QueryError"]
+__all__ = ["ConfigError", "CorpusError", "ModelError", "QueryError", "RagError", "StoreError"]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from rag.errors import ConfigError
 
@@ -27,7 +28,8 @@ DEFAULT_XQUAD = Path("../shared/bench/xquad-r")  # beside the checkout; relative
 class AnswerPolicy:
     """Every threshold of the answer stage (``rag.answer``). Field ``x`` is read from ``RAG_X`` too, and
     ``rag eval --compare NAME:x=value`` varies it. Values marked *dev* were fitted by
-    ``rag eval xquad-qa --split dev --calibrate`` (XQuAD-R articles 0-23), never on the test split or seeds."""
+    ``rag eval xquad-qa --split dev --calibrate`` (XQuAD-R articles 0-23), never on the test split or
+    seeds."""
 
     # answer or refuse, for every generator: P(answerable) = sigmoid(answerable_bias + relevance_weight *
     # relevance of the best sentence + margin_weight * its margin over the next ones + same_language_weight
@@ -46,7 +48,9 @@ class AnswerPolicy:
     near_best: float = 0.05
     select_window: float = 0.25
     min_support: float = 0.40  # a claim needs this much support (cosine or word coverage) from its sentence
-    repoint_margin: float = 0.1  # a claim citing no supporting sentence is re-pointed only with this much more
+    repoint_margin: float = (
+        0.1  # a claim citing no supporting sentence is re-pointed only with this much more
+    )
     clearly_better: float = 0.25  # a sentence supporting a claim this much better than its own is cited too
     extractive_window: float = 0.1  # a quoted answer quotes the sentences within this relevance of the best
     long_sentence: int = 160  # characters: a longer sentence is also scored clause by clause
@@ -55,8 +59,12 @@ class AnswerPolicy:
     def answerable(self, relevance: float, margin: float, same_language: float = 0.0) -> float:
         """P(answerable) from the best sentence's relevance, its margin over the next sentences and whether
         it is in the question's language (1 or 0)."""
-        z = (self.answerable_bias + self.relevance_weight * relevance + self.margin_weight * margin
-             + self.same_language_weight * same_language)
+        z = (
+            self.answerable_bias
+            + self.relevance_weight * relevance
+            + self.margin_weight * margin
+            + self.same_language_weight * same_language
+        )
         return 1 / (1 + math.exp(-z))
 
 
@@ -96,7 +104,7 @@ class Settings:
     llm_api_key: str = ""  # bearer token for that server (default: OPENAI_API_KEY)
     llm_timeout: float = 120.0  # seconds to wait for the server
     llm_context: int = 2048  # context window of the local model (tokens)
-    context_tokens: int = 160  # budget for source sentences in the prompt (prompt speed: see README)
+    context_tokens: int = 160  # budget for source sentences in the prompt (prompt speed: docs/benchmarks.md)
     answer_tokens: int = 160  # most tokens generated for one answer
     policy: AnswerPolicy = AnswerPolicy()  # the answer stage's thresholds (their own RAG_* names)
     # chat page (issue 4): required when `rag chat` binds a non-loopback address
@@ -111,8 +119,16 @@ class Settings:
         _check_choice("RAG_RETRIEVAL", self.retrieval, RETRIEVAL_MODES)
         _check_choice("RAG_EMBEDDING_BACKEND", self.embedding_backend, EMBEDDING_BACKENDS)
         _check_choice("RAG_GENERATOR", self.generator, GENERATORS)
-        for name in ("embed_batch_size", "embed_workers", "top_k", "chunk_chars", "rrf_k", "llm_context",
-                     "context_tokens", "answer_tokens"):
+        for name in (
+            "embed_batch_size",
+            "embed_workers",
+            "top_k",
+            "chunk_chars",
+            "rrf_k",
+            "llm_context",
+            "context_tokens",
+            "answer_tokens",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"RAG_{name.upper()} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.chunk_overlap_chars < self.chunk_chars:
@@ -135,7 +151,7 @@ class Settings:
         return int(self.max_file_mb * 1024 * 1024)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then ``RAG_*`` variables, then non-None ``overrides``."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
@@ -154,7 +170,10 @@ class Settings:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         if policy:
             values["policy"] = dataclasses.replace(values.get("policy") or AnswerPolicy(), **policy)
-        for key in ("llm_api_key", "embedding_api_key"):  # the OpenAI clients' own variable, when ours is unset
+        for key in (
+            "llm_api_key",
+            "embedding_api_key",
+        ):  # the OpenAI clients' own variable, when ours is unset
             if not values.get(key) and env.get("OPENAI_API_KEY"):
                 values[key] = env["OPENAI_API_KEY"]
         for key in ("index_dir", "models_dir", "embedding_model", "llm_model", "prompts_dir", "xquad_dir"):
@@ -183,5 +202,3 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-
-

@@ -22,9 +22,10 @@ import logging
 import re
 import shutil
 import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError, RagError
 from rag.ingest.corpus import SUPPORTED_SUFFIXES
@@ -43,8 +44,11 @@ EXAMPLES = (
     "Apa yang dikatakan Zakharova tentang Mark Toner?",
     "Что сказал Марк Тонер о Лаврове?",
 )
-GENERATOR_CHOICES = [("local model", "local"), ("server (OpenAI-compatible)", "openai"),
-                     ("extractive (no LLM)", "extractive")]
+GENERATOR_CHOICES = [
+    ("local model", "local"),
+    ("server (OpenAI-compatible)", "openai"),
+    ("extractive (no LLM)", "extractive"),
+]
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
 CSS = """
@@ -105,7 +109,7 @@ class FileResult:
 # ---------------------------------------------------------------- rendering (pure, escaped) --
 
 
-def answer_html(answer: "Answer", turn: int) -> str:
+def answer_html(answer: Answer, turn: int) -> str:
     """The answer text, escaped, with each marker that resolves to a citation as a link to it."""
     if answer.refused:
         return f'<div class="refusal">{_text(answer.text)}</div>'
@@ -129,8 +133,9 @@ def error_html(message: str) -> str:
     return f'<div class="error-msg">⚠ {_text(message)}</div>'
 
 
-def sources_html(turns: Sequence[tuple[int, Sequence["Citation"]]], texts: dict[str, str],
-                 shown: int | None = None) -> str:
+def sources_html(
+    turns: Sequence[tuple[int, Sequence[Citation]]], texts: dict[str, str], shown: int | None = None
+) -> str:
     """The sources panel: one section per answered turn (only ``shown``, default the last, visible)."""
     if not turns:
         return '<p class="empty-note">Sources of an answer appear here; click a marker such as [1].</p>'
@@ -145,25 +150,31 @@ def sources_html(turns: Sequence[tuple[int, Sequence["Citation"]]], texts: dict[
     return "".join(parts)
 
 
-def citation_html(turn: int, c: "Citation", article: str) -> str:
+def citation_html(turn: int, c: Citation, article: str) -> str:
     """One cited sentence highlighted inside its article context (everything escaped)."""
-    if article[c.start:c.end] == c.quote:
+    if article[c.start : c.end] == c.quote:
         lo = _boundary(article, max(0, c.start - CONTEXT_CHARS), backward=True)
         hi = _boundary(article, min(len(article), c.end + CONTEXT_CHARS), backward=False)
-        before, after = article[lo:c.start], article[c.end:hi]
+        before, after = article[lo : c.start], article[c.end : hi]
         lead, tail = ("… " if lo > 0 else ""), (" …" if hi < len(article) else "")
     else:  # the article changed since the answer: show the quote alone
         before = after = lead = tail = ""
-    meta = (f"[{c.marker}] <b>{_text(c.title)}</b> · {_text(c.source)} [{c.start}:{c.end}] · "
-            f"language {_text(c.language)} · score {c.score:.2f}")
-    return (f'<div class="src" id="src-{turn}-{c.marker}" tabindex="0" data-source="{_attr(c.source)}" '
-            f'data-start="{c.start}" data-end="{c.end}">'
-            f'<div class="meta">{meta}</div><div class="context">{lead}{_text(before)}'
-            f"<mark>{_text(c.quote)}</mark>{_text(after)}{tail}</div></div>")
+    meta = (
+        f"[{c.marker}] <b>{_text(c.title)}</b> · {_text(c.source)} [{c.start}:{c.end}] · "
+        f"language {_text(c.language)} · score {c.score:.2f}"
+    )
+    return (
+        f'<div class="src" id="src-{turn}-{c.marker}" tabindex="0" data-source="{_attr(c.source)}" '
+        f'data-start="{c.start}" data-end="{c.end}">'
+        f'<div class="meta">{meta}</div><div class="context">{lead}{_text(before)}'
+        f"<mark>{_text(c.quote)}</mark>{_text(after)}{tail}</div></div>"
+    )
 
 
 def article_rows(records: Sequence[Any]) -> list[list[Any]]:
-    return [[r.source, r.title, r.language, r.chunk_count, r.ingested_at[:19].replace("T", " ")] for r in records]
+    return [
+        [r.source, r.title, r.language, r.chunk_count, r.ingested_at[:19].replace("T", " ")] for r in records
+    ]
 
 
 def _text(value: str) -> str:
@@ -176,7 +187,7 @@ def _attr(value: str) -> str:
 
 def _boundary(text: str, index: int, backward: bool) -> int:
     """Move ``index`` to a nearby whitespace so the context does not cut a word."""
-    window = text[max(0, index - 40):index] if backward else text[index:index + 40]
+    window = text[max(0, index - 40) : index] if backward else text[index : index + 40]
     spaces = [m.start() for m in re.finditer(r"\s", window)]
     if not spaces or index in (0, len(text)):
         return index
@@ -194,21 +205,25 @@ def safe_name(name: str) -> str:
     if not dot:
         stem, suffix = base, ""
     suffix = suffix[:10].lower()
-    stem = stem[:MAX_NAME_CHARS - len(suffix) - 1] or "upload"
+    stem = stem[: MAX_NAME_CHARS - len(suffix) - 1] or "upload"
     return f"{stem}.{suffix}" if suffix else stem
 
 
-def file_results(report: "IngestReport", names: dict[str, str]) -> list[FileResult]:
+def file_results(report: IngestReport, names: dict[str, str]) -> list[FileResult]:
     """Per-file lines of an ingest report; ``names`` maps a source to the name the user uploaded."""
     out = [FileResult(names.get(s, s), "added") for s in report.added]
     out += [FileResult(names.get(s, s), "updated", "new text replaced the old") for s in report.updated]
-    out += [FileResult(names.get(s, s), "unchanged", "already indexed with the same text") for s in report.unchanged]
+    out += [
+        FileResult(names.get(s, s), "unchanged", "already indexed with the same text")
+        for s in report.unchanged
+    ]
     out += [FileResult(names.get(s.source, s.source), "skipped", s.reason) for s in report.skipped]
     return out
 
 
-def save_uploads(paths: Sequence[str], folder: Path, max_bytes: int) -> tuple[list[Path], list[FileResult],
-                                                                               dict[str, str]]:
+def save_uploads(
+    paths: Sequence[str], folder: Path, max_bytes: int
+) -> tuple[list[Path], list[FileResult], dict[str, str]]:
     """Copy uploaded temp files into ``folder`` under sanitized names; refuse wrong types and sizes."""
     folder.mkdir(parents=True, exist_ok=True)
     saved, rejected, names = [], [], {}
@@ -218,13 +233,23 @@ def save_uploads(paths: Sequence[str], folder: Path, max_bytes: int) -> tuple[li
         name = safe_name(original)
         suffix = Path(name).suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
-            rejected.append(FileResult(original, "skipped", f"unsupported file type {suffix or '(none)'}; "
-                                                            f"use {', '.join(SUPPORTED_SUFFIXES)}"))
+            rejected.append(
+                FileResult(
+                    original,
+                    "skipped",
+                    f"unsupported file type {suffix or '(none)'}; use {', '.join(SUPPORTED_SUFFIXES)}",
+                )
+            )
             continue
         size = path.stat().st_size
         if size > max_bytes:
-            rejected.append(FileResult(original, "skipped", f"too large: {size / 2**20:.1f} MiB > "
-                                                            f"{max_bytes / 2**20:.1f} MiB (RAG_MAX_FILE_MB)"))
+            rejected.append(
+                FileResult(
+                    original,
+                    "skipped",
+                    f"too large: {size / 2**20:.1f} MiB > {max_bytes / 2**20:.1f} MiB (RAG_MAX_FILE_MB)",
+                )
+            )
             continue
         target = folder / name
         shutil.copyfile(path, target)
@@ -240,8 +265,10 @@ def check_bind(host: str, user: str, password: str) -> tuple[str, str] | None:
     if user or password:
         raise ConfigError("set both RAG_CHAT_USER and RAG_CHAT_PASSWORD, or neither")
     if not _loopback(host):
-        raise ConfigError(f"binding {host} exposes the page beyond this machine: set RAG_CHAT_USER and "
-                          "RAG_CHAT_PASSWORD, or use --host 127.0.0.1")
+        raise ConfigError(
+            f"binding {host} exposes the page beyond this machine: set RAG_CHAT_USER and "
+            "RAG_CHAT_PASSWORD, or use --host 127.0.0.1"
+        )
     return None
 
 
@@ -262,9 +289,9 @@ class ChatSession:
 
     def __init__(self) -> None:
         self.history: list[tuple[str, str]] = []
-        self.turns: list[tuple[int, tuple["Citation", ...]]] = []
+        self.turns: list[tuple[int, tuple[Citation, ...]]] = []
 
-    def add(self, question: str, answer: "Answer") -> int:
+    def add(self, question: str, answer: Answer) -> int:
         turn = len(self.turns) + 1
         self.turns.append((turn, answer.citations))
         if not answer.refused:
@@ -275,13 +302,20 @@ class ChatSession:
 class ChatPage:
     """Event handlers of the page, bound to one assistant (shared by all sessions)."""
 
-    def __init__(self, assistant: "Assistant") -> None:
+    def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
         self.upload_dir = assistant.settings.index_dir / "uploads"
 
     # chat
-    def respond(self, question: str, chat: list[dict], session: ChatSession | None, generator: str, k: float,
-                languages: list[str]) -> Iterator[tuple[Any, ...]]:
+    def respond(
+        self,
+        question: str,
+        chat: list[dict],
+        session: ChatSession | None,
+        generator: str,
+        k: float,
+        languages: list[str],
+    ) -> Iterator[tuple[Any, ...]]:
         session = session or ChatSession()
         question = (question or "").strip()
         panel = self.sources(session)  # unchanged until the answer is verified
@@ -293,8 +327,9 @@ class ChatPage:
         try:
             answer = None
             text = ""
-            for piece in self.assistant.ask_stream(question, session.history, generator=generator, k=int(k),
-                                                   language=languages or None):
+            for piece in self.assistant.ask_stream(
+                question, session.history, generator=generator, k=int(k), language=languages or None
+            ):
                 if isinstance(piece, str):
                     text += piece
                     chat[-1] = {"role": "assistant", "content": streaming_html(text)}
@@ -309,8 +344,10 @@ class ChatPage:
             chat[-1] = {"role": "assistant", "content": error_html(str(exc))}
         except Exception as exc:  # never a traceback on the page
             log.exception("answering failed")
-            chat[-1] = {"role": "assistant", "content": error_html(f"unexpected error ({type(exc).__name__}); "
-                                                                   "see the server log")}
+            chat[-1] = {
+                "role": "assistant",
+                "content": error_html(f"unexpected error ({type(exc).__name__}); see the server log"),
+            }
         yield chat, session, self.sources(session), ""
 
     def sources(self, session: ChatSession) -> str:
@@ -333,8 +370,11 @@ class ChatPage:
 
         records = self.assistant.sources()
         languages = sorted({r.language for r in records})
-        return (article_rows(records), gr.update(choices=[r.source for r in records], value=None),
-                gr.update(choices=languages))
+        return (
+            article_rows(records),
+            gr.update(choices=[r.source for r in records], value=None),
+            gr.update(choices=languages),
+        )
 
     def upload(self, files: Sequence[Any] | None, progress: Any = None) -> tuple[Any, ...]:
         paths = [getattr(f, "name", f) for f in files or []]
@@ -343,7 +383,9 @@ class ChatPage:
             rows.append(FileResult("", "skipped", "choose one or more files first"))
         else:
             try:
-                saved, rejected, names = save_uploads(paths, self.upload_dir, self.assistant.settings.max_file_bytes)
+                saved, rejected, names = save_uploads(
+                    paths, self.upload_dir, self.assistant.settings.max_file_bytes
+                )
                 rows.extend(rejected)
                 for i, path in enumerate(saved):
                     if progress is not None:
@@ -373,24 +415,37 @@ class ChatPage:
         return (message, *self.articles())
 
 
-def build_app(assistant: "Assistant") -> Any:
+def build_app(assistant: Assistant) -> Any:
     """The Gradio Blocks app for ``assistant`` (``serve`` launches it)."""
     import gradio as gr
 
     page = ChatPage(assistant)
     s = assistant.settings
     with gr.Blocks(title="Ask the articles", analytics_enabled=False) as app:
-        gr.Markdown("## Ask the articles\nAnswers cite the exact sentences they rest on; click a marker such "
-                    "as [1] to see it in its article.")
+        gr.Markdown(
+            "## Ask the articles\nAnswers cite the exact sentences they rest on; click a marker such "
+            "as [1] to see it in its article."
+        )
         session = gr.State(None)
         with gr.Tab("Chat"):
             with gr.Row():
                 with gr.Column(scale=3):
-                    chat = gr.Chatbot(elem_id="chat", label="Chat", height=480, sanitize_html=True,
-                                      feedback_options=None, buttons=["copy"])
-                    question = gr.Textbox(elem_id="question", label="Question", lines=1, max_lines=6,
-                                          placeholder="Ask in any language, then press Enter",
-                                          autofocus=True)
+                    chat = gr.Chatbot(
+                        elem_id="chat",
+                        label="Chat",
+                        height=480,
+                        sanitize_html=True,
+                        feedback_options=None,
+                        buttons=["copy"],
+                    )
+                    question = gr.Textbox(
+                        elem_id="question",
+                        label="Question",
+                        lines=1,
+                        max_lines=6,
+                        placeholder="Ask in any language, then press Enter",
+                        autofocus=True,
+                    )
                     with gr.Row():
                         send = gr.Button("Send", variant="primary", elem_id="send")
                         new = gr.Button("New chat", elem_id="new-chat")
@@ -399,20 +454,32 @@ def build_app(assistant: "Assistant") -> Any:
                     gr.Markdown("### Sources")
                     sources = gr.HTML(sources_html([], {}), elem_id="sources-panel")
             with gr.Accordion("Settings", open=False, elem_id="settings"):
-                generator = gr.Radio(GENERATOR_CHOICES, value=s.generator, label="Generator",
-                                     elem_id="generator")
-                top_k = gr.Slider(1, 20, value=s.top_k, step=1, label="Passages to read (top-k)", elem_id="top-k")
-                languages = gr.CheckboxGroup([], label="Only articles in these languages (none: all)",
-                                             elem_id="languages")
+                generator = gr.Radio(
+                    GENERATOR_CHOICES, value=s.generator, label="Generator", elem_id="generator"
+                )
+                top_k = gr.Slider(
+                    1, 20, value=s.top_k, step=1, label="Passages to read (top-k)", elem_id="top-k"
+                )
+                languages = gr.CheckboxGroup(
+                    [], label="Only articles in these languages (none: all)", elem_id="languages"
+                )
         with gr.Tab("Articles"):
-            articles = gr.Dataframe(headers=["File", "Title", "Language", "Chunks", "Ingested (UTC)"],
-                                    interactive=False, elem_id="articles", wrap=True)
-            uploads = gr.File(label=f"Upload articles ({', '.join(SUPPORTED_SUFFIXES)}; at most "
-                                    f"{s.max_file_mb:g} MB each)", file_count="multiple",
-                              file_types=list(SUPPORTED_SUFFIXES), elem_id="upload")
+            articles = gr.Dataframe(
+                headers=["File", "Title", "Language", "Chunks", "Ingested (UTC)"],
+                interactive=False,
+                elem_id="articles",
+                wrap=True,
+            )
+            uploads = gr.File(
+                label=f"Upload articles ({', '.join(SUPPORTED_SUFFIXES)}; at most {s.max_file_mb:g} MB each)",
+                file_count="multiple",
+                file_types=list(SUPPORTED_SUFFIXES),
+                elem_id="upload",
+            )
             add = gr.Button("Add to index", variant="primary", elem_id="add")
-            results = gr.Dataframe(headers=["File", "Result", "Detail"], interactive=False, elem_id="results",
-                                   wrap=True)
+            results = gr.Dataframe(
+                headers=["File", "Result", "Detail"], interactive=False, elem_id="results", wrap=True
+            )
             with gr.Row():
                 to_remove = gr.Dropdown([], label="Article", elem_id="remove-choice")
                 remove = gr.Button("Remove", variant="stop", elem_id="remove")
@@ -446,11 +513,17 @@ def _launch_kwargs(settings: Any) -> dict[str, Any]:
 
     fonts = ["ui-sans-serif", "system-ui", "sans-serif"]
     mono = ["ui-monospace", "monospace"]
-    return {"theme": gr.themes.Default(font=fonts, font_mono=mono), "css": CSS, "head": JS,
-            "max_file_size": settings.max_file_bytes, "footer_links": [], "show_error": False}
+    return {
+        "theme": gr.themes.Default(font=fonts, font_mono=mono),
+        "css": CSS,
+        "head": JS,
+        "max_file_size": settings.max_file_bytes,
+        "footer_links": [],
+        "show_error": False,
+    }
 
 
-def serve(assistant: "Assistant", host: str = "127.0.0.1", port: int = 7860) -> Any:
+def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860) -> Any:
     """Warm the models, then launch the page in the background; returns the running app
     (``app.block_thread()`` waits, ``app.close()`` stops it)."""
     s = assistant.settings
@@ -460,8 +533,14 @@ def serve(assistant: "Assistant", host: str = "127.0.0.1", port: int = 7860) -> 
     app = build_app(assistant)
     app.queue(default_concurrency_limit=4)
     try:
-        app.launch(server_name=host, server_port=port, auth=auth, prevent_thread_lock=True, quiet=True,
-                   **_launch_kwargs(s))
+        app.launch(
+            server_name=host,
+            server_port=port,
+            auth=auth,
+            prevent_thread_lock=True,
+            quiet=True,
+            **_launch_kwargs(s),
+        )
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc}; choose another with --port") from None
     return app

@@ -21,8 +21,13 @@ def embedder():
     from rag.settings import Settings
 
     settings = Settings.from_env()
-    return make_embedder(settings.embedding_path, settings.embedding_backend, settings.embed_batch_size,
-                         settings.threads, settings.embed_workers)
+    return make_embedder(
+        settings.embedding_path,
+        settings.embedding_backend,
+        settings.embed_batch_size,
+        settings.threads,
+        settings.embed_workers,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -73,3 +78,27 @@ def answering(seed_index, embedder, llm):
     from rag import Assistant
 
     return Assistant.open(seed_index, embedder=embedder, llm=llm, progress=False, generator="local")
+
+
+# Fixtures that bring up a real component: tests using them are integration tests
+# (`make test-fast` skips them).
+REAL_COMPONENTS = {"embedder", "seed_index", "seed_assistant", "make_assistant", "llm", "answering"}
+# files whose tests start processes, servers or a browser of their own
+INTEGRATION_FILES = {
+    "test_cli.py",
+    "test_concurrency.py",
+    "test_chat_page.py",
+    "test_server_mode.py",
+    "test_load.py",
+    "test_bench.py",
+    "test_xquad.py",
+    "test_xquad_qa.py",
+    "test_ingest.py",
+    "test_wheel.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if REAL_COMPONENTS & set(item.fixturenames) or item.path.name in INTEGRATION_FILES:
+            item.add_marker(pytest.mark.integration)

@@ -22,15 +22,23 @@ from rag.errors import QueryError
 
 
 def test_split_claims_attaches_trailing_markers_and_reads_variants():
-    claims = split_claims("Zakharova spoke [1]. Lavrov disagreed. [2][3] Toner called it absurd [Source 4]. [1, 2]")
+    claims = split_claims(
+        "Zakharova spoke [1]. Lavrov disagreed. [2][3] Toner called it absurd [Source 4]. [1, 2]"
+    )
     assert [(c.text, c.markers) for c in claims] == [
-        ("Zakharova spoke.", [1]), ("Lavrov disagreed.", [2, 3]), ("Toner called it absurd.", [4, 1, 2])]
+        ("Zakharova spoke.", [1]),
+        ("Lavrov disagreed.", [2, 3]),
+        ("Toner called it absurd.", [4, 1, 2]),
+    ]
 
 
 def test_a_sentence_that_only_points_at_a_source_is_no_claim():
     claims = split_claims("The Americans never struck al-Nusra [2]. This is stated in [1].")
     assert [(c.text, c.markers) for c in claims] == [("The Americans never struck al-Nusra.", [2, 1])]
-    assert split_claims("Hal ini disebutkan dalam [1].") == [] and split_claims("Это указано в источнике [2].") == []
+    assert (
+        split_claims("Hal ini disebutkan dalam [1].") == []
+        and split_claims("Это указано в источнике [2].") == []
+    )
     assert len(split_claims("This is what Toner said about it [1].")) == 1  # "Toner", "what": a claim
 
 
@@ -61,13 +69,19 @@ def test_names_must_appear_in_the_context_across_scripts():
     assert names_supported("Josh Earnest said Russia failed.", context, "What did Josh Earnest say?")
     assert not names_supported("Vladimir Putin said Russia failed.", context, "What did Vladimir Putin say?")
     # another language: full names in another script are transliterated and compared
-    assert names_supported("Джош Эрнест сказал, что Россия не добилась успеха.", context, "Что сказал Джош Эрнест?",
-                           same_language=False)
-    assert not names_supported("Владимир Путин сказал это.", context, "Что сказал Владимир Путин?",
-                               same_language=False)
+    assert names_supported(
+        "Джош Эрнест сказал, что Россия не добилась успеха.",
+        context,
+        "Что сказал Джош Эрнест?",
+        same_language=False,
+    )
+    assert not names_supported(
+        "Владимир Путин сказал это.", context, "Что сказал Владимир Путин?", same_language=False
+    )
     # single words and translated Latin names are not checked across languages
-    assert names_supported("According to the White House, Russia failed.", "Gedung Putih: Rusia gagal", "",
-                           same_language=False)
+    assert names_supported(
+        "According to the White House, Russia failed.", "Gedung Putih: Rusia gagal", "", same_language=False
+    )
 
 
 def test_two_latin_spellings_match_only_closely_a_transliteration_loosely():
@@ -79,20 +93,26 @@ def test_two_latin_spellings_match_only_closely_a_transliteration_loosely():
 
 
 def test_long_sentences_are_scored_clause_by_clause_on_exact_spans():
-    text = ("It has been demonstrated heightened attacks on civilian areas, the bombing of key infrastructure, "
-            "including hospitals, and obstructing the delivery of humanitarian aid to needy civilians, including "
-            "an attack on a humanitarian convoy on 19 September,” – said the U.S. state Department.")
+    text = (
+        "It has been demonstrated heightened attacks on civilian areas, the bombing of key infrastructure, "
+        "including hospitals, and obstructing the delivery of humanitarian aid to needy civilians, including "
+        "an attack on a humanitarian convoy on 19 September,” – said the U.S. state Department."
+    )
     article = "Intro. " + text
     sentence = Sentence("a.txt", 7, 7 + len(text), text, "", "en")
     windows = clause_windows(sentence)
     assert "including an attack on a humanitarian convoy on 19 September,” –" in [w.text for w in windows]
-    assert all(article[w.start:w.end] == w.text and len(w.text) >= 30 for w in windows[:-1])
+    assert all(article[w.start : w.end] == w.text and len(w.text) >= 30 for w in windows[:-1])
     assert clause_windows(Sentence("a.txt", 0, 20, "Short, simple, clear.", "", "en")) == []
 
 
 def test_russian_names_are_found_in_any_grammatical_case():
-    assert names_supported("Коалиция больше не существует, как заявлено Джоном Керри.",
-                           "seperti yang diumumkan oleh Menteri Luar Negeri AS John Kerry", "", same_language=False)
+    assert names_supported(
+        "Коалиция больше не существует, как заявлено Джоном Керри.",
+        "seperti yang diumumkan oleh Menteri Luar Negeri AS John Kerry",
+        "",
+        same_language=False,
+    )
     assert not names_supported("Так заявил Владимиром Путиным.", "John Kerry said", "", same_language=False)
 
 
@@ -105,14 +125,22 @@ def test_a_full_name_is_two_capitalised_words_with_only_space_between():
 
 def test_latin_acronyms_must_be_in_the_sentence_or_the_question():
     assert acronyms_supported("Lavrov spoke to the BBC.", "Lavrov, during an interview with BBC, said")
-    assert not acronyms_supported("The group is ISIS (ISIL, DAISH).", "As for the dzhebhat an-Nusra, said Lavrov")
+    assert not acronyms_supported(
+        "The group is ISIS (ISIL, DAISH).", "As for the dzhebhat an-Nusra, said Lavrov"
+    )
     assert acronyms_supported("TASS quoted Zakharova.", "Zakharova said", question="Who did TASS quote?")
-    assert acronyms_supported("Американцы не атаковали ИГИЛ.", "the Americans struck ISIS")  # Cyrillic: not checked
+    assert acronyms_supported(
+        "Американцы не атаковали ИГИЛ.", "the Americans struck ISIS"
+    )  # Cyrillic: not checked
 
 
 def test_sentence_initial_word_is_a_name_only_when_the_question_capitalises_it():
-    assert names_supported("The convoy was attacked.", "a convoy was attacked", "When was the convoy attacked?")
-    assert not names_supported("Turki tidak berperan.", "perundingan gencatan senjata", "Apa peran Turki di sana?")
+    assert names_supported(
+        "The convoy was attacked.", "a convoy was attacked", "When was the convoy attacked?"
+    )
+    assert not names_supported(
+        "Turki tidak berperan.", "perundingan gencatan senjata", "Apa peran Turki di sana?"
+    )
 
 
 def test_lexical_support_counts_stemmed_content_words():
@@ -120,16 +148,19 @@ def test_lexical_support_counts_stemmed_content_words():
     assert lexical_support("Bananas are yellow", "an attack on a humanitarian convoy", "en") == 0.0
 
 
-@pytest.mark.parametrize("question, expected", [
-    ("Who did TASS quote about the decision?", "en"),
-    ("Who did TASS quote?", "en"),  # langid: Italian, Latin, then English, within a hair
-    ("What did Zakharova say?", "en"),
-    ("Siapa juru bicara Departemen Luar Negeri AS?", "id"),
-    ("Kapan konvoi diserang?", "id"),  # langid says Malay: read as Indonesian
-    ("Что сказал Лавров о США?", "ru"),
-    ("Как Марк Тонер отреагировал на заявления Лаврова?", "ru"),  # langid: Bulgarian, by a hair
-    ("黑豹队的防守丢了多少分？", "zh"),  # langid: Wu Chinese, read as Chinese
-])
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("Who did TASS quote about the decision?", "en"),
+        ("Who did TASS quote?", "en"),  # langid: Italian, Latin, then English, within a hair
+        ("What did Zakharova say?", "en"),
+        ("Siapa juru bicara Departemen Luar Negeri AS?", "id"),
+        ("Kapan konvoi diserang?", "id"),  # langid says Malay: read as Indonesian
+        ("Что сказал Лавров о США?", "ru"),
+        ("Как Марк Тонер отреагировал на заявления Лаврова?", "ru"),  # langid: Bulgarian, by a hair
+        ("黑豹队的防守丢了多少分？", "zh"),  # langid: Wu Chinese, read as Chinese
+    ],
+)
 def test_question_language(question, expected):
     assert question_language(question) == expected
 
@@ -150,21 +181,34 @@ def test_empty_and_oversized_questions_are_clear_errors(seed_assistant):
 
 
 def test_a_claim_that_only_restates_the_question_is_no_answer():
-    question = "Which State Department spokesperson said Russia was told about the end of cooperation in Syria?"
+    question = (
+        "Which State Department spokesperson said Russia was told about the end of cooperation in Syria?"
+    )
     sentence = "Elizabeth Trudeau said that Russia was told about the end of cooperation in Syria."
-    assert not adds_content("The State Department spokesperson said Russia was told about the end of cooperation "
-                            "in Syria [1].", question, sentence, True)
+    assert not adds_content(
+        "The State Department spokesperson said Russia was told about the end of cooperation in Syria [1].",
+        question,
+        sentence,
+        True,
+    )
     assert adds_content("Elizabeth Trudeau said Russia was told [1].", question, sentence, True)
     assert not adds_content("[1]", question, sentence, True)
     # the example: the answer (TASS) is missing, "adalah" is no word of the sentence
     id_question = "Kantor berita mana yang mengutip Maria Zakharova?"
     id_sentence = "Kantor berita TASS mengutip pernyataan Maria Zakharova."
-    assert not adds_content("Kantor berita yang mengutip Maria Zakharova adalah [1].", id_question, id_sentence, True)
-    assert adds_content("Kantor berita yang mengutip Maria Zakharova adalah TASS [1].", id_question, id_sentence,
-                        True)
+    assert not adds_content(
+        "Kantor berita yang mengutip Maria Zakharova adalah [1].", id_question, id_sentence, True
+    )
+    assert adds_content(
+        "Kantor berita yang mengutip Maria Zakharova adalah TASS [1].", id_question, id_sentence, True
+    )
     # across languages the words cannot be compared: a claim with a new word passes, an echo does not
-    assert adds_content("Die Agentur TASS zitierte Sacharowa.", "Which agency quoted Zakharova?", id_sentence, False)
-    assert not adds_content("Which agency quoted Zakharova", "Which agency quoted Zakharova?", id_sentence, False)
+    assert adds_content(
+        "Die Agentur TASS zitierte Sacharowa.", "Which agency quoted Zakharova?", id_sentence, False
+    )
+    assert not adds_content(
+        "Which agency quoted Zakharova", "Which agency quoted Zakharova?", id_sentence, False
+    )
 
 
 def test_a_rewrite_is_read_up_to_its_first_line_break_and_the_rest_never_generated():
@@ -186,7 +230,9 @@ def test_evidence_selection_keeps_sentences_near_the_best_and_within_the_budget(
     answerer = Answerer(search=None, embedder=None, generator=None, settings=Settings(context_tokens=160))
 
     def sentences(*relevances):
-        return [Sentence("a.txt", i * 10, i * 10 + 9, "x" * 30, "", "en", r) for i, r in enumerate(relevances)]
+        return [
+            Sentence("a.txt", i * 10, i * 10 + 9, "x" * 30, "", "en", r) for i, r in enumerate(relevances)
+        ]
 
     # a strong best: others need select_floor and at most select_window below it
     floor = answerer.settings.policy.select_floor

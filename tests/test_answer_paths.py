@@ -4,8 +4,8 @@ fake embedder (pure logic: the real-model paths are tested in test_ask.py and by
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import Iterator, Sequence
 
 import numpy as np
 import pytest
@@ -19,8 +19,10 @@ from rag.evaluation.calibrate import fit
 from rag.index.retrieve import Hit, tokenize
 from rag.settings import AnswerPolicy, Settings
 
-ARTICLE = ("The convoy was attacked on 19 September near Aleppo. Twelve people died in the attack. "
-           "Maria Zakharova said the claims were absurd.")
+ARTICLE = (
+    "The convoy was attacked on 19 September near Aleppo. Twelve people died in the attack. "
+    "Maria Zakharova said the claims were absurd."
+)
 
 
 class WordEmbedder:
@@ -59,6 +61,7 @@ class Scripted:
         for k, word in enumerate(text.split(" ")):
             yield word if k == 0 else " " + word
 
+
 SCORES = {"relevance", "margin", "same_language", "answerable"}  # what the decision reads, in Answer.scores
 
 
@@ -66,7 +69,9 @@ def answerer(generator, tmp_path, **policy) -> Answerer:
     """An answerer over ARTICLE; the gate is open unless ``policy`` says otherwise (the word-hashing
     embedder's relevances are not EmbeddingGemma's, which the default policy is calibrated on)."""
     hit = Hit("a.txt", 0, len(ARTICLE), ARTICLE, 1.0, "en", "Convoy")
-    settings = Settings(index_dir=tmp_path, policy=replace(AnswerPolicy(), **{"min_answerable": 0.0, **policy}))
+    settings = Settings(
+        index_dir=tmp_path, policy=replace(AnswerPolicy(), **{"min_answerable": 0.0, **policy})
+    )
     return Answerer(lambda q, k: [hit], WordEmbedder(), generator, settings)
 
 
@@ -74,16 +79,20 @@ def test_a_low_answerable_probability_refuses_before_any_answer_is_written(tmp_p
     model = Scripted("Twelve people died [1].")
     closed = answerer(model, tmp_path, answerable_bias=-50.0, min_answerable=0.5)
     answer = closed.ask("How many people died in the attack?")
-    assert answer.refused and answer.citations == () and answer.text == prompts.render("refusal", "en").strip()
+    assert (
+        answer.refused and answer.citations == () and answer.text == prompts.render("refusal", "en").strip()
+    )
     assert set(answer.scores) == SCORES and answer.scores["answerable"] < 0.5
     assert model.prompts == []  # the decision reads no generated text: nothing was asked
 
 
 def test_a_supported_claim_is_answered_with_its_sentence_cited(tmp_path):
-    answer = answerer(Scripted("Twelve people died in the attack [2]."), tmp_path).ask("How many people died?")
+    answer = answerer(Scripted("Twelve people died in the attack [2]."), tmp_path).ask(
+        "How many people died?"
+    )
     assert not answer.refused and answer.text == "Twelve people died in the attack [1]."
     assert [c.quote for c in answer.citations] == ["Twelve people died in the attack."]
-    assert all(ARTICLE[c.start:c.end] == c.quote for c in answer.citations)
+    assert all(ARTICLE[c.start : c.end] == c.quote for c in answer.citations)
 
 
 def test_a_claim_that_only_restates_the_question_is_dropped_and_the_evidence_quoted(tmp_path):
@@ -96,7 +105,9 @@ def test_a_claim_that_only_restates_the_question_is_dropped_and_the_evidence_quo
 def test_a_reply_with_no_claim_quotes_the_evidence_when_the_question_is_answerable(tmp_path):
     for reply in ("NOT FOUND", "", "[1]"):
         answer = answerer(Scripted(reply), tmp_path).ask("How many people died in the attack?")
-        assert not answer.refused and answer.citations and "“Twelve people died in the attack.”" in answer.text
+        assert (
+            not answer.refused and answer.citations and "“Twelve people died in the attack.”" in answer.text
+        )
 
 
 def test_an_unsupported_claim_is_dropped_and_the_evidence_quoted(tmp_path):
@@ -169,10 +180,14 @@ def test_answer_language_ignores_quotes_markers_and_names():
 
 
 def test_calibration_fits_a_threshold_that_separates_the_dev_questions():
-    rows = [{"answerable": True, "scores": {"relevance": r, "margin": m}} for r, m in
-            [(0.6, 0.3), (0.5, 0.25), (0.45, 0.3), (0.55, 0.2)]]
-    rows += [{"answerable": False, "scores": {"relevance": r, "margin": m}} for r, m in
-             [(0.3, 0.05), (0.5, 0.02), (0.25, 0.1)]]  # (0.5, 0.02): relevant, but nothing stands out
+    rows = [
+        {"answerable": True, "scores": {"relevance": r, "margin": m}}
+        for r, m in [(0.6, 0.3), (0.5, 0.25), (0.45, 0.3), (0.55, 0.2)]
+    ]
+    rows += [
+        {"answerable": False, "scores": {"relevance": r, "margin": m}}
+        for r, m in [(0.3, 0.05), (0.5, 0.02), (0.25, 0.1)]
+    ]  # (0.5, 0.02): relevant, but nothing stands out
     fitted = fit(rows)
     assert fitted["questions"] == 7 and fitted["relevance_weight"] > 0 and fitted["margin_weight"] > 0
     policy = replace(AnswerPolicy(), **{k: v for k, v in fitted.items() if k != "questions"})
@@ -186,9 +201,18 @@ def test_calibration_fits_a_threshold_that_separates_the_dev_questions():
 def test_calibration_reports_what_to_expect_on_articles_it_was_not_fitted_on():
     rows = []
     for article in range(8):  # per article: two clear answerable questions, one clear unanswerable one
-        rows += [{"id": f"a{article}-{k}", "answerable": True, "correct": k == 0,
-                  "scores": {"relevance": 0.6 + 0.01 * article, "margin": 0.3}} for k in range(2)]
-        rows.append({"id": f"a{article}-none", "answerable": False, "scores": {"relevance": 0.3, "margin": 0.05}})
+        rows += [
+            {
+                "id": f"a{article}-{k}",
+                "answerable": True,
+                "correct": k == 0,
+                "scores": {"relevance": 0.6 + 0.01 * article, "margin": 0.3},
+            }
+            for k in range(2)
+        ]
+        rows.append(
+            {"id": f"a{article}-none", "answerable": False, "scores": {"relevance": 0.3, "margin": 0.05}}
+        )
     checked = fit(rows, group=lambda row: row["id"].split("-")[0])["cross_validated"]
     assert checked == {"folds": 4, "answered_right": 0.5, "false_refusals": 0.0, "unanswerable_refused": 1.0}
     assert "cross_validated" not in fit(rows)
@@ -196,4 +220,6 @@ def test_calibration_reports_what_to_expect_on_articles_it_was_not_fitted_on():
 
 def test_policy_fields_are_read_from_the_environment_and_overrides():
     settings = Settings.from_env({"RAG_MIN_SUPPORT": "0.5", "RAG_TOP_K": "3"}, min_answerable=0.7)
-    assert settings.policy.min_support == 0.5 and settings.policy.min_answerable == 0.7 and settings.top_k == 3
+    assert (
+        settings.policy.min_support == 0.5 and settings.policy.min_answerable == 0.7 and settings.top_k == 3
+    )

@@ -18,10 +18,26 @@ from .test_cli import rag
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.skipif(not (DEFAULT_XQUAD / "en.json").exists(), reason="XQuAD-R not beside the repo (../shared)")
+@pytest.mark.skipif(
+    not (DEFAULT_XQUAD / "en.json").exists(), reason="XQuAD-R not beside the repo (../shared)"
+)
 def test_bench_speed_writes_json_markdown_and_plot(tmp_path):
-    proc = rag("bench", "speed", "--langs", "en,ru", "--paragraphs", "3", "--sizes", "100,400", "--queries", "6",
-               "--cold-runs", "1", "--out", str(tmp_path))
+    proc = rag(
+        "bench",
+        "speed",
+        "--langs",
+        "en,ru",
+        "--paragraphs",
+        "3",
+        "--sizes",
+        "100,400",
+        "--queries",
+        "6",
+        "--cold-runs",
+        "1",
+        "--out",
+        str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "speed.json").read_text(encoding="utf-8"))
     ingest = result["ingest"]
@@ -50,11 +66,15 @@ def test_bench_answer_extractive_on_the_seeds(tmp_path):
     assert (tmp_path / "answer.png").read_bytes().startswith(PNG)
 
 
-@pytest.mark.skipif(not (DEFAULT_XQUAD / "en.json").exists(), reason="XQuAD-R not beside the repo (../shared)")
+@pytest.mark.skipif(
+    not (DEFAULT_XQUAD / "en.json").exists(), reason="XQuAD-R not beside the repo (../shared)"
+)
 def test_bench_ingest_stand_in_sizes_run_the_real_pipeline(tmp_path):
     # 1,500 articles: the --json report of the ingest (~90 KB) is more than a pipe holds, which once
     # blocked the measured `rag ingest` for ever
-    proc = rag("bench", "ingest", "--articles", "", "--stand-in-embeddings", "40,1500", "--out", str(tmp_path))
+    proc = rag(
+        "bench", "ingest", "--articles", "", "--stand-in-embeddings", "40,1500", "--out", str(tmp_path)
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "ingest.json").read_text(encoding="utf-8"))
     small, large = result["runs"]

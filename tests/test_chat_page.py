@@ -29,6 +29,7 @@ FERRY_ARTICLE = (
     "The Sinar Samosir was built in Batam and began service between Parapat and Tomok in March.\n"
 )
 
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -41,8 +42,15 @@ def page_assistant(tmp_path_factory, embedder, llm):
     from rag import Assistant
 
     index = tmp_path_factory.mktemp("page-index")
-    assistant = Assistant.open(index, embedder=embedder, llm=llm, progress=False, generator="local",
-                               llm_url="http://127.0.0.1:9/v1", llm_timeout=5)
+    assistant = Assistant.open(
+        index,
+        embedder=embedder,
+        llm=llm,
+        progress=False,
+        generator="local",
+        llm_url="http://127.0.0.1:9/v1",
+        llm_timeout=5,
+    )
     assert len(assistant.ingest([SEEDS]).added) == 2
     return assistant
 
@@ -62,8 +70,10 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs it (apt-get install chromium), "
-                    "or set RAG_CHROMIUM")
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: `make test` installs it (apt-get install chromium), "
+            "or set RAG_CHROMIUM"
+        )
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
@@ -76,8 +86,14 @@ def page(browser, server, request):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.outside = []
-    page.on("request", lambda r: page.outside.append(r.url)
-            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    page.on(
+        "request",
+        lambda r: (
+            page.outside.append(r.url)
+            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:"))
+            else None
+        ),
+    )
     page.goto(server)
     page.wait_for_selector("#question textarea")
     yield page
@@ -97,7 +113,10 @@ def ask(page, question: str) -> None:
              if (bots.length <= n) return false;
              const last = bots[bots.length - 1];
              return last.querySelector('a.cite, .refusal, .error-msg') !== null;
-           }""", arg=[BOT, count], timeout=ANSWER_TIMEOUT_MS)
+           }""",
+        arg=[BOT, count],
+        timeout=ANSWER_TIMEOUT_MS,
+    )
 
 
 def last_answer(page):
@@ -133,7 +152,7 @@ def test_indonesian_question_streams_a_cited_answer_and_the_citation_opens_highl
     assert active.count() == 1
     source, start, end = (active.get_attribute(a) for a in ("data-source", "data-start", "data-end"))
     highlighted = active.locator("mark").inner_text()
-    quote = page_assistant.article_text(source)[int(start):int(end)]
+    quote = page_assistant.article_text(source)[int(start) : int(end)]
     assert " ".join(highlighted.split()) == " ".join(quote.split()) and len(quote) > 20
     assert page.evaluate("document.activeElement.classList.contains('src')")
     assert page.outside == [], f"the page reached beyond loopback: {page.outside}"
@@ -173,7 +192,7 @@ def test_follow_up_refusal_and_new_chat(page):
     assert last_answer(page).locator(".refusal").count() == 1  # looks different from an answer
     assert page.locator(BOT).count() == 3
     page.click("#new-chat")
-    page.wait_for_function(f"document.querySelectorAll(\"{BOT}\").length === 0")
+    page.wait_for_function(f'document.querySelectorAll("{BOT}").length === 0')
     assert "click a marker" in page.locator("#sources-panel").inner_text()
 
 
@@ -231,7 +250,9 @@ def test_article_with_script_and_img_renders_as_text(page, page_assistant, tmp_p
 
 def test_unreachable_server_is_a_plain_message(page):
     choose_generator(page, "server (OpenAI-compatible)")
-    ask(page, "What did Maria Zakharova say about Mark Toner's statement?")  # relevant enough to ask the server
+    ask(
+        page, "What did Maria Zakharova say about Mark Toner's statement?"
+    )  # relevant enough to ask the server
     text = last_answer(page).locator(".error-msg").inner_text()
     assert "RAG_LLM_URL" in text and "Traceback" not in page.content()
 
@@ -259,7 +280,11 @@ def test_language_filter_and_top_k_settings_apply(page):
     choose_generator(page, "extractive (no LLM)")
     page.locator("#languages").get_by_label("en", exact=True).check()
     page.locator("#top-k input[type=number]").fill("2")
-    ask(page, "What did Maria Zakharova say about Mark Toner's statement?")  # unfiltered, both articles hold it
+    ask(
+        page, "What did Maria Zakharova say about Mark Toner's statement?"
+    )  # unfiltered, both articles hold it
     sources = page.locator("#sources-panel .turn.shown .src")
     assert sources.count() >= 1
-    assert {s.get_attribute("data-source").rsplit("/", 1)[-1] for s in sources.all()} == {"002_b2e3a6e9fb9339f0.txt"}
+    assert {s.get_attribute("data-source").rsplit("/", 1)[-1] for s in sources.all()} == {
+        "002_b2e3a6e9fb9339f0.txt"
+    }

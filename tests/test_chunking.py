@@ -8,11 +8,27 @@ from hypothesis import strategies as st
 from rag.ingest.chunking import chunk_article, sentence_spans
 from rag.ingest.corpus import Article, sha256_text
 
-WORDS = st.sampled_from(["Москва", "заявила", "Kerry", "menyesali", "keputusan", "TASS", "Syria", "—",
-                         "«Нусра»", "22", "orang", "言った", "x" * 300])
-ENDS = st.sampled_from([". ", "! ", "? ", "\r\n", "\n\n", " ", "… ", ".\" ", "", "。"])
+WORDS = st.sampled_from(
+    [
+        "Москва",
+        "заявила",
+        "Kerry",
+        "menyesali",
+        "keputusan",
+        "TASS",
+        "Syria",
+        "—",
+        "«Нусра»",
+        "22",
+        "orang",
+        "言った",
+        "x" * 300,
+    ]
+)
+ENDS = st.sampled_from([". ", "! ", "? ", "\r\n", "\n\n", " ", "… ", '." ', "", "。"])
 TEXT = st.lists(st.tuples(WORDS, ENDS), min_size=0, max_size=120).map(
-    lambda parts: "".join(w + e for w, e in parts))
+    lambda parts: "".join(w + e for w, e in parts)
+)
 
 
 def article(text: str) -> Article:
@@ -27,7 +43,7 @@ def test_chunks_are_exact_bounded_and_cover_the_text(text, size, overlap):
     chunks = chunk_article(a, size, overlap)
     covered = [False] * len(text)
     for c in chunks:
-        assert text[c.start:c.end] == c.text
+        assert text[c.start : c.end] == c.text
         assert 0 < len(c.text) <= size
         assert c.text == c.text.strip()
         for i in range(c.start, c.end):
@@ -64,21 +80,40 @@ def test_very_long_sentence_is_cut_at_whitespace():
 def test_crlf_and_cyrillic_sentences():
     text = "Первое предложение.\r\nВторое предложение! Третье?\r\n\r\nЧетвёртое"
     spans = sentence_spans(text)
-    assert [text[s:e] for s, e in spans] == ["Первое предложение.", "Второе предложение!", "Третье?",
-                                             "Четвёртое"]
+    assert [text[s:e] for s, e in spans] == [
+        "Первое предложение.",
+        "Второе предложение!",
+        "Третье?",
+        "Четвёртое",
+    ]
 
 
 def test_no_sentence_break_before_a_lower_case_word():
-    text = ("On Friday the U.S. state Department protested. Approx. said the Americans. "
-            "Он сказал т. е. нет. Next one.\nlower case after a line break")
+    text = (
+        "On Friday the U.S. state Department protested. Approx. said the Americans. "
+        "Он сказал т. е. нет. Next one.\nlower case after a line break"
+    )
     spans = sentence_spans(text)
-    assert [text[s:e] for s, e in spans] == ["On Friday the U.S. state Department protested.",
-                                             "Approx. said the Americans.", "Он сказал т. е. нет.", "Next one.",
-                                             "lower case after a line break"]
+    assert [text[s:e] for s, e in spans] == [
+        "On Friday the U.S. state Department protested.",
+        "Approx. said the Americans.",
+        "Он сказал т. е. нет.",
+        "Next one.",
+        "lower case after a line break",
+    ]
 
 
 def test_chinese_and_japanese_sentences_end_at_full_width_stops_without_spaces():
-    text = "南加州拥有高度发达的城市环境。它是美国人口第三多的大都市带！「本当？」と彼は言った。Done. هل هذا؟ نعم."
+    text = (
+        "南加州拥有高度发达的城市环境。它是美国人口第三多的大都市带！"
+        "「本当？」と彼は言った。Done. هل هذا؟ نعم."
+    )
     assert [text[s:e] for s, e in sentence_spans(text)] == [
-        "南加州拥有高度发达的城市环境。", "它是美国人口第三多的大都市带！", "「本当？」", "と彼は言った。", "Done.",
-        "هل هذا؟", "نعم."]
+        "南加州拥有高度发达的城市环境。",
+        "它是美国人口第三多的大都市带！",
+        "「本当？」",
+        "と彼は言った。",
+        "Done.",
+        "هل هذا؟",
+        "نعم.",
+    ]

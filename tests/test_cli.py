@@ -12,8 +12,14 @@ from .conftest import ROOT
 
 
 def rag(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_help_is_instant_and_lists_the_verbs():
@@ -22,7 +28,8 @@ def test_help_is_instant_and_lists_the_verbs():
     assert proc.returncode == 0
     for verb in ("ingest", "search", "ask", "chat", "sources", "remove", "bench"):
         assert verb in proc.stdout
-    code = "import sys, rag.cli; sys.exit(any(m in sys.modules for m in ('torch', 'chromadb', 'numpy', 'gradio')))"
+    heavy = "('torch', 'chromadb', 'numpy', 'gradio')"
+    code = f"import sys, rag.cli; sys.exit(any(m in sys.modules for m in {heavy}))"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0, "heavy import at start-up"
     assert time.perf_counter() - started < 30  # generous: the real check is the import check above
 
@@ -64,8 +71,14 @@ def test_ingest_reports_skips_and_bad_settings(tmp_path):
 
 
 def test_chat_refuses_a_public_address_without_credentials(tmp_path):
-    proc = rag("--index", str(tmp_path / "index"), "chat", "--host", "0.0.0.0",
-               env={"RAG_CHAT_USER": "", "RAG_CHAT_PASSWORD": ""})
+    proc = rag(
+        "--index",
+        str(tmp_path / "index"),
+        "chat",
+        "--host",
+        "0.0.0.0",
+        env={"RAG_CHAT_USER": "", "RAG_CHAT_PASSWORD": ""},
+    )
     assert proc.returncode == 1
     assert "RAG_CHAT_USER and RAG_CHAT_PASSWORD" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -79,18 +92,43 @@ def test_chat_serves_the_page_behind_credentials(seed_index):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "RAG_CHAT_USER": "ann", "RAG_CHAT_PASSWORD": "s3cret", "GRADIO_ANALYTICS_ENABLED": "False"}
-    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "--index", str(seed_index), "chat", "--port",
-                             str(port), "--generator", "extractive"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "RAG_CHAT_USER": "ann",
+        "RAG_CHAT_PASSWORD": "s3cret",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rag.cli",
+            "--index",
+            str(seed_index),
+            "chat",
+            "--port",
+            str(port),
+            "--generator",
+            "extractive",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()  # printed once the page is up
-        assert line.startswith(f"chat page on http://127.0.0.1:{port}"), proc.stderr.read() if not line else line
+        assert line.startswith(f"chat page on http://127.0.0.1:{port}"), (
+            proc.stderr.read() if not line else line
+        )
         url = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{url}/config").status_code == 401
         assert httpx.post(f"{url}/login", data={"username": "ann", "password": "wrong"}).status_code >= 400
         with httpx.Client() as client:
-            assert client.post(f"{url}/login", data={"username": "ann", "password": "s3cret"}).status_code == 200
+            assert (
+                client.post(f"{url}/login", data={"username": "ann", "password": "s3cret"}).status_code == 200
+            )
             assert client.get(f"{url}/config").status_code == 200
     finally:
         proc.terminate()

@@ -22,7 +22,7 @@ ROUNDS = 20
 WORKERS = 3
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # the checkout's package, whatever is installed
 
-WORKER = textwrap.dedent('''
+WORKER = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
     import numpy as np
@@ -49,7 +49,7 @@ WORKER = textwrap.dedent('''
         except Exception as exc:
             results.append({"round": r, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
     print(json.dumps(results))
-''')
+""")
 
 
 def test_processes_creating_one_index_at_once_all_succeed(tmp_path):
@@ -58,8 +58,17 @@ def test_processes_creating_one_index_at_once_all_succeed(tmp_path):
     "table collections already exists")."""
     script = tmp_path / "worker.py"
     script.write_text(WORKER, encoding="utf-8")
-    procs = [subprocess.Popen([sys.executable, str(script), str(tmp_path), str(i), str(ROUNDS)], cwd=ROOT, env=ENV,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(WORKERS)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path), str(i), str(ROUNDS)],
+            cwd=ROOT,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(WORKERS)
+    ]
     deadline = time.monotonic() + 600
     for r in range(ROUNDS):
         while not all((tmp_path / f"ready-{r}-{i}").exists() for i in range(WORKERS)):
@@ -88,7 +97,7 @@ def test_a_long_lived_reader_sees_another_process_write(tmp_path):
     from rag.index.store import Store
 
     reader = Store(tmp_path / "index", embedding_space="test/fp32")
-    writer = textwrap.dedent('''
+    writer = textwrap.dedent("""
         import sys
         import numpy as np
         from rag.ingest.chunking import chunk_article
@@ -107,13 +116,19 @@ def test_a_long_lived_reader_sees_another_process_write(tmp_path):
             if n >= 2:
                 store.remove_article(f"s{seed}-{n - 2}.txt")
         np.save(sys.argv[3], vectors)
-    ''')
+    """)
     script = tmp_path / "writer.py"
     script.write_text(writer, encoding="utf-8")
     for seed in range(3):
         saved = tmp_path / f"last-{seed}.npy"
-        subprocess.run([sys.executable, str(script), str(tmp_path / "index"), str(seed), str(saved)], cwd=ROOT,
-                       env=ENV, check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [sys.executable, str(script), str(tmp_path / "index"), str(seed), str(saved)],
+            cwd=ROOT,
+            env=ENV,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         last = np.load(saved)
         found = [reader.query(v, 3) for v in last]
         assert all(hits[0][0].source == f"s{seed}-11.txt" for hits in found), seed
@@ -129,7 +144,9 @@ def _sentence_files(folder, count):
     sentences = [s.strip() for s in text.replace("\n", ". ").split(". ") if 40 < len(s.strip()) < 300]
     folder.mkdir(parents=True)
     for i in range(count):
-        (folder / f"{i:03d}.txt").write_text(f"Report {i}: {sentences[i % len(sentences)]}.\n", encoding="utf-8")
+        (folder / f"{i:03d}.txt").write_text(
+            f"Report {i}: {sentences[i % len(sentences)]}.\n", encoding="utf-8"
+        )
     return folder
 
 
@@ -142,18 +159,36 @@ def test_searches_while_an_ingest_writes_never_fail(tmp_path, embedder):
 
     index = tmp_path / "index"
     rag = [sys.executable, "-m", "rag.cli", "--index", str(index)]
-    subprocess.run([*rag, "ingest", "--no-progress", str(SEEDS)], cwd=ROOT, env=ENV, check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [*rag, "ingest", "--no-progress", str(SEEDS)],
+        cwd=ROOT,
+        env=ENV,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     reader = Assistant.open(index, embedder=embedder, progress=False)
     assert reader.search("Who did TASS quote?", 3)
     corpus = _sentence_files(tmp_path / "more", 80)
-    ingest = subprocess.Popen([*rag, "ingest", "--no-progress", str(corpus)], cwd=ROOT, env=ENV,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ingest = subprocess.Popen(
+        [*rag, "ingest", "--no-progress", str(corpus)],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     searches, in_process = [], []
     deadline = time.monotonic() + 600
     while ingest.poll() is None and time.monotonic() < deadline:
-        search = subprocess.Popen([*rag, "search", "--json", "-k", "5", "What did the State Department say?"],
-                                  cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        search = subprocess.Popen(
+            [*rag, "search", "--json", "-k", "5", "What did the State Department say?"],
+            cwd=ROOT,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         while search.poll() is None:
             in_process.append(reader.search("Why did the United States stop the talks?", 5))
             time.sleep(0.2)
@@ -163,11 +198,13 @@ def test_searches_while_an_ingest_writes_never_fail(tmp_path, embedder):
     assert searches and in_process
     assert all(rc == 0 for rc, _, _ in searches), searches
     texts: dict[str, str] = {}
-    for hits in [[h for h in json.loads(o)] for _, o, _ in searches] + [[h.to_dict() for h in x] for x in in_process]:
+    for hits in [[h for h in json.loads(o)] for _, o, _ in searches] + [
+        [h.to_dict() for h in x] for x in in_process
+    ]:
         assert hits
         for hit in hits:
             text = texts.setdefault(hit["source"], reader.article_text(hit["source"]))
-            assert text[hit["start"]:hit["end"]] == hit["text"]
+            assert text[hit["start"] : hit["end"]] == hit["text"]
     hits = reader.search("Report 79", 80, mode="bm25")
     assert any(h.source.endswith("079.txt") for h in hits)
     assert len(reader.sources()) == 82
@@ -185,8 +222,12 @@ def test_reindex_rebuilds_a_corrupt_store_with_every_article_and_upload(tmp_path
     assistant.ingest([SEEDS])
     uploads = index / "uploads"
     uploads.mkdir()
-    (uploads / "rain.txt").write_text("Hujan deras turun di Jakarta pada hari Senin pagi.\n", encoding="utf-8")
-    (uploads / "never-kept.txt").write_text("Die Sitzung endete am Dienstag ohne Einigung.\n", encoding="utf-8")
+    (uploads / "rain.txt").write_text(
+        "Hujan deras turun di Jakarta pada hari Senin pagi.\n", encoding="utf-8"
+    )
+    (uploads / "never-kept.txt").write_text(
+        "Die Sitzung endete am Dienstag ohne Einigung.\n", encoding="utf-8"
+    )
     assistant.ingest([uploads / "rain.txt"])
     before = {r.source: (r.content_hash, assistant.article_text(r.source)) for r in assistant.sources()}
     (index / "store" / "chroma.sqlite3").write_bytes(b"not a database " * 500)
@@ -195,8 +236,9 @@ def test_reindex_rebuilds_a_corrupt_store_with_every_article_and_upload(tmp_path
     broken = subprocess.run([*rag, "sources"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
     assert broken.returncode == 1 and "rag reindex" in broken.stderr
     assert "Traceback" not in broken.stderr and "remove it" not in broken.stderr
-    done = subprocess.run([*rag, "reindex", "--json"], cwd=ROOT, env=ENV, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [*rag, "reindex", "--json"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert sorted(report["restored"]) == sorted(before)
@@ -210,11 +252,11 @@ def test_reindex_rebuilds_a_corrupt_store_with_every_article_and_upload(tmp_path
     assert set(after) == set(before) | {str(uploads / "never-kept.txt")}
     for question in ("Who did TASS quote?", "Hujan di Jakarta", "Wann endete die Sitzung?"):
         for hit in fresh.search(question, 5):
-            assert after[hit.source][1][hit.start:hit.end] == hit.text
+            assert after[hit.source][1][hit.start : hit.end] == hit.text
     answer = fresh.ask("Siapa yang dikutip oleh TASS?", generator="extractive")
     assert answer.citations, answer.scores
     for c in answer.citations:
-        assert after[c.source][1][c.start:c.end] == c.quote
+        assert after[c.source][1][c.start : c.end] == c.quote
     try:
         Assistant.open(tmp_path / "missing" / "index", embedder=embedder).sources()
     except StoreError as exc:  # a new folder is created, not an error

@@ -17,20 +17,24 @@ from rag.ingest.corpus import (
 )
 
 MB = 1024 * 1024
-RUSSIAN = ("Официальный представитель МИД России Мария Захарова заявила, что Россия сожалеет о решении "
-           "Вашингтона свернуть работу групп специалистов в Женеве.\nОна добавила, что бездействие "
-           "Вашингтона привело к перегруппировке боевиков.")
+RUSSIAN = (
+    "Официальный представитель МИД России Мария Захарова заявила, что Россия сожалеет о решении "
+    "Вашингтона свернуть работу групп специалистов в Женеве.\nОна добавила, что бездействие "
+    "Вашингтона привело к перегруппировке боевиков."
+)
 
 
 def minimal_pdf(text: str) -> bytes:
     """A one-page PDF whose content stream shows ``text`` (Latin-1) in Helvetica."""
     stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
-               b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-               b"/Resources << /Font << /F1 5 0 R >> >> >>",
-               b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -72,9 +76,11 @@ def test_seed_languages_and_titles():
 
 
 def test_html_text_is_extracted_without_scripts(tmp_path):
-    html = ("<html><head><title>Kerry &amp; Lavrov</title><style>p{color:red}</style></head><body>"
-            "<h1>Talks end</h1><script>alert('x')</script><p>The US stopped talks&nbsp;with Russia.</p>"
-            "<p>Second   paragraph.</p></body></html>")
+    html = (
+        "<html><head><title>Kerry &amp; Lavrov</title><style>p{color:red}</style></head><body>"
+        "<h1>Talks end</h1><script>alert('x')</script><p>The US stopped talks&nbsp;with Russia.</p>"
+        "<p>Second   paragraph.</p></body></html>"
+    )
     item = load_file(write(tmp_path, "a.html", html), MB)
     assert isinstance(item, Article)
     assert item.title == "Kerry & Lavrov"
@@ -85,7 +91,7 @@ def test_html_text_is_extracted_without_scripts(tmp_path):
 def test_markdown_title_from_heading_and_front_matter(tmp_path):
     md = load_file(write(tmp_path, "a.md", "\n# Syria talks\n\nBody text here."), MB)
     assert md.title == "Syria talks"
-    fm = load_file(write(tmp_path, "b.md", "---\ntitle: \"Declared\"\n---\n# Heading\nBody."), MB)
+    fm = load_file(write(tmp_path, "b.md", '---\ntitle: "Declared"\n---\n# Heading\nBody.'), MB)
     assert fm.title == "Declared"
 
 
@@ -95,13 +101,16 @@ def test_pdf_text_is_extracted(tmp_path):
     assert "Zakharova spoke to TASS about Aleppo." in item.text
 
 
-@pytest.mark.parametrize("name,data,reason", [
-    ("empty.txt", b"", "empty"),
-    ("blank.txt", b"  \n\t\n", "empty"),
-    ("binary.txt", bytes(range(256)) * 4, "binary"),
-    ("image.png", b"\x89PNG\r\n\x1a\n", "unsupported file type .png"),
-    ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "PDF"),
-])
+@pytest.mark.parametrize(
+    "name,data,reason",
+    [
+        ("empty.txt", b"", "empty"),
+        ("blank.txt", b"  \n\t\n", "empty"),
+        ("binary.txt", bytes(range(256)) * 4, "binary"),
+        ("image.png", b"\x89PNG\r\n\x1a\n", "unsupported file type .png"),
+        ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "PDF"),
+    ],
+)
 def test_bad_files_are_skipped_with_a_reason(tmp_path, name, data, reason):
     item = load_file(write(tmp_path, name, data), MB)
     assert isinstance(item, Skipped)
@@ -129,7 +138,10 @@ def test_missing_path_is_a_clear_error(tmp_path):
 
 
 def test_language_detection():
-    assert detect_language("Juru bicara Departemen Luar Negeri AS mengatakan bahwa pihak Rusia diberitahu.") == "id"
+    assert (
+        detect_language("Juru bicara Departemen Luar Negeri AS mengatakan bahwa pihak Rusia diberitahu.")
+        == "id"
+    )
     assert detect_language(RUSSIAN) == "ru"
     assert detect_language("12345 !!!") == "und"
 

@@ -11,8 +11,11 @@ from rag.evaluation.baseline import as_llama_index
 
 
 def test_vectors_are_normalised_and_batch_independent(embedder):
-    texts = ["Maria Zakharova commented on the decision.", "Мария Захарова прокомментировала решение.",
-             "Bom meledak saat perayaan pernikahan."]
+    texts = [
+        "Maria Zakharova commented on the decision.",
+        "Мария Захарова прокомментировала решение.",
+        "Bom meledak saat perayaan pernikahan.",
+    ]
     batch = embedder.embed_documents(texts)
     assert batch.shape == (3, embedder.dimension) and batch.dtype == np.float32
     assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-4)
@@ -25,8 +28,9 @@ def test_query_prompt_differs_from_document_prompt_and_crosses_languages(embedde
     query = embedder.embed_query("How many people died at the wedding?")
     as_document = embedder.embed_documents(["How many people died at the wedding?"])[0]
     assert float(query @ as_document) < 0.99, "query and document prompts must differ"
-    docs = embedder.embed_documents(["Bom meledak saat perayaan pernikahan, menewaskan 22 orang.",
-                                     "Lavrov gave an interview to the BBC."])
+    docs = embedder.embed_documents(
+        ["Bom meledak saat perayaan pernikahan, menewaskan 22 orang.", "Lavrov gave an interview to the BBC."]
+    )
     related, unrelated = docs @ query
     assert related > unrelated + 0.1
 
@@ -57,8 +61,9 @@ def test_embedders_without_similarity_vectors_give_document_vectors():
 def test_llama_index_wrapper_retrieves_from_our_store(seed_assistant, embedder):
     from llama_index.core import VectorStoreIndex
 
-    index = VectorStoreIndex.from_vector_store(seed_assistant.store._vectors,
-                                               embed_model=as_llama_index(embedder))
+    index = VectorStoreIndex.from_vector_store(
+        seed_assistant.store._vectors, embed_model=as_llama_index(embedder)
+    )
     question = "Berapa orang tewas dalam ledakan bom di pesta pernikahan?"
     nodes = index.as_retriever(similarity_top_k=1).retrieve(question)
     ours = seed_assistant.search(question, k=1, mode="dense")
@@ -74,14 +79,18 @@ def test_backends_share_one_vector_space(embedder):
 
     path = Settings.from_env().embedding_path
     reference = SentenceTransformerEmbedder(path, "torch")
-    texts = ["TASS mengutip pernyataan juru bicara Kementerian Luar Negeri Maria Zakharova.",
-             "“I saw these statements. This made me shake my head,” said Mark Toner.",
-             "Официальный представитель МИД России Мария Захарова заявила о сожалении."]
+    texts = [
+        "TASS mengutip pernyataan juru bicara Kementerian Luar Negeri Maria Zakharova.",
+        "“I saw these statements. This made me shake my head,” said Mark Toner.",
+        "Официальный представитель МИД России Мария Захарова заявила о сожалении.",
+    ]
     cosines = np.sum(reference.embed_documents(texts) * embedder.embed_documents(texts), axis=1)
     assert cosines.min() > 0.98, cosines
     query = "Who did TASS quote?"
     assert float(reference.embed_query(query) @ embedder.embed_query(query)) > 0.98
-    assert embedding_space(path, "torch") == embedding_space(path, "onnx-int8") == embedding_space(path, "onnx")
+    assert (
+        embedding_space(path, "torch") == embedding_space(path, "onnx-int8") == embedding_space(path, "onnx")
+    )
     assert embedding_space(path, "torch-int8") != embedding_space(path, "torch")
 
 
@@ -97,9 +106,37 @@ def test_parallel_encoding_gives_the_sequential_vectors_in_order(embedder):
     encoder = getattr(embedder, "_encoder", None)
     if encoder is None:
         pytest.skip("the configured backend is not ONNX")
-    texts = ["Maria Zakharova spoke on Thursday.", "Лавров", "Juru bicara Kementerian Luar Negeri Rusia " * 5,
-             "The talks in Geneva.", "Сирия и США", "Kerry"]
+    texts = [
+        "Maria Zakharova spoke on Thursday.",
+        "Лавров",
+        "Juru bicara Kementerian Luar Negeri Rusia " * 5,
+        "The talks in Geneva.",
+        "Сирия и США",
+        "Kerry",
+    ]
     sequential = encoder.encode(texts, 1, 1)
     parallel = encoder.encode(texts, 1, 2)
     assert np.allclose(sequential, parallel, atol=1e-6)
     assert np.allclose(parallel[1], encoder.encode(["Лавров"], 1, 1)[0], atol=1e-6)
+
+
+def test_a_missing_or_stale_onnx_export_names_the_set_up_command(tmp_path):
+    import json
+
+    from rag.embed.base import export_stamp, onnx_dir
+    from rag.embed.onnx import OnnxEmbedder
+    from rag.errors import ModelError
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "modules.json").write_text("[]")
+    (model / "model.safetensors").write_bytes(b"weights")
+    with pytest.raises(ModelError, match=r"no ONNX export .*python -m rag\.setup"):
+        OnnxEmbedder(model, "onnx-int8")
+    exports = onnx_dir(model)
+    exports.mkdir()
+    (exports / "int8-nodown.onnx").write_bytes(b"not really onnx")
+    (exports / "int8-nodown.json").write_text(json.dumps({**export_stamp(model), "size": 1}))
+    with pytest.raises(ModelError, match=r"other weights .*python -m rag\.setup"):
+        OnnxEmbedder(model, "onnx-int8")
+    assert sorted(p.name for p in exports.iterdir()) == ["int8-nodown.json", "int8-nodown.onnx"]  # nothing exported

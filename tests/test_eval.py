@@ -39,8 +39,11 @@ def test_every_evidence_quote_is_an_exact_substring(q):
 
 def test_malformed_lines_are_reported_with_their_number(tmp_path):
     path = tmp_path / "set.jsonl"
-    path.write_text('{"id": "a", "question": "Who?", "extra": 1}\n\nnot json\n{"question": ""}\n[1, 2]\n'
-                    '{"question": "Where?", "answerable": false}\n', encoding="utf-8")
+    path.write_text(
+        '{"id": "a", "question": "Who?", "extra": 1}\n\nnot json\n{"question": ""}\n[1, 2]\n'
+        '{"question": "Where?", "answerable": false}\n',
+        encoding="utf-8",
+    )
     data = load_dataset(path)
     assert [q.id for q in data.questions] == ["a", "line6"]
     assert [p.line for p in data.problems] == [3, 4, 5]
@@ -54,13 +57,36 @@ def _row(**kw) -> QuestionRow:
 
 def test_metric_arithmetic():
     rows = [
-        _row(rank=1, evidence_found_at5=True, refused=False, correct=True, citations=2, citations_on_evidence=2,
-             evidence_cited=1),
-        _row(rank=4, evidence_found_at5=True, refused=False, correct=False, citations=2, citations_on_evidence=0,
-             evidence_cited=0),
+        _row(
+            rank=1,
+            evidence_found_at5=True,
+            refused=False,
+            correct=True,
+            citations=2,
+            citations_on_evidence=2,
+            evidence_cited=1,
+        ),
+        _row(
+            rank=4,
+            evidence_found_at5=True,
+            refused=False,
+            correct=False,
+            citations=2,
+            citations_on_evidence=0,
+            evidence_cited=0,
+        ),
         _row(rank=None, evidence_found_at5=False, refused=True, correct=False),
-        _row(rank=2, evidence_found_at5=False, refused=False, correct=True, citations=1, citations_on_evidence=1,
-             evidence_items=2, evidence_cited=1, needs_all_sources=True),
+        _row(
+            rank=2,
+            evidence_found_at5=False,
+            refused=False,
+            correct=True,
+            citations=1,
+            citations_on_evidence=1,
+            evidence_items=2,
+            evidence_cited=1,
+            needs_all_sources=True,
+        ),
         _row(answerable=False, evidence_items=0, refused=True, correct=True, pair="en-none"),
         _row(answerable=False, evidence_items=0, refused=False, correct=False, pair="en-none"),
     ]
@@ -77,17 +103,28 @@ def test_metric_arithmetic():
 
 def test_compare_specs():
     assert parse_config("small:chunk_chars=400, chunk-overlap-chars=80") == (
-        "small", {"chunk_chars": "400", "chunk_overlap_chars": "80"})
+        "small",
+        {"chunk_chars": "400", "chunk_overlap_chars": "80"},
+    )
     assert parse_config("plain") == ("plain", {})
     for bad in ("x:nosuchsetting=1", "x:retrieval", ":retrieval=bm25", "a/b:retrieval=bm25"):
         with pytest.raises(ConfigError):
             parse_config(bad)
 
 
+@pytest.mark.integration  # `rag eval` in a process of its own, with the real models
 def test_rag_eval_compare_retrieval_only_writes_reports_and_plots(tmp_path):
     out = tmp_path / "out"
-    proc = rag("eval", "seeds", "--retrieval-only", "--out", str(out), "--compare", "dense:retrieval=dense",
-               "bm25:retrieval=bm25")
+    proc = rag(
+        "eval",
+        "seeds",
+        "--retrieval-only",
+        "--out",
+        str(out),
+        "--compare",
+        "dense:retrieval=dense",
+        "bm25:retrieval=bm25",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "| dense |" in proc.stdout and "| bm25 |" in proc.stdout
     summary = json.loads((out / "compare.json").read_text(encoding="utf-8"))
@@ -96,29 +133,60 @@ def test_rag_eval_compare_retrieval_only_writes_reports_and_plots(tmp_path):
     assert dense["hit@5"] >= 0.95 and dense["answer_accuracy"] is None
     for name in ("dense", "bm25"):
         report = json.loads((out / name / "report.json").read_text(encoding="utf-8"))
-        assert set(report["metrics"]) >= {"hit@1", "hit@5", "mrr@10", "evidence_recall@5", "citation_precision",
-                                          "citation_recall", "answer_accuracy", "refusal_accuracy",
-                                          "false_refusal_rate"}
-        assert {"en-id", "ru-en", "id-id"} <= set(report["by_pair"]) and {"en", "id", "ru"} == set(report["by_language"])
+        assert set(report["metrics"]) >= {
+            "hit@1",
+            "hit@5",
+            "mrr@10",
+            "evidence_recall@5",
+            "citation_precision",
+            "citation_recall",
+            "answer_accuracy",
+            "refusal_accuracy",
+            "false_refusal_rate",
+        }
+        assert {"en-id", "ru-en", "id-id"} <= set(report["by_pair"]) and {"en", "id", "ru"} == set(
+            report["by_language"]
+        )
         assert len(report["questions"]) == len(SEED_SET.questions)
         for png in ("metrics_by_pair.png", "latency.png"):
             assert (out / name / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert "## By language pair" in (out / name / "report.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.integration  # `rag eval` in a process of its own, with the real models
 def test_rag_eval_with_answers_on_a_user_set(tmp_path):
     path = tmp_path / "mine.jsonl"
     rows = [
-        {"id": "tass", "question": "Кого цитировал ТАСС?", "lang": "ru", "answer_any": ["Zakharova", "Захаров"],
-         "evidence": [{"source": "000_1b03c4f4f3f24ebf.txt", "quote": "TASS mengutip pernyataan juru bicara "
-                                                                      "Kementerian Luar Negeri Maria Zakharova"}]},
+        {
+            "id": "tass",
+            "question": "Кого цитировал ТАСС?",
+            "lang": "ru",
+            "answer_any": ["Zakharova", "Захаров"],
+            "evidence": [
+                {
+                    "source": "000_1b03c4f4f3f24ebf.txt",
+                    "quote": "TASS mengutip pernyataan juru bicara Kementerian Luar Negeri Maria Zakharova",
+                }
+            ],
+        },
         {"id": "mars", "question": "How many people live on Mars?", "lang": "en", "answerable": False},
     ]
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n{broken\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n{broken\n", encoding="utf-8"
+    )
     out = tmp_path / "out"
     # the gate is lowered so that the cross-lingual question is answered: this test is about the report
-    proc = rag("eval", str(path), "--generator", "extractive", "--out", str(out), "--corpus", str(SEEDS),
-               env={"RAG_MIN_ANSWERABLE": "0.5"})
+    proc = rag(
+        "eval",
+        str(path),
+        "--generator",
+        "extractive",
+        "--out",
+        str(out),
+        "--corpus",
+        str(SEEDS),
+        env={"RAG_MIN_ANSWERABLE": "0.5"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "skipped line 3" in proc.stderr
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))

@@ -24,10 +24,15 @@ def free_port() -> int:
 
 
 def test_sse_parsing_reads_deltas_until_done():
-    lines = ['data: {"choices":[{"delta":{"role":"assistant"}}]}', "",
-             'data: {"choices":[{"delta":{"content":"Hel"}}]}', ": keep-alive",
-             'data: {"choices":[{"delta":{"content":"lo"}}]}', "data: [DONE]",
-             'data: {"choices":[{"delta":{"content":"never"}}]}']
+    lines = [
+        'data: {"choices":[{"delta":{"role":"assistant"}}]}',
+        "",
+        'data: {"choices":[{"delta":{"content":"Hel"}}]}',
+        ": keep-alive",
+        'data: {"choices":[{"delta":{"content":"lo"}}]}',
+        "data: [DONE]",
+        'data: {"choices":[{"delta":{"content":"never"}}]}',
+    ]
     assert "".join(_sse_text(iter(lines))) == "Hello"
     with pytest.raises(ModelError, match="reported an error"):
         list(_sse_text(iter(['data: {"error": {"message": "model not found"}}'])))
@@ -53,9 +58,26 @@ def llama_server(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host",
-                                 "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--model_alias", "qwen"],
-                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(model),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                "2048",
+                "--model_alias",
+                "qwen",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ},
+        )
     url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 120
@@ -80,8 +102,9 @@ def test_openai_generator_answers_through_a_real_server(llama_server, seed_index
 
     from .test_ask import QUESTIONS, assert_exact, texts_of
 
-    assistant = Assistant.open(seed_index, embedder=embedder, generator="openai", llm_url=llama_server,
-                               llm_name="qwen")
+    assistant = Assistant.open(
+        seed_index, embedder=embedder, generator="openai", llm_url=llama_server, llm_name="qwen"
+    )
     question = QUESTIONS["hama-en"]
     items = list(assistant.ask_stream(question.question))
     answer = items[-1]

@@ -46,8 +46,11 @@ def test_changed_file_replaces_its_chunks_and_remove_deletes_them(make_assistant
     assert report.updated == (source,) and len(report.unchanged) == 1
     new = assistant.store.articles()[source]
     assert new.content_hash != old.content_hash and new.chunk_count == 1
-    assert assistant.store.count() == new.chunk_count + assistant.store.articles()[
-        os.path.normpath(corpus / "000_1b03c4f4f3f24ebf.txt")].chunk_count
+    assert (
+        assistant.store.count()
+        == new.chunk_count
+        + assistant.store.articles()[os.path.normpath(corpus / "000_1b03c4f4f3f24ebf.txt")].chunk_count
+    )
     hits = assistant.search("Where did Lavrov meet Kerry?", k=1, source=source)
     assert hits[0].text == "Lavrov met Kerry in Geneva on Monday. They talked about Aleppo."
 
@@ -66,7 +69,8 @@ def test_bad_files_are_skipped_and_good_ones_ingested(make_assistant, tmp_path):
     (corpus / "huge.txt").write_bytes(b"word " * 300_000)
     (corpus / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0")
     (corpus / "russian-cp1251.txt").write_bytes(
-        "Мария Захарова заявила, что Вашингтон не выполнил обещание.".encode("cp1251"))
+        "Мария Захарова заявила, что Вашингтон не выполнил обещание.".encode("cp1251")
+    )
     assistant = make_assistant(max_file_mb=1)
     report = assistant.ingest([corpus])
     reasons = {Path(s.source).name: s.reason for s in report.skipped}
@@ -117,8 +121,13 @@ def test_ingest_killed_with_sigkill_recovers(tmp_path, embedder):
 
     corpus = copy_seeds(tmp_path / "corpus")
     index = tmp_path / "index"
-    proc = subprocess.run([sys.executable, "-c", KILLER, str(index), str(corpus)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER, str(index), str(corpus)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
 
     assistant = Assistant.open(index, embedder=embedder, progress=False)  # the index still opens
@@ -161,9 +170,10 @@ def write_corpus(folder: Path, version: int) -> None:
     text = " ".join(p.read_text(encoding="utf-8") for p in sorted(SEEDS.iterdir())).split()
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(ARTICLES):
-        words = text[(i * 90) % len(text):][:150]
-        (folder / f"report-{i:02d}.txt").write_text(f"Report {i}, version {version}\n\n{' '.join(words)}\n",
-                                                    encoding="utf-8")
+        words = text[(i * 90) % len(text) :][:150]
+        (folder / f"report-{i:02d}.txt").write_text(
+            f"Report {i}, version {version}\n\n{' '.join(words)}\n", encoding="utf-8"
+        )
 
 
 def assert_consistent(state: dict, final: bool = False) -> None:
@@ -187,7 +197,9 @@ def test_ingest_killed_at_random_points_repeatedly(tmp_path):
     delays = []
     for version in range(5):
         write_corpus(corpus, version)
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
         try:
             assert_consistent(json.loads(proc.stdout.readline()))  # the index opens, consistent
             assert proc.stdout.readline().strip() == "ready"
@@ -200,8 +212,9 @@ def test_ingest_killed_at_random_points_repeatedly(tmp_path):
     for expected in ("changed", "unchanged"):  # the next ingest completes it; the one after has nothing to do
         proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-2000:]
-        state, _, report = [json.loads(line) if line.startswith("{") else line
-                            for line in proc.stdout.strip().splitlines()]
+        state, _, report = [
+            json.loads(line) if line.startswith("{") else line for line in proc.stdout.strip().splitlines()
+        ]
         assert_consistent(state, final=expected == "unchanged")
         if expected == "unchanged":
             assert report == {"added": 0, "updated": 0, "unchanged": ARTICLES}, (report, delays)
@@ -210,12 +223,17 @@ def test_ingest_killed_at_random_points_repeatedly(tmp_path):
 def test_two_ingests_at_once_are_serialized(tmp_path):
     corpus = copy_seeds(tmp_path / "corpus")
     command = [sys.executable, "-m", "rag.cli", "--index", str(tmp_path / "index"), "ingest", str(corpus)]
-    procs = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     summaries = sorted(out.splitlines()[0].split(" (")[0] for out, _ in outputs)
-    assert summaries == ["added 0, updated 0, unchanged 2, skipped 0", "added 2, updated 0, unchanged 0, skipped 0"]
+    assert summaries == [
+        "added 0, updated 0, unchanged 2, skipped 0",
+        "added 2, updated 0, unchanged 0, skipped 0",
+    ]
     assert sum("waiting for another ingest" in err for _, err in outputs) == 1, outputs
 
 

@@ -74,7 +74,7 @@ def test_no_import_cycles():
         state[node] = 1
         for target in sorted(edges[node]):
             if state.get(target) == 1:
-                cycles.append(" -> ".join(trail[trail.index(target):] + [target]))
+                cycles.append(" -> ".join(trail[trail.index(target) :] + [target]))
             elif target not in state:
                 visit(target, trail + [target])
         state[node] = 2
@@ -87,6 +87,11 @@ def test_no_import_cycles():
 
 def test_core_never_imports_evaluation_setup_or_ui():
     core = {"ingest", "embed", "index", "generate", "answer", "api"}
-    bad = [f"{m} -> {t}" for m, ts in _imports().items() if _stage(m) in core
-           for t in ts if _stage(t) in {"evaluation", "setup", "ui", "cli"}]
+    bad = [
+        f"{m} -> {t}"
+        for m, ts in _imports().items()
+        if _stage(m) in core
+        for t in ts
+        if _stage(t) in {"evaluation", "setup", "ui", "cli"}
+    ]
     assert not bad, "\n".join(bad)

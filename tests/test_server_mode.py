@@ -33,8 +33,20 @@ def chroma_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("chroma-server")
     port = free_port()
     log = open(folder / "server.log", "wb")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("chroma")), "run", "--path", str(folder / "data"),
-                             "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("chroma")),
+            "run",
+            "--path",
+            str(folder / "data"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -43,7 +55,9 @@ def chroma_server(tmp_path_factory):
             break
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"chroma run did not start: {(folder / 'server.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"chroma run did not start: {(folder / 'server.log').read_text()[-2000:]}"
+                ) from None
             time.sleep(0.3)
     yield url
     proc.terminate()
@@ -76,14 +90,18 @@ def test_two_workers_share_one_server(chroma_server, tmp_path, embedder):
     two = worker(tmp_path, "w2", chroma_server, embedder, collection="shared")
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    (corpus / "jakarta.txt").write_text("Floods in Jakarta\n\nHeavy rain flooded Jakarta on Monday and 412 families "
-                                        "left their homes.\n", encoding="utf-8")
+    (corpus / "jakarta.txt").write_text(
+        "Floods in Jakarta\n\nHeavy rain flooded Jakarta on Monday and 412 families left their homes.\n",
+        encoding="utf-8",
+    )
     one.ingest([SEEDS])
     assert {Path(r.source).name for r in two.sources()} == {p.name for p in SEEDS.iterdir()}
     assert any("12 orang" in h.text for h in two.search(HAMA_RU, k=3))  # builds two's BM25 index
     one.ingest([corpus])  # worker one adds an article: worker two's lexical index must notice
     for mode in ("bm25", "hybrid"):
-        assert two.search("How many families left their homes in Jakarta?", k=1, mode=mode)[0].text.count("412")
+        assert two.search("How many families left their homes in Jakarta?", k=1, mode=mode)[0].text.count(
+            "412"
+        )
     two.remove("jakarta.txt")  # and worker one must stop finding it
     hits = one.search("How many families left their homes in Jakarta?", k=5, mode="bm25")
     assert hits and not any("412" in h.text for h in hits)

@@ -21,8 +21,7 @@ from rag.ui import (
     streaming_html,
 )
 
-ARTICLE = ("First sentence is here. The minister said <img src=x onerror=alert(1)> nothing & more. "
-           "Last one.")
+ARTICLE = "First sentence is here. The minister said <img src=x onerror=alert(1)> nothing & more. Last one."
 
 
 def _citation(marker: int = 1, text: str = ARTICLE) -> Citation:
@@ -81,15 +80,18 @@ def test_sources_panel_shows_only_the_requested_turn():
     assert "click a marker" in sources_html([], {})
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("../../etc/passwd.txt", "passwd.txt"),
-    ("..\\..\\windows\\evil.md", "evil.md"),
-    ("/abs/path/report.PDF", "report.pdf"),
-    ("we ird<>name?.html", "we_ird_name_.html"),
-    ("....", "upload"),
-    ("Берита 1.txt", "Берита_1.txt"),
-    (".hidden.txt", "hidden.txt"),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("../../etc/passwd.txt", "passwd.txt"),
+        ("..\\..\\windows\\evil.md", "evil.md"),
+        ("/abs/path/report.PDF", "report.pdf"),
+        ("we ird<>name?.html", "we_ird_name_.html"),
+        ("....", "upload"),
+        ("Берита 1.txt", "Берита_1.txt"),
+        (".hidden.txt", "hidden.txt"),
+    ],
+)
 def test_safe_name(name, expected):
     assert safe_name(name) == expected
 
@@ -109,7 +111,9 @@ def test_save_uploads_keeps_names_inside_the_folder_and_rejects_bad_ones(tmp_pat
     big.write_bytes(b"x" * 2048)
     folder = tmp_path / "uploads"
     saved, rejected, names = save_uploads([str(good), str(exe), str(big)], folder, max_bytes=1024)
-    assert saved == [folder / "note.md"] and (folder / "note.md").read_text(encoding="utf-8") == "# Hello\nworld"
+    assert (
+        saved == [folder / "note.md"] and (folder / "note.md").read_text(encoding="utf-8") == "# Hello\nworld"
+    )
     assert names == {str(folder / "note.md"): "note.md"}
     reasons = {r.name: r.detail for r in rejected}
     assert "unsupported file type .exe" in reasons["tool.exe"]
@@ -118,11 +122,19 @@ def test_save_uploads_keeps_names_inside_the_folder_and_rejects_bad_ones(tmp_pat
 
 
 def test_file_results_name_what_the_user_uploaded():
-    report = IngestReport(added=("up/a.txt",), updated=("up/b.txt",), unchanged=("up/c.txt",),
-                          skipped=(Skipped("up/d.txt", "empty: no text"),))
+    report = IngestReport(
+        added=("up/a.txt",),
+        updated=("up/b.txt",),
+        unchanged=("up/c.txt",),
+        skipped=(Skipped("up/d.txt", "empty: no text"),),
+    )
     rows = file_results(report, {"up/a.txt": "A.txt", "up/d.txt": "D.txt"})
-    assert [(r.name, r.result) for r in rows] == [("A.txt", "added"), ("up/b.txt", "updated"),
-                                                  ("up/c.txt", "unchanged"), ("D.txt", "skipped")]
+    assert [(r.name, r.result) for r in rows] == [
+        ("A.txt", "added"),
+        ("up/b.txt", "updated"),
+        ("up/c.txt", "unchanged"),
+        ("D.txt", "skipped"),
+    ]
     assert rows[-1].detail == "empty: no text"
 
 

@@ -34,10 +34,22 @@ def test_squad_scoring():
     assert f1_score("nothing", "308") == 0.0
 
 
-@pytest.mark.skipif(not (DEFAULT_XQUAD / "en.json").exists(), reason="XQuAD-R not beside the repo (../shared)")
+@pytest.mark.skipif(
+    not (DEFAULT_XQUAD / "en.json").exists(), reason="XQuAD-R not beside the repo (../shared)"
+)
 def test_rag_eval_xquad_r_on_a_sample(tmp_path):
-    proc = rag("eval", "xquad-r", "--sample", "3", "--answers", "2", "--generator", "extractive",
-               "--out", str(tmp_path))
+    proc = rag(
+        "eval",
+        "xquad-r",
+        "--sample",
+        "3",
+        "--answers",
+        "2",
+        "--generator",
+        "extractive",
+        "--out",
+        str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "xquad-r.json").read_text(encoding="utf-8"))
     a = result["lareqa"]

@@ -12,7 +12,9 @@ from rag.errors import CorpusError
 from rag.evaluation.xquad_qa import QUESTION_LANGUAGES, build_pile
 from rag.settings import DEFAULT_XQUAD
 
-pytestmark = pytest.mark.skipif(not (DEFAULT_XQUAD / "en.json").exists(), reason="XQuAD-R not beside the repo")
+pytestmark = pytest.mark.skipif(
+    not (DEFAULT_XQUAD / "en.json").exists(), reason="XQuAD-R not beside the repo"
+)
 
 
 def pile(tmp_path, split):
@@ -24,7 +26,9 @@ def pile(tmp_path, split):
 def test_the_splits_hold_disjoint_articles_each_paragraph_once_in_one_language(tmp_path):
     dev_corpus, dev = pile(tmp_path / "dev", "dev")
     test_corpus, test = pile(tmp_path / "test", "test")
-    assert {r["article"] for r in dev} == set(range(24)) and {r["article"] for r in test} == set(range(24, 48))
+    assert {r["article"] for r in dev} == set(range(24)) and {r["article"] for r in test} == set(
+        range(24, 48)
+    )
     for corpus in (dev_corpus, test_corpus):
         names = [p.name for p in corpus.iterdir()]
         paragraphs = [n.split(".")[0] for n in names]  # a07p2.de.txt -> a07p2
@@ -56,12 +60,18 @@ def test_the_calibration_set_asks_every_question_of_the_same_files(tmp_path):
     every = [json.loads(line) for line in every_dataset.read_text(encoding="utf-8").splitlines()]
     assert sorted(p.name for p in corpus.iterdir()) == sorted(p.name for p in every_corpus.iterdir())
     kinds = collections.Counter(r["kind"] for r in every)
-    assert set(kinds) == {"answerable", "unanswerable"} and kinds["answerable"] > 400 and kinds["unanswerable"] > 80
+    assert (
+        set(kinds) == {"answerable", "unanswerable"}
+        and kinds["answerable"] > 400
+        and kinds["unanswerable"] > 80
+    )
     assert len({r["id"] for r in every}) == len(every) and {r["article"] for r in every} == set(range(24))
     same = [r["lang"] == r["evidence"][0]["source"].split(".")[1] for r in every if r["answerable"]]
     assert sum(same) * 2 == len(same)  # each answerable question in another language and in its own
     # every unanswerable question of the sample is in the calibration set (maybe in another language)
-    assert {r["id"].split("-")[0] for r in rows if not r["answerable"]} <= {r["id"].split("-")[0] for r in every}
+    assert {r["id"].split("-")[0] for r in rows if not r["answerable"]} <= {
+        r["id"].split("-")[0] for r in every
+    }
 
 
 def test_an_unknown_split_is_a_clear_error(tmp_path):
@@ -79,8 +89,18 @@ def test_calibration_refuses_the_test_split():
 def test_rag_eval_xquad_qa_reports_by_language_and_pair(tmp_path):
     from .test_cli import rag
 
-    proc = rag("eval", "xquad-qa", "--split", "dev", "--limit", "4", "--generator", "extractive",
-               "--out", str(tmp_path))
+    proc = rag(
+        "eval",
+        "xquad-qa",
+        "--split",
+        "dev",
+        "--limit",
+        "4",
+        "--generator",
+        "extractive",
+        "--out",
+        str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert report["metrics"]["questions"] == 4 and report["by_document_language"] and report["by_pair"]

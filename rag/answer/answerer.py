@@ -29,9 +29,10 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -71,8 +72,9 @@ HISTORY_TURNS = 3
 class Answerer:
     """Turns a question (plus history) into a verified ``Answer``; ``stream`` also yields text pieces."""
 
-    def __init__(self, search: SearchFn, embedder: Embedder, generator: Generator | None,
-                 settings: Settings) -> None:
+    def __init__(
+        self, search: SearchFn, embedder: Embedder, generator: Generator | None, settings: Settings
+    ) -> None:
         self.search = search
         self.embedder = embedder
         self.generator = generator
@@ -102,8 +104,12 @@ class Answerer:
         chosen = self.select(ranked)
         timings = {"retrieval": time.perf_counter() - started}
         context = "\n".join(h.text for h in hits)  # names in a claim may sit around the cited sentence
-        base = dict(question=question, standalone_question=standalone, language=language,
-                    generator=self.generator.name if self.generator else "extractive")
+        base: dict[str, Any] = dict(
+            question=question,
+            standalone_question=standalone,
+            language=language,
+            generator=self.generator.name if self.generator else "extractive",
+        )
         scores = self.answerability(ranked, language)
         base["scores"] = scores
         if not self.answerable(scores):
@@ -126,8 +132,11 @@ class Answerer:
         if answer.refused or answer_language(answer.text, language) != language:
             # the evidence was judged to answer the question, but no claim of the model's survived (or its
             # answer is in another language): quote the evidence, with the lead-in in the question's language
-            log.info("the model's answer %r was not usable (dropped %s): quoting the evidence", reply,
-                     answer.dropped)
+            log.info(
+                "the model's answer %r was not usable (dropped %s): quoting the evidence",
+                reply,
+                answer.dropped,
+            )
             answer = replace(self._extractive(chosen, base, timings, started), dropped=answer.dropped)
         yield answer
 
@@ -142,10 +151,13 @@ class Answerer:
         fallback = (f"{question} {turns[-1][0].strip()}", f"{question} (after: {turns[-1][0].strip()})")
         if self.generator is None:
             return fallback
-        lines = "\n".join(f"User: {_clip(q, 300)}\nAssistant: {_clip(_strip_markers(a), 300)}" for q, a in turns)
+        lines = "\n".join(
+            f"User: {_clip(q, 300)}\nAssistant: {_clip(_strip_markers(a), 300)}" for q, a in turns
+        )
         prompt = prompts.render("condense", history=lines, question=question)
-        reply = _until_line_break(self.generator.stream([self.system_message(), {"role": "user", "content": prompt}],
-                                                        60))
+        reply = _until_line_break(
+            self.generator.stream([self.system_message(), {"role": "user", "content": prompt}], 60)
+        )
         rewritten = _first_line(reply)
         if not _plausible_rewrite(question, rewritten):
             log.info("condensing failed (%r); retrieving with the previous question appended", reply)
@@ -161,12 +173,18 @@ class Answerer:
                 if sum(ch.isalnum() for ch in hit.text[s:e]) < 3:
                     continue
                 key = (hit.source, hit.start + s, hit.start + e)
-                seen.setdefault(key, Sentence(hit.source, hit.start + s, hit.start + e, hit.text[s:e], hit.title,
-                                              hit.language))
+                seen.setdefault(
+                    key,
+                    Sentence(
+                        hit.source, hit.start + s, hit.start + e, hit.text[s:e], hit.title, hit.language
+                    ),
+                )
         if not seen:
             return []
         sentences = list(seen.values())
-        scores = self._vectors_for(sentences) @ np.asarray(self.embedder.embed_query(question), dtype=np.float32)
+        scores = self._vectors_for(sentences) @ np.asarray(
+            self.embedder.embed_query(question), dtype=np.float32
+        )
         ranked = [replace(s, relevance=round(float(r), 4)) for s, r in zip(sentences, scores)]
         return sorted(ranked, key=lambda s: -s.relevance)
 
@@ -196,16 +214,20 @@ class Answerer:
             return {"relevance": 0.0, "margin": 0.0, "same_language": 0.0, "answerable": 0.0}
         policy = self.settings.policy
         best = ranked[0]
-        rest = [s.relevance for s in ranked[1:1 + policy.margin_of]]
+        rest = [s.relevance for s in ranked[1 : 1 + policy.margin_of]]
         margin = round(best.relevance - sum(rest) / len(rest), 4) if rest else 0.0
         same = float(macrolanguage(best.language) == language)
-        return {"relevance": best.relevance, "margin": margin, "same_language": same,
-                "answerable": round(policy.answerable(best.relevance, margin, same), 4)}
+        return {
+            "relevance": best.relevance,
+            "margin": margin,
+            "same_language": same,
+            "answerable": round(policy.answerable(best.relevance, margin, same), 4),
+        }
 
     def answerable(self, scores: Mapping[str, float]) -> bool:
         return scores.get("answerable", 0.0) >= self.settings.policy.min_answerable
 
-    def with_search(self, search: SearchFn, top_k: int) -> "Answerer":
+    def with_search(self, search: SearchFn, top_k: int) -> Answerer:
         """A copy sharing the generator and sentence cache, with another search (filters, k)."""
         clone = Answerer(search, self.embedder, self.generator, self.settings)
         clone.settings = replace(self.settings, top_k=top_k)
@@ -216,7 +238,9 @@ class Answerer:
         """A phrase template translated by the LLM (``Phrases`` checks and keeps it)."""
         assert self.generator is not None
         prompt = prompts.render("translate", language_name=language_name(language), text=plain)
-        return _first_line(_until_line_break(self.generator.stream([{"role": "user", "content": prompt}], 80)))
+        return _first_line(
+            _until_line_break(self.generator.stream([{"role": "user", "content": prompt}], 80))
+        )
 
     @staticmethod
     def system_message() -> Message:
@@ -224,12 +248,20 @@ class Answerer:
         return {"role": "system", "content": prompts.render("system")}
 
     def messages(self, question: str, chosen: Sequence[Sentence], language: str) -> list[Message]:
-        user = prompts.render("answer", sources=_numbered(chosen), question=question,
-                              language_name=language_name(language))
+        user = prompts.render(
+            "answer", sources=_numbered(chosen), question=question, language_name=language_name(language)
+        )
         return [self.system_message(), {"role": "user", "content": user}]
 
-    def verify(self, raw: str, chosen: Sequence[Sentence], base: dict[str, Any], timings: dict[str, float],
-               started: float, context: str = "") -> Answer:
+    def verify(
+        self,
+        raw: str,
+        chosen: Sequence[Sentence],
+        base: dict[str, Any],
+        timings: dict[str, float],
+        started: float,
+        context: str = "",
+    ) -> Answer:
         """Keep the claims a given sentence supports, cite that sentence, renumber; else refuse."""
         question = base["standalone_question"]
         claims = split_claims(raw)
@@ -240,8 +272,14 @@ class Answerer:
         dropped: list[str] = []
         for i, claim in enumerate(claims):
             sources = self._supporting(claim, support[i], len(chosen))
-            log.debug("claim %r markers=%s support=%s relevance=%s -> %s", claim.text, claim.markers,
-                      np.round(support[i], 3).tolist(), [s.relevance for s in chosen], sources)
+            log.debug(
+                "claim %r markers=%s support=%s relevance=%s -> %s",
+                claim.text,
+                claim.markers,
+                np.round(support[i], 3).tolist(),
+                [s.relevance for s in chosen],
+                sources,
+            )
             if sources:
                 kept.append((claim.text, sources))
             else:
@@ -270,11 +308,16 @@ class Answerer:
         good = [i for i in cited if support[i] >= bar]
         best = int(np.argmax(support))
         if good:  # a sentence that states the claim far better than the cited ones is cited as well
-            return good + [best] if support[best] >= max(support[i] for i in good) + policy.clearly_better else good
+            return (
+                good + [best]
+                if support[best] >= max(support[i] for i in good) + policy.clearly_better
+                else good
+            )
         return [best] if support[best] >= bar + policy.repoint_margin else []
 
-    def _support(self, claims: Sequence[str], chosen: Sequence[Sentence], question: str,
-                 context: str) -> np.ndarray:
+    def _support(
+        self, claims: Sequence[str], chosen: Sequence[Sentence], question: str, context: str
+    ) -> np.ndarray:
         """claims x sentences support in [0, 1]: the larger of embedding cosine and word coverage; zero when
         the claim adds nothing of the sentence to the question (``adds_content``), has a number the sentence
         lacks, a Latin acronym (ISIS, BBC) that neither the sentence nor the question has, or names a
@@ -287,14 +330,20 @@ class Answerer:
             names_ok: dict[bool, bool] = {}  # same language as the sentence? -> names found in the context
             for j, sentence in enumerate(chosen):
                 same = macrolanguage(sentence.language) == claim_language
-                if not (adds_content(claim, question, sentence.text, same, claim_language)
-                        and numbers_supported(claim, sentence.text)
-                        and acronyms_supported(claim, sentence.text, question)):
+                if not (
+                    adds_content(claim, question, sentence.text, same, claim_language)
+                    and numbers_supported(claim, sentence.text)
+                    and acronyms_supported(claim, sentence.text, question)
+                ):
                     continue
                 if same not in names_ok:
-                    names_ok[same] = names_supported(claim, context or sentence.text, question, same_language=same)
+                    names_ok[same] = names_supported(
+                        claim, context or sentence.text, question, same_language=same
+                    )
                 if names_ok[same]:
-                    result[i, j] = max(float(cosine[i, j]), lexical_support(claim, sentence.text, sentence.language))
+                    result[i, j] = max(
+                        float(cosine[i, j]), lexical_support(claim, sentence.text, sentence.language)
+                    )
         return result
 
     def _cosine(self, claim_vectors: np.ndarray, chosen: Sequence[Sentence]) -> np.ndarray:
@@ -302,10 +351,13 @@ class Answerer:
         states one clause of a 250-character sentence is diluted by the rest (0.39 for the whole, 0.62
         for "including an attack on a humanitarian convoy on 19 September")."""
         policy = self.settings.policy
-        pieces = [(j, piece) for j, sentence in enumerate(chosen)
-                  for piece in clause_windows(sentence, policy.long_sentence, policy.clause_min)]
+        pieces = [
+            (j, piece)
+            for j, sentence in enumerate(chosen)
+            for piece in clause_windows(sentence, policy.long_sentence, policy.clause_min)
+        ]
         vectors = self._vectors_for([*chosen, *(piece for _, piece in pieces)])
-        cosine = claim_vectors @ vectors[:len(chosen)].T
+        cosine = claim_vectors @ vectors[: len(chosen)].T
         for k, (j, _) in enumerate(pieces):
             cosine[:, j] = np.maximum(cosine[:, j], claim_vectors @ vectors[len(chosen) + k])
         return cosine
@@ -334,8 +386,9 @@ class Answerer:
             return max(1, len(text) // 3)
         return self.generator.count_tokens(text)
 
-    def _extractive(self, chosen: Sequence[Sentence], base: dict[str, Any], timings: dict[str, float],
-                    started: float) -> Answer:
+    def _extractive(
+        self, chosen: Sequence[Sentence], base: dict[str, Any], timings: dict[str, float], started: float
+    ) -> Answer:
         """The best sentence (and any within ``extractive_window`` relevance of it, up to three), quoted and
         cited."""
         window = self.settings.policy.extractive_window
@@ -345,17 +398,31 @@ class Answerer:
         citations = tuple(_citation(n, s, s.relevance) for n, s in enumerate(best, start=1))
         return self._answer(base, text, citations, False, timings, started)
 
-    def _refusal(self, base: dict[str, Any], timings: dict[str, float], started: float,
-                 dropped: Sequence[str] = ()) -> Answer:
+    def _refusal(
+        self, base: dict[str, Any], timings: dict[str, float], started: float, dropped: Sequence[str] = ()
+    ) -> Answer:
         text = self.phrases.render("refusal", base["language"])
         return self._answer(base, text, (), True, timings, started, dropped)
 
     @staticmethod
-    def _answer(base: dict[str, Any], text: str, citations: tuple[Citation, ...], refused: bool,
-                timings: dict[str, float], started: float, dropped: Sequence[str] = ()) -> Answer:
+    def _answer(
+        base: dict[str, Any],
+        text: str,
+        citations: tuple[Citation, ...],
+        refused: bool,
+        timings: dict[str, float],
+        started: float,
+        dropped: Sequence[str] = (),
+    ) -> Answer:
         timings = {**timings, "total": time.perf_counter() - started}
-        return Answer(text=text, citations=citations, refused=refused, dropped=tuple(dropped),
-                      timings={k: round(v, 4) for k, v in timings.items()}, **base)
+        return Answer(
+            text=text,
+            citations=citations,
+            refused=refused,
+            dropped=tuple(dropped),
+            timings={k: round(v, 4) for k, v in timings.items()},
+            **base,
+        )
 
 
 # -- pure functions (unit-tested without models) --------------------------------------------------------
@@ -370,7 +437,9 @@ def _check_question(question: str) -> str:
     if not question:
         raise QueryError("the question is empty")
     if len(question) > MAX_QUESTION_CHARS:
-        raise QueryError(f"the question is too long ({len(question)} characters, at most {MAX_QUESTION_CHARS})")
+        raise QueryError(
+            f"the question is too long ({len(question)} characters, at most {MAX_QUESTION_CHARS})"
+        )
     return question
 
 
@@ -407,7 +476,7 @@ def _first_line(text: str) -> str:
         line = line.strip().strip('"“”«»').strip()
         for prefix in ("Standalone question:", "Question:"):
             if line.lower().startswith(prefix.lower()):
-                line = line[len(prefix):].strip()
+                line = line[len(prefix) :].strip()
         if line:
             return line
     return ""

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Mapping
 
 from rag.answer.language import question_language
 from rag.answer.text import _NAME, _NUMBER, _strip_markers
@@ -35,11 +35,18 @@ def names_supported(claim: str, context: str, question: str = "", same_language:
     found = list(_NAME.finditer(claim))
     words = [m.group(0) for m in found]
     question_names = {w.lower() for w in _NAME.findall(question)[1:] if w[0].isupper()}
-    names = [w for k, w in enumerate(words) if w[0].isupper() and len(w) >= 3
-             and (k > 0 or w.lower() in question_names)]
+    names = [
+        w
+        for k, w in enumerate(words)
+        if w[0].isupper() and len(w) >= 3 and (k > 0 or w.lower() in question_names)
+    ]
     if not same_language:  # only full names (two capitalised words) in another script: Владимир Путин
-        pairs = {m.group(0) for a, b in zip(found, found[1:]) if a.group(0)[0].isupper() and b.group(0)[0].isupper()
-                 and not claim[a.end():b.start()].strip() for m in (a, b)}  # "Сирии, — ISIS" is no pair
+        pairs = {
+            m.group(0)
+            for a, b in zip(found, found[1:])
+            if a.group(0)[0].isupper() and b.group(0)[0].isupper() and not claim[a.end() : b.start()].strip()
+            for m in (a, b)
+        }  # "Сирии, — ISIS" is no pair
         names = [w for w in names if not _is_latin(w) and w in pairs]
     if not names:
         return True
@@ -47,7 +54,25 @@ def names_supported(claim: str, context: str, question: str = "", same_language:
     return all(name_found(w, have) for w in names)
 
 
-_CASE_ENDINGS = ("ого", "ему", "ом", "ем", "ой", "ей", "ою", "ую", "ым", "им", "а", "я", "у", "ю", "е", "ы", "и")
+_CASE_ENDINGS = (
+    "ого",
+    "ему",
+    "ом",
+    "ем",
+    "ой",
+    "ей",
+    "ою",
+    "ую",
+    "ым",
+    "им",
+    "а",
+    "я",
+    "у",
+    "ю",
+    "е",
+    "ы",
+    "и",
+)
 
 
 def name_words(text: str) -> dict[str, bool]:
@@ -63,13 +88,16 @@ def name_words(text: str) -> dict[str, bool]:
 def name_found(word: str, words: Mapping[str, bool]) -> bool:
     """``word`` (any script) is among ``words`` (``name_words``): the same, or sharing its first five
     letters (Lavrov's, Zakharova), or fuzzily: loosely where one side was transliterated (Джош ~ Josh,
-    Хасеке ~ Hasakah), closely between two Latin spellings (Zaharova ~ Zakharova, but Putin is not Putih). A
-    Cyrillic name is also tried without its case ending (Джоном -> Джон ~ John, Лаврова -> Лавров ~ Lavrov)."""
+    Хасеке ~ Hasakah), closely between two Latin spellings (Zaharova ~ Zakharova, but Putin is not Putih).
+    A Cyrillic name is also tried without its case ending (Джоном -> Джон ~ John, Лаврова -> Лавров ~
+    Lavrov)."""
     fuzzy = not _is_latin(word)
     if _name_in(_latin(word), words, fuzzy):
         return True
     lower = word.lower()
-    stem = next((lower[:-len(e)] for e in _CASE_ENDINGS if lower.endswith(e) and len(lower) - len(e) >= 3), "")
+    stem = next(
+        (lower[: -len(e)] for e in _CASE_ENDINGS if lower.endswith(e) and len(lower) - len(e) >= 3), ""
+    )
     return bool(stem) and fuzzy and _name_in(_latin(stem), words, fuzzy)
 
 
@@ -78,8 +106,11 @@ def _name_in(name: str, words: Mapping[str, bool], fuzzy: bool) -> bool:
 
     if name in words or any(w.startswith(name[:5]) for w in words if len(name) >= 5):
         return True
-    return any(SequenceMatcher(None, name, w).ratio() >= (0.75 if fuzzy or transliterated else 0.85)
-               for w, transliterated in words.items() if abs(len(w) - len(name)) <= 3)
+    return any(
+        SequenceMatcher(None, name, w).ratio() >= (0.75 if fuzzy or transliterated else 0.85)
+        for w, transliterated in words.items()
+        if abs(len(w) - len(name)) <= 3
+    )
 
 
 def _latin(word: str) -> str:
@@ -115,8 +146,11 @@ def clause_windows(sentence: Sentence, long_sentence: int = 160, clause_min: int
             start = cut
     if len(spans) < 2:
         return []
-    return [replace(sentence, start=sentence.start + a, end=sentence.start + b, text=text[a:b]) for a, b in spans
-            if b > a]
+    return [
+        replace(sentence, start=sentence.start + a, end=sentence.start + b, text=text[a:b])
+        for a, b in spans
+        if b > a
+    ]
 
 
 def adds_content(claim: str, question: str, sentence: str, same_language: bool, language: str = "") -> bool:
@@ -127,7 +161,9 @@ def adds_content(claim: str, question: str, sentence: str, same_language: bool, 
     language = language or question_language(claim)
     langs = [language, "en"]
     asked = set(tokenize(question, [question_language(question), *langs]))
-    new = {t for t in tokenize(_strip_markers(claim), langs) if (len(t) >= 3 or t.isdigit()) and t not in asked}
+    new = {
+        t for t in tokenize(_strip_markers(claim), langs) if (len(t) >= 3 or t.isdigit()) and t not in asked
+    }
     if not new:
         return False
     if not same_language:

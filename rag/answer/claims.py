@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from rag.answer.text import _MARKER, _WORDS, _numbers_in, _strip_markers
 from rag.ingest.chunking import sentence_spans
@@ -27,7 +27,7 @@ def split_claims(raw: str) -> list[_Claim]:
         lead = re.match(rf"\s*(?:(?:{_MARKER.pattern})\s*)+", piece, re.IGNORECASE)
         if lead and claims and lead.end() < len(piece):  # "... Syria. [1] Next sentence": [1] is Syria's
             claims[-1].markers.extend(_numbers_in(lead.group(0)))
-            piece = piece[lead.end():]
+            piece = piece[lead.end() :]
         markers = _numbers_in(piece)
         words = _strip_markers(piece).strip(" \t-–—•*:;,")
         if sum(ch.isalnum() for ch in words) < 2 or only_pointer(words):
@@ -39,10 +39,12 @@ def split_claims(raw: str) -> list[_Claim]:
 
 
 # words of sentences that only point at a source ("This is stated in [2].", "Hal ini disebutkan dalam [1].")
-_POINTER_WORDS = frozenset("""this that it is was are as stated mentioned said says reported written shown see in
-the source sources article articles text according above below hal ini itu disebutkan dinyatakan tertulis dalam
-pada sumber artikel menurut seperti это так указано сказано говорится упомянуто написано в во источнике источник
-статье статья согласно как""".split())
+_POINTER_WORDS = frozenset(
+    """this that it is was are as stated mentioned said says reported written shown see in the source sources
+article articles text according above below hal ini itu disebutkan dinyatakan tertulis dalam pada sumber
+artikel menurut seperti это так указано сказано говорится упомянуто написано в во источнике источник статье
+статья согласно как""".split()
+)
 
 
 def only_pointer(sentence: str) -> bool:
@@ -61,5 +63,3 @@ def _attach(text: str, markers: Sequence[int]) -> str:
     if end == 0:
         return f"{body} {marks}"
     return f"{body[:end]} {marks}{body[end:]}"
-
-

@@ -1,5 +1,5 @@
-"""The languages of a question and of an answer (any language py3langid knows), their macrolanguage, and the names of
-languages for the prompt."""
+"""The languages of a question and of an answer (any language py3langid knows), their macrolanguage,
+and the names of languages for the prompt."""
 
 from __future__ import annotations
 
@@ -8,21 +8,74 @@ import re
 from rag.answer.text import _MARKER, _NAME
 
 LANGUAGE_NAMES = {
-    "ar": "Arabic", "bg": "Bulgarian", "ca": "Catalan", "cs": "Czech", "da": "Danish", "de": "German",
-    "el": "Greek", "en": "English", "es": "Spanish", "et": "Estonian", "fa": "Persian", "fi": "Finnish",
-    "fr": "French", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "id": "Indonesian",
-    "it": "Italian", "ja": "Japanese", "ko": "Korean", "lt": "Lithuanian", "lv": "Latvian", "ms": "Malay",
-    "nl": "Dutch", "no": "Norwegian", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian",
-    "sk": "Slovak", "sl": "Slovenian", "sr": "Serbian", "sv": "Swedish", "th": "Thai", "tl": "Tagalog",
-    "tr": "Turkish", "uk": "Ukrainian", "vi": "Vietnamese", "zh": "Chinese",
+    "ar": "Arabic",
+    "bg": "Bulgarian",
+    "ca": "Catalan",
+    "cs": "Czech",
+    "da": "Danish",
+    "de": "German",
+    "el": "Greek",
+    "en": "English",
+    "es": "Spanish",
+    "et": "Estonian",
+    "fa": "Persian",
+    "fi": "Finnish",
+    "fr": "French",
+    "he": "Hebrew",
+    "hi": "Hindi",
+    "hr": "Croatian",
+    "hu": "Hungarian",
+    "id": "Indonesian",
+    "it": "Italian",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "lt": "Lithuanian",
+    "lv": "Latvian",
+    "ms": "Malay",
+    "nl": "Dutch",
+    "no": "Norwegian",
+    "pl": "Polish",
+    "pt": "Portuguese",
+    "ro": "Romanian",
+    "ru": "Russian",
+    "sk": "Slovak",
+    "sl": "Slovenian",
+    "sr": "Serbian",
+    "sv": "Swedish",
+    "th": "Thai",
+    "tl": "Tagalog",
+    "tr": "Turkish",
+    "uk": "Ukrainian",
+    "vi": "Vietnamese",
+    "zh": "Chinese",
 }
 
 
 # Short questions are ambiguous to langid ("Who did TASS quote?" scores Italian, Latin, then English;
 # "Kapan konvoi diserang?" Malay before Indonesian). Among the guesses scoring within a small margin of the
 # best, the most widely used language wins, in this order.
-_PREFERRED = ("en", "zh", "hi", "es", "ar", "fr", "ru", "pt", "id", "de", "ja", "tr", "ko", "vi", "it", "pl",
-              "uk", "fa", "nl", "th")
+_PREFERRED = (
+    "en",
+    "zh",
+    "hi",
+    "es",
+    "ar",
+    "fr",
+    "ru",
+    "pt",
+    "id",
+    "de",
+    "ja",
+    "tr",
+    "ko",
+    "vi",
+    "it",
+    "pl",
+    "uk",
+    "fa",
+    "nl",
+    "th",
+)
 
 
 _MARGIN = 3.0  # log-probability; it grows with text length, so only short texts are ever re-read
@@ -48,7 +101,8 @@ def question_language(question: str) -> str:
 
 
 def macrolanguage(code: str) -> str:
-    """A detector's code with dialects and near-identical standards folded (ms -> id, wuu -> zh, arz -> ar)."""
+    """A detector's code with dialects and near-identical standards folded (ms -> id, wuu -> zh,
+    arz -> ar)."""
     return _SAME.get(code, code)
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import string
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rag.answer import prompts
 from rag.errors import ConfigError, RagError
@@ -34,16 +34,20 @@ class Phrases:
         self._lock = threading.Lock()
 
     def render(self, name: str, language: str, **values: object) -> str:
-        return string.Template(self.template(name, language)).safe_substitute(
-            {k: str(v) for k, v in values.items()}).strip()
+        return (
+            string.Template(self.template(name, language))
+            .safe_substitute({k: str(v) for k, v in values.items()})
+            .strip()
+        )
 
     def template(self, name: str, language: str) -> str:
         if language == "en" or prompts.has_variant(name, language):
             return prompts.template(name, language).template
         with self._lock:
             if (name, language) not in self._made:
-                self._made[(name, language)] = self._kept(name, language) or self._translated(name, language) \
-                    or NEUTRAL[name]
+                self._made[(name, language)] = (
+                    self._kept(name, language) or self._translated(name, language) or NEUTRAL[name]
+                )
             return self._made[(name, language)]
 
     def _path(self, name: str, language: str) -> Path | None:

@@ -10,7 +10,7 @@ The templates ship inside the wheel as ``rag.templates`` (``pyproject.toml`` map
 from __future__ import annotations
 
 import string
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from rag.errors import ConfigError
@@ -21,19 +21,22 @@ from rag.settings import Settings
 def shipped_dir() -> Path:
     """The templates that came with the package: ``rag.templates`` in an installed wheel, the checkout's
     ``prompts/`` in an editable install (which cannot map a data folder into a package)."""
-    from importlib import resources
+    from importlib.util import find_spec
 
     try:
-        return Path(str(resources.files("rag.templates")))
+        spec = find_spec("rag.templates")  # a data-only (namespace) package: its folder is its search location
     except ModuleNotFoundError:
-        return Path(__file__).resolve().parents[2] / "prompts"
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parents[2] / "prompts"
 
 
 def prompts_dir() -> Path:
     return Settings.from_env().prompts_dir or shipped_dir()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read(path: Path) -> string.Template:
     return string.Template(path.read_text(encoding="utf-8"))
 
@@ -45,8 +48,10 @@ def template(name: str, language: str | None = None, folder: Path | None = None)
     for path in candidates:
         if path.is_file():
             return _read(path)
-    raise ConfigError(f"no prompt template {name!r} in {folder} (looked for "
-                      f"{', '.join(p.name for p in candidates)}; RAG_PROMPTS_DIR)")
+    raise ConfigError(
+        f"no prompt template {name!r} in {folder} (looked for "
+        f"{', '.join(p.name for p in candidates)}; RAG_PROMPTS_DIR)"
+    )
 
 
 def has_variant(name: str, language: str, folder: Path | None = None) -> bool:
@@ -71,7 +76,9 @@ def render(name: str, /, language: str | None = None, folder: Path | None = None
     try:
         return tpl.substitute({k: str(v) for k, v in values.items()})
     except KeyError as exc:
-        raise ConfigError(f"prompt {name!r} needs the variable {exc.args[0]!r} "
-                          f"(given: {', '.join(sorted(values)) or 'none'})") from None
+        raise ConfigError(
+            f"prompt {name!r} needs the variable {exc.args[0]!r} "
+            f"(given: {', '.join(sorted(values)) or 'none'})"
+        ) from None
     except ValueError as exc:
         raise ConfigError(f"prompt {name!r} is malformed: {exc}") from None

@@ -1,9 +1,11 @@
-"""The answer stage's values: a ranked ``Sentence`` of the evidence, a ``Citation`` of an exact span, the ``Answer``."""
+"""The answer stage's values: a ranked ``Sentence`` of the evidence, a ``Citation`` of an exact span,
+the ``Answer``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from rag.index.retrieve import Hit
 
@@ -35,7 +37,9 @@ class Answer:
     generator: str = ""
     dropped: tuple[str, ...] = ()  # answer sentences removed because no source supports them
     scores: dict[str, float] = field(default_factory=dict)  # what the answer-or-refuse decision read
-    timings: dict[str, float] = field(default_factory=dict)  # seconds: retrieval, first_token, generation, total
+    timings: dict[str, float] = field(
+        default_factory=dict
+    )  # seconds: retrieval, first_token, generation, total
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

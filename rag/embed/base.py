@@ -1,5 +1,5 @@
-"""The embedding stage's protocol: ``Embedder`` is what the rest of the package depends on; ``embedding_space``
-names the vector space a configuration makes.
+"""The embedding stage's protocol: ``Embedder`` is what the rest of the package depends on;
+``embedding_space`` names the vector space a configuration makes.
 Where a model's ONNX exports live and what makes an export current are here too: the set-up stage writes
 them (``rag.setup.onnx_export``), the ONNX backend only reads them."""
 
@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -49,8 +50,10 @@ def offline_env() -> None:
 
 def require_model(path: Path) -> None:
     if not (path / "modules.json").exists() and not (path / "config.json").exists():
-        raise ConfigError(f"embedding model not found at {path}: run `make setup` (or "
-                          "`python -m rag.setup`), or set RAG_EMBEDDING_MODEL / RAG_MODELS_DIR")
+        raise ConfigError(
+            f"embedding model not found at {path}: run `make setup` (or "
+            "`python -m rag.setup`), or set RAG_EMBEDDING_MODEL / RAG_MODELS_DIR"
+        )
 
 
 def onnx_dir(model_dir: Path) -> Path:
@@ -62,7 +65,12 @@ def export_stamp(model_dir: Path) -> dict[str, Any]:
     """What the export depends on: the source weights (size + mtime) and the recipe format."""
     weights = model_dir / "model.safetensors"
     stat = weights.stat()
-    return {"source": str(model_dir.resolve()), "size": stat.st_size, "mtime": int(stat.st_mtime), "format": 2}
+    return {
+        "source": str(model_dir.resolve()),
+        "size": stat.st_size,
+        "mtime": int(stat.st_mtime),
+        "format": 2,
+    }
 
 
 def model_prompts(model_dir: Path) -> tuple[str, str, str]:

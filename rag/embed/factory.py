@@ -15,13 +15,25 @@ def embedder_from(settings: Any) -> Embedder:
     if settings.embedding_url:
         from rag.embed.remote import RemoteEmbedder
 
-        return RemoteEmbedder(settings.embedding_url, settings.embedding_name, settings.embedding_api_key,
-                              settings.llm_timeout, workers=settings.embed_workers)
-    return make_embedder(settings.embedding_path, settings.embedding_backend, settings.embed_batch_size,
-                         settings.threads, settings.embed_workers)
+        return RemoteEmbedder(
+            settings.embedding_url,
+            settings.embedding_name,
+            settings.embedding_api_key,
+            settings.llm_timeout,
+            workers=settings.embed_workers,
+        )
+    return make_embedder(
+        settings.embedding_path,
+        settings.embedding_backend,
+        settings.embed_batch_size,
+        settings.threads,
+        settings.embed_workers,
+    )
 
 
-def make_embedder(path: Path, backend: str, batch_size: int = 1, threads: int = 0, workers: int = 2) -> Embedder:
+def make_embedder(
+    path: Path, backend: str, batch_size: int = 1, threads: int = 0, workers: int = 2
+) -> Embedder:
     """The embedder for a ``RAG_EMBEDDING_BACKEND`` value (``workers`` applies to the ONNX backends)."""
     if backend in ONNX_RECIPES:
         from rag.embed.onnx import OnnxEmbedder

@@ -1,13 +1,14 @@
 """The ONNX Runtime backends (``onnx``, ``onnx-int8``) over a model exported at set-up time
-(``python -m rag.setup``): a missing or stale export is an error naming that command, never a run-time export."""
+(``python -m rag.setup``): a missing or stale export is an error naming that command, never a run-time
+export."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -29,18 +30,24 @@ def current_export(model_dir: Path, recipe: str) -> Path:
     folder = onnx_dir(model_dir)
     target, meta = folder / f"{recipe}.onnx", folder / f"{recipe}.json"
     if not target.exists() or not meta.exists():
-        raise ModelError(f"no ONNX export of {Path(model_dir).name} ({recipe}) in {folder}: run "
-                         "`python -m rag.setup` (or `make models`)")
+        raise ModelError(
+            f"no ONNX export of {Path(model_dir).name} ({recipe}) in {folder}: run "
+            "`python -m rag.setup` (or `make models`)"
+        )
     if json.loads(meta.read_text()) != export_stamp(Path(model_dir)):
-        raise ModelError(f"the ONNX export in {folder} was made from other weights than {model_dir}: run "
-                         "`python -m rag.setup` (or `make models`) to export it again")
+        raise ModelError(
+            f"the ONNX export in {folder} was made from other weights than {model_dir}: run "
+            "`python -m rag.setup` (or `make models`) to export it again"
+        )
     return target
 
 
 class OnnxEncoder:
     """Batch/query encoder over an exported ONNX file; rows are float32 and L2-normalised."""
 
-    def __init__(self, onnx_path: Path, tokenizer_dir: Path, threads: int = 2, max_length: int = 2048) -> None:
+    def __init__(
+        self, onnx_path: Path, tokenizer_dir: Path, threads: int = 2, max_length: int = 2048
+    ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -70,15 +77,17 @@ class OnnxEncoder:
             return out
         ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
         order = np.argsort([-len(i) for i in ids], kind="stable")
-        batches = [order[start:start + max(1, batch_size)] for start in range(0, len(order), max(1, batch_size))]
+        batches = [
+            order[start : start + max(1, batch_size)] for start in range(0, len(order), max(1, batch_size))
+        ]
 
         def run(rows: np.ndarray) -> None:
             width = len(ids[rows[0]])
             input_ids = np.zeros((len(rows), width), dtype=np.int64)  # pad id 0, masked out
             mask = np.zeros_like(input_ids)
             for row, i in enumerate(rows):
-                input_ids[row, :len(ids[i])] = ids[i]
-                mask[row, :len(ids[i])] = 1
+                input_ids[row, : len(ids[i])] = ids[i]
+                mask[row, : len(ids[i])] = 1
             out[rows] = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
 
         if workers > 1 and len(batches) > 1:
@@ -95,8 +104,9 @@ class OnnxEncoder:
 class OnnxEmbedder:
     """The model through ONNX Runtime (``backend`` ``onnx`` or ``onnx-int8``), from its set-up-time export."""
 
-    def __init__(self, path: Path, backend: str = "onnx-int8", batch_size: int = 1, threads: int = 0,
-                 workers: int = 2) -> None:
+    def __init__(
+        self, path: Path, backend: str = "onnx-int8", batch_size: int = 1, threads: int = 0, workers: int = 2
+    ) -> None:
         self.path = Path(path)
         require_model(self.path)
         if backend not in ONNX_RECIPES:
@@ -119,4 +129,6 @@ class OnnxEmbedder:
         return self._encoder.encode([self.query_prompt + text], 1)[0]
 
     def embed_similar(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encoder.encode([self.similarity_prompt + t for t in texts], self.batch_size, self.workers)
+        return self._encoder.encode(
+            [self.similarity_prompt + t for t in texts], self.batch_size, self.workers
+        )

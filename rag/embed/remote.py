@@ -3,13 +3,17 @@ in the embedding stage."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from rag.errors import ConfigError, ModelError
 
-GEMMA_PROMPTS = ("task: search result | query: ", "title: none | text: ", "task: sentence similarity | query: ")
+GEMMA_PROMPTS = (
+    "task: search result | query: ",
+    "title: none | text: ",
+    "task: sentence similarity | query: ",
+)
 
 
 class RemoteEmbedder:
@@ -17,15 +21,25 @@ class RemoteEmbedder:
     server with the same model). The model's query and document prompts are prepended here, as the local
     backends do, so a server with EmbeddingGemma produces the local model's vector space."""
 
-    def __init__(self, base_url: str, model: str, api_key: str = "", timeout: float = 60.0,
-                 prompts: tuple[str, ...] = GEMMA_PROMPTS, batch_size: int = 32, workers: int = 2) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str = "",
+        timeout: float = 60.0,
+        prompts: tuple[str, ...] = GEMMA_PROMPTS,
+        batch_size: int = 32,
+        workers: int = 2,
+    ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"RAG_EMBEDDING_URL must start with http:// or https://, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.name = f"remote:{model}@{self.base_url}"
         self.query_prompt, self.document_prompt = prompts[:2]
-        self.similarity_prompt = prompts[2] if len(prompts) > 2 else self.document_prompt  # (query, document[, similarity])
+        self.similarity_prompt = (
+            prompts[2] if len(prompts) > 2 else self.document_prompt
+        )  # (query, document[, similarity])
         self.batch_size = max(1, batch_size)
         self.workers = max(1, workers)  # requests in flight at once
         self._api_key = api_key
@@ -38,8 +52,10 @@ class RemoteEmbedder:
         return self._embed(texts, self.similarity_prompt)
 
     def _embed(self, texts: Sequence[str], prompt: str) -> np.ndarray:
-        batches = [[prompt + t for t in texts[i:i + self.batch_size]]
-                   for i in range(0, len(texts), self.batch_size)]
+        batches = [
+            [prompt + t for t in texts[i : i + self.batch_size]]
+            for i in range(0, len(texts), self.batch_size)
+        ]
         if self.workers > 1 and len(batches) > 1:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -58,23 +74,33 @@ class RemoteEmbedder:
         url = f"{self.base_url}/embeddings"
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         try:
-            response = httpx.post(url, json={"model": self.model, "input": inputs}, headers=headers,
-                                  timeout=self._timeout)
+            response = httpx.post(
+                url, json={"model": self.model, "input": inputs}, headers=headers, timeout=self._timeout
+            )
         except httpx.TimeoutException:
-            raise ModelError(f"the embeddings server at {url} did not answer within {self._timeout:g}s "
-                             "(RAG_EMBEDDING_URL)") from None
+            raise ModelError(
+                f"the embeddings server at {url} did not answer within {self._timeout:g}s (RAG_EMBEDDING_URL)"
+            ) from None
         except httpx.HTTPError as exc:
-            raise ModelError(f"cannot reach the embeddings server at {url}: {exc} (RAG_EMBEDDING_URL)") from None
+            raise ModelError(
+                f"cannot reach the embeddings server at {url}: {exc} (RAG_EMBEDDING_URL)"
+            ) from None
         if response.status_code >= 400:
-            raise ModelError(f"the embeddings server at {url} answered HTTP {response.status_code}: "
-                             f"{response.text[:300]} (RAG_EMBEDDING_URL, RAG_EMBEDDING_NAME, RAG_EMBEDDING_API_KEY)")
+            raise ModelError(
+                f"the embeddings server at {url} answered HTTP {response.status_code}: "
+                f"{response.text[:300]} (RAG_EMBEDDING_URL, RAG_EMBEDDING_NAME, RAG_EMBEDDING_API_KEY)"
+            )
         try:
             data = sorted(response.json()["data"], key=lambda d: d["index"])
             vectors = np.asarray([d["embedding"] for d in data], dtype=np.float32)
         except (ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"the embeddings server at {url} sent no OpenAI-style 'data' list: {exc!r} "
-                             "(RAG_EMBEDDING_URL)") from None
+            raise ModelError(
+                f"the embeddings server at {url} sent no OpenAI-style 'data' list: {exc!r} "
+                "(RAG_EMBEDDING_URL)"
+            ) from None
         if vectors.ndim != 2 or len(vectors) != len(inputs):
-            raise ModelError(f"the embeddings server at {url} returned {len(vectors)} vectors for "
-                             f"{len(inputs)} texts (RAG_EMBEDDING_URL)")
+            raise ModelError(
+                f"the embeddings server at {url} returned {len(vectors)} vectors for "
+                f"{len(inputs)} texts (RAG_EMBEDDING_URL)"
+            )
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,9 +56,13 @@ class SentenceTransformerEmbedder:
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._model.encode_document(list(texts), batch_size=self.batch_size,
-                                              show_progress_bar=False, convert_to_numpy=True,
-                                              normalize_embeddings=True)
+        vectors = self._model.encode_document(
+            list(texts),
+            batch_size=self.batch_size,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -66,8 +71,14 @@ class SentenceTransformerEmbedder:
 
     def embed_similar(self, texts: Sequence[str]) -> np.ndarray:
         name = SIMILARITY_PROMPT if SIMILARITY_PROMPT in (self._model.prompts or {}) else "document"
-        vectors = self._model.encode(list(texts), prompt_name=name, batch_size=self.batch_size,
-                                     show_progress_bar=False, convert_to_numpy=True, normalize_embeddings=True)
+        vectors = self._model.encode(
+            list(texts),
+            prompt_name=name,
+            batch_size=self.batch_size,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
     @property

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rag.answer import Answer, Citation, question_language
 
@@ -22,20 +23,23 @@ _SOURCE_PREFIX = re.compile(r"^Source \d+:\s*")
 
 
 def citation_engine(assistant: Any, generator: Any) -> Callable[[str], Answer]:
-    """A function answering a question with llama-index's CitationQueryEngine over ``assistant``'s articles."""
+    """A function answering a question with llama-index's CitationQueryEngine over ``assistant``'s
+    articles."""
     from llama_index.core import Document, VectorStoreIndex
     from llama_index.core.node_parser import SentenceSplitter
     from llama_index.core.query_engine import CitationQueryEngine
 
-
     texts = {Path(r.source).name: assistant.article_text(r.source) for r in assistant.sources()}
     documents = [Document(text=text, metadata={"file_name": name}) for name, text in texts.items()]
     embed_model = as_llama_index(assistant.embedder)
-    index = VectorStoreIndex.from_documents(documents, embed_model=embed_model,
-                                            transformations=[SentenceSplitter(chunk_size=CHUNK_TOKENS,
-                                                                              chunk_overlap=20)])
-    engine = CitationQueryEngine.from_args(index, llm=_llm(generator), similarity_top_k=TOP_K,
-                                           citation_chunk_size=CHUNK_TOKENS)
+    index = VectorStoreIndex.from_documents(
+        documents,
+        embed_model=embed_model,
+        transformations=[SentenceSplitter(chunk_size=CHUNK_TOKENS, chunk_overlap=20)],
+    )
+    engine = CitationQueryEngine.from_args(
+        index, llm=_llm(generator), similarity_top_k=TOP_K, citation_chunk_size=CHUNK_TOKENS
+    )
 
     def ask(question: str) -> Answer:
         started = time.perf_counter()
@@ -48,9 +52,15 @@ def citation_engine(assistant: Any, generator: Any) -> Callable[[str], Answer]:
                 citation = _locate(n, node.metadata.get("file_name", ""), node.get_content(), texts)
                 if citation is not None:
                     citations.append(citation)
-        return Answer(text=text, citations=tuple(citations), refused=not text, language=question_language(question),
-                      question=question, generator="llama-index CitationQueryEngine",
-                      timings={"total": round(time.perf_counter() - started, 4)})
+        return Answer(
+            text=text,
+            citations=tuple(citations),
+            refused=not text,
+            language=question_language(question),
+            question=question,
+            generator="llama-index CitationQueryEngine",
+            timings={"total": round(time.perf_counter() - started, 4)},
+        )
 
     return ask
 
@@ -77,7 +87,9 @@ def _llm(generator: Any) -> Any:
 
         @property
         def metadata(self) -> LLMMetadata:
-            return LLMMetadata(context_window=2048, num_output=self.max_tokens, model_name=self.generator.name)
+            return LLMMetadata(
+                context_window=2048, num_output=self.max_tokens, model_name=self.generator.name
+            )
 
         @llm_completion_callback()
         def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:

@@ -4,9 +4,10 @@
 XQuAD-R sample with a multilingual pool (LAReQA-style: each question has a correct paragraph in every
 pool language). ``rag bench speed``: ingest throughput next to the raw encoder on the same texts, warm
 search latency at 1k, 10k and 100k chunks, cold start of ``rag search``. ``rag bench answer``: answer
-quality and latency per generator. ``rag bench ingest`` (in ``rag.evaluation.bench_ingest``): streaming ingest at
-1k and 10k articles, throughput and peak memory. These three also write ``<bench>.json``, ``.md`` and ``.png`` to
-``--out``. ``rag bench page``: the chat page in headless Chromium, first answer text on screen.
+quality and latency per generator. ``rag bench ingest`` (in ``rag.evaluation.bench_ingest``): streaming
+ingest at 1k and 10k articles, throughput and peak memory. These three also write ``<bench>.json``, ``.md``
+and ``.png`` to ``--out``. ``rag bench page``: the chat page in headless Chromium, first answer text on
+screen.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rag.evaluation.report import machine, write_outputs
 from rag.evaluation.xquad_r import xquad_sample
@@ -42,7 +44,7 @@ class _CachedEmbedder:
         self.name = inner.name
         self.embed_query = lru_cache(maxsize=None)(inner.embed_query)
 
-    def embed_documents(self, texts: Sequence[str]) -> "np.ndarray":
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         return self.inner.embed_documents(texts)
 
 
@@ -57,8 +59,11 @@ def _metrics(hits_per_q: list[tuple[str, list, list]]) -> dict[str, float]:
         aps.append(_average_precision(hits, spans))
         if hits:
             same.append(hits[0].language == lang)
-    return {**rank_metrics(ranks), "map@20": float(np.mean(aps)),
-            "top1_same_lang": float(np.mean(same)) if same else 0.0}
+    return {
+        **rank_metrics(ranks),
+        "map@20": float(np.mean(aps)),
+        "top1_same_lang": float(np.mean(same)) if same else 0.0,
+    }
 
 
 def _average_precision(hits: list, spans: list) -> float:
@@ -75,11 +80,12 @@ def _average_precision(hits: list, spans: list) -> float:
     return total / max(len(spans), 1)
 
 
-def _run_modes(assistant: Any, questions: list, modes: Sequence[str], weights: Sequence[float]
-               ) -> list[tuple[str, dict[str, float]]]:
+def _run_modes(
+    assistant: Any, questions: list, modes: Sequence[str], weights: Sequence[float]
+) -> list[tuple[str, dict[str, float]]]:
     rows = []
     for mode in modes:
-        for weight in (weights if mode == "hybrid" else [None]):
+        for weight in weights if mode == "hybrid" else [None]:
             if weight is not None:
                 assistant.retriever.bm25_weight = weight
             results = [(lang, assistant.search(q, k=20, mode=mode), spans) for lang, q, spans in questions]
@@ -111,24 +117,41 @@ def bench_retrieval(args: Any) -> None:
     text_of = lambda name: (seeds / name).read_text(encoding="utf-8")  # noqa: E731
     seed_questions = [(q.lang, q.question, evidence_spans(q, text_of)) for q in seed_qs]
     with tempfile.TemporaryDirectory() as tmp:
-        sample = xquad_sample(Path(args.xquad), args.langs.split(","), args.paragraphs, args.questions,
-                              Path(tmp) / "xquad")
-        print(f"XQuAD-R sample: {len(args.langs.split(','))} languages x {args.paragraphs} paragraphs, "
-              f"{len(sample.questions)} questions; seeds: {len(seed_questions)} questions")
+        sample = xquad_sample(
+            Path(args.xquad), args.langs.split(","), args.paragraphs, args.questions, Path(tmp) / "xquad"
+        )
+        print(
+            f"XQuAD-R sample: {len(args.langs.split(','))} languages x {args.paragraphs} paragraphs, "
+            f"{len(sample.questions)} questions; seeds: {len(seed_questions)} questions"
+        )
         for size in [int(s) for s in args.chunk_sizes.split(",")]:
             overlap = size // 5
-            seed_a = Assistant.open(Path(tmp) / f"seeds-{size}", embedder=embedder, progress=False,
-                                    chunk_chars=size, chunk_overlap_chars=overlap)
+            seed_a = Assistant.open(
+                Path(tmp) / f"seeds-{size}",
+                embedder=embedder,
+                progress=False,
+                chunk_chars=size,
+                chunk_overlap_chars=overlap,
+            )
             seed_a.ingest([seeds])
-            _print_table(f"seeds, chunk {size}/{overlap} chars ({seed_a.store.count()} chunks)",
-                         _run_modes(seed_a, seed_questions, MODES, args.weights))
-            xq = Assistant.open(Path(tmp) / f"xquad-{size}", embedder=embedder, progress=True,
-                                chunk_chars=size, chunk_overlap_chars=overlap)
+            _print_table(
+                f"seeds, chunk {size}/{overlap} chars ({seed_a.store.count()} chunks)",
+                _run_modes(seed_a, seed_questions, MODES, args.weights),
+            )
+            xq = Assistant.open(
+                Path(tmp) / f"xquad-{size}",
+                embedder=embedder,
+                progress=True,
+                chunk_chars=size,
+                chunk_overlap_chars=overlap,
+            )
             started = time.perf_counter()
             xq.ingest([sample.folder])
             log.info("ingested XQuAD-R sample in %.0fs", time.perf_counter() - started)
-            _print_table(f"XQuAD-R, chunk {size}/{overlap} chars ({xq.store.count()} chunks)",
-                         _run_modes(xq, sample.questions, MODES, args.weights))
+            _print_table(
+                f"XQuAD-R, chunk {size}/{overlap} chars ({xq.store.count()} chunks)",
+                _run_modes(xq, sample.questions, MODES, args.weights),
+            )
 
 
 def _ms(samples: list[float]) -> dict[str, float]:
@@ -151,8 +174,12 @@ def bench_speed(args: Any) -> dict[str, Any]:
         assistant = Assistant.open(Path(tmp) / "index", progress=False)
         embedder = assistant.embedder
         s = assistant.settings
-        texts = [c.text for a in load_paths([sample.folder], s.max_file_bytes) if isinstance(a, Article)
-                 for c in chunk_article(a, s.chunk_chars, s.chunk_overlap_chars)]
+        texts = [
+            c.text
+            for a in load_paths([sample.folder], s.max_file_bytes)
+            if isinstance(a, Article)
+            for c in chunk_article(a, s.chunk_chars, s.chunk_overlap_chars)
+        ]
         embedder.embed_documents(texts[:8])  # warm-up
         raw = _timed(lambda: embedder.embed_documents(texts))
         timing = _TimedEmbedder(embedder)
@@ -163,13 +190,16 @@ def bench_speed(args: Any) -> dict[str, Any]:
         assistant._embedder = embedder
         raw = min(raw, _timed(lambda: embedder.embed_documents(texts)))  # best of two: less noise
         result["ingest"] = {
-            "encoder": embedder.name, "articles": len(report.added), "chunks": report.chunks_embedded,
+            "encoder": embedder.name,
+            "articles": len(report.added),
+            "chunks": report.chunks_embedded,
             "encoder_chunks_per_s": round(len(texts) / raw, 3),
             "ingest_chunks_per_s": round(report.chunks_embedded / pipeline, 3),
             "ingest_vs_encoder": round(pipeline / raw, 3),
-            "ingest_vs_own_encoder_time": round(pipeline / timing.seconds, 3)}
+            "ingest_vs_own_encoder_time": round(pipeline / timing.seconds, 3),
+        }
         log.info("ingest: %s", result["ingest"])
-        questions = [q for _, q, _ in sample.questions][:args.queries]
+        questions = [q for _, q, _ in sample.questions][: args.queries]
         result["search"] = []
         for target in [int(n) for n in args.sizes.split(",")]:
             started = time.perf_counter()
@@ -184,36 +214,68 @@ def bench_speed(args: Any) -> dict[str, Any]:
                     started = time.perf_counter()
                     assistant.search(q + " ", k=5, mode=mode)
                     times.append(time.perf_counter() - started)
-                row = {"chunks": assistant.store.count(), "mode": mode, "queries": len(times), **_ms(times),
-                       "build_s": round(grow_s, 1)}
+                row = {
+                    "chunks": assistant.store.count(),
+                    "mode": mode,
+                    "queries": len(times),
+                    **_ms(times),
+                    "build_s": round(grow_s, 1),
+                }
                 result["search"].append(row)
                 log.info("search: %s", row)
         cold = []
         for _ in range(args.cold_runs):
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "rag.cli", "--index", str(Path(tmp) / "index"), "search",
-                            questions[0], "-k", "5"], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "rag.cli",
+                    "--index",
+                    str(Path(tmp) / "index"),
+                    "search",
+                    questions[0],
+                    "-k",
+                    "5",
+                ],
+                check=True,
+                capture_output=True,
+            )
             cold.append(time.perf_counter() - started)
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "rag.cli", "--help"], check=True, capture_output=True)
-        result["startup"] = {"cold_search_median_s": round(statistics.median(cold), 2), "cold_runs": len(cold),
-                             "help_s": round(time.perf_counter() - started, 2)}
+        result["startup"] = {
+            "cold_search_median_s": round(statistics.median(cold), 2),
+            "cold_runs": len(cold),
+            "help_s": round(time.perf_counter() - started, 2),
+        }
     return result
 
 
 def speed_markdown(result: dict[str, Any]) -> str:
     i, st = result["ingest"], result["startup"]
-    lines = [f"# rag bench speed ({result['machine']['summary']})", "",
-             f"Ingest: {i['chunks']} chunks of {i['articles']} articles with {i['encoder']}.", "",
-             "| measure | chunks/s | ratio |", "|---|---|---|",
-             f"| raw encoder (best of 2) | {i['encoder_chunks_per_s']} | 1 |",
-             f"| ingest pipeline | {i['ingest_chunks_per_s']} | {i['ingest_vs_encoder']}x the encoder's time "
-             f"({i['ingest_vs_own_encoder_time']}x its own encoder time) |", "",
-             "Warm search, top 5 (the query embedding included):", "",
-             "| chunks | mode | p50 (ms) | p95 (ms) |", "|---|---|---|---|"]
+    lines = [
+        f"# rag bench speed ({result['machine']['summary']})",
+        "",
+        f"Ingest: {i['chunks']} chunks of {i['articles']} articles with {i['encoder']}.",
+        "",
+        "| measure | chunks/s | ratio |",
+        "|---|---|---|",
+        f"| raw encoder (best of 2) | {i['encoder_chunks_per_s']} | 1 |",
+        f"| ingest pipeline | {i['ingest_chunks_per_s']} | {i['ingest_vs_encoder']}x the encoder's time "
+        f"({i['ingest_vs_own_encoder_time']}x its own encoder time) |",
+        "",
+        "Warm search, top 5 (the query embedding included):",
+        "",
+        "| chunks | mode | p50 (ms) | p95 (ms) |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {r['chunks']:,} | {r['mode']} | {r['p50_ms']} | {r['p95_ms']} |" for r in result["search"]]
-    lines += ["", f"Cold start of `rag search` (new process, models loaded): median {st['cold_search_median_s']} s "
-              f"over {st['cold_runs']} runs; `rag --help` {st['help_s']} s."]
+    lines += [
+        "",
+        f"Cold start of `rag search` (new process, models loaded): median {st['cold_search_median_s']} s "
+        f"over {st['cold_runs']} runs; `rag --help` {st['help_s']} s.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -222,8 +284,11 @@ def speed_plot(result: dict[str, Any], path: Path) -> None:
 
     with figure(path, 1, 2, figsize=(10, 4)) as (left, right):
         i = result["ingest"]
-        left.bar(["raw encoder", "ingest"], [i["encoder_chunks_per_s"], i["ingest_chunks_per_s"]],
-                 color=["#888", "#37a"])
+        left.bar(
+            ["raw encoder", "ingest"],
+            [i["encoder_chunks_per_s"], i["ingest_chunks_per_s"]],
+            color=["#888", "#37a"],
+        )
         left.set_ylabel("chunks / s")
         left.set_title("ingest throughput")
         for mode in MODES:
@@ -231,8 +296,14 @@ def speed_plot(result: dict[str, Any], path: Path) -> None:
             if rows:
                 chunks = [r["chunks"] for r in rows]
                 line = right.plot(chunks, [r["p95_ms"] for r in rows], marker="o", label=f"{mode} p95")
-                right.plot(chunks, [r["p50_ms"] for r in rows], marker=".", linestyle="--",
-                           color=line[0].get_color(), label=f"{mode} p50")
+                right.plot(
+                    chunks,
+                    [r["p50_ms"] for r in rows],
+                    marker=".",
+                    linestyle="--",
+                    color=line[0].get_color(),
+                    label=f"{mode} p50",
+                )
         right.set_xscale("log")
         right.set_xlabel("chunks in the index")
         right.set_ylabel("ms per search")
@@ -292,10 +363,23 @@ def _grow(assistant: Any, target: int) -> None:
             if count >= target:
                 break
             r = records[source]
-            article = Article(f"pad{target}-{copy}/{source}", texts[source], r.title, r.language,
-                              r.content_hash)
-            clones = [Chunk(f"{c.id}-{target}-{copy}", article.source, article.article_id, c.index, c.start,
-                            c.end, c.text, c.language, c.title) for c in chunks]
+            article = Article(
+                f"pad{target}-{copy}/{source}", texts[source], r.title, r.language, r.content_hash
+            )
+            clones = [
+                Chunk(
+                    f"{c.id}-{target}-{copy}",
+                    article.source,
+                    article.article_id,
+                    c.index,
+                    c.start,
+                    c.end,
+                    c.text,
+                    c.language,
+                    c.title,
+                )
+                for c in chunks
+            ]
             v = np.stack([vectors[c.id] for c in chunks])
             v = v + rng.normal(0, 0.02, size=v.shape).astype(np.float32)
             items.append((article, clones, v / np.linalg.norm(v, axis=1, keepdims=True)))
@@ -327,9 +411,15 @@ def bench_answer(args: Any) -> dict[str, Any]:
             corpus, path = build_pile(Path(tmp) / "pile", args.split, Path(args.xquad))
         else:
             path = Path(args.dataset) if Path(args.dataset).is_file() else builtin_dataset(args.dataset)
-        questions = load_dataset(path).questions[:args.limit or None]
-        result: dict[str, Any] = {"bench": "answer", "machine": machine(), "dataset": path.name,
-                                  "questions": len(questions), "corpus": str(corpus), "generators": []}
+        questions = load_dataset(path).questions[: args.limit or None]
+        result: dict[str, Any] = {
+            "bench": "answer",
+            "machine": machine(),
+            "dataset": path.name,
+            "questions": len(questions),
+            "corpus": str(corpus),
+            "generators": [],
+        }
         assistant = Assistant.open(Path(tmp) / "index", progress=False)
         assistant.ingest([corpus])
         text_of = {Path(r.source).name: assistant.article_text(r.source) for r in assistant.sources()}.get
@@ -343,12 +433,21 @@ def bench_answer(args: Any) -> dict[str, Any]:
             first = [r.first_token_s for r in rows if r.first_token_s is not None]
             total = [r.total_s for r in rows]
             in_language = [answer_language(a.text, q.lang) == q.lang for q, a in answers if a.text]
-            entry = {"generator": kind, "answerable": len(answerable), "correct": sum(r.correct for r in answerable),
-                     "false_refusals": sum(r.refused for r in answerable), "unanswerable": len(unanswerable),
-                     "refused": sum(r.refused for r in unanswerable), "exact_quotes": all(r.exact_quotes for r in rows),
-                     "in_question_language": round(sum(in_language) / len(in_language), 3) if in_language else None,
-                     "first_token_s": _seconds(first), "total_s": _seconds(total),
-                     "rows": [asdict(r) for r in rows]}  # per question: what was wrong, and how slow
+            entry = {
+                "generator": kind,
+                "answerable": len(answerable),
+                "correct": sum(r.correct for r in answerable),
+                "false_refusals": sum(r.refused for r in answerable),
+                "unanswerable": len(unanswerable),
+                "refused": sum(r.refused for r in unanswerable),
+                "exact_quotes": all(r.exact_quotes for r in rows),
+                "in_question_language": round(sum(in_language) / len(in_language), 3)
+                if in_language
+                else None,
+                "first_token_s": _seconds(first),
+                "total_s": _seconds(total),
+                "rows": [asdict(r) for r in rows],
+            }  # per question: what was wrong, and how slow
             result["generators"].append(entry)
             log.info("answer bench: %s", {k: v for k, v in entry.items() if k != "rows"})
     return result
@@ -379,16 +478,23 @@ def answer_markdown(result: dict[str, Any]) -> str:
     def fmt(d: dict[str, float | None], key: str) -> str:
         return "-" if d[key] is None else f"{d[key]:.2f}"
 
-    lines = [f"# rag bench answer ({result['machine']['summary']})", "",
-             f"{result['questions']} questions from {result['dataset']}; corpus {Path(result['corpus']).name}/", "",
-             "| generator | answerable correct | false refusals | unanswerable refused | in question language "
-             "| exact quotes | first token p50 / p95 (s) | total p50 / p95 (s) |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# rag bench answer ({result['machine']['summary']})",
+        "",
+        f"{result['questions']} questions from {result['dataset']}; corpus {Path(result['corpus']).name}/",
+        "",
+        "| generator | answerable correct | false refusals | unanswerable refused | in question language "
+        "| exact quotes | first token p50 / p95 (s) | total p50 / p95 (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for g in result["generators"]:
         f, t = g["first_token_s"], g["total_s"]
-        lines.append(f"| {g['generator']} | {g['correct']}/{g['answerable']} | {g['false_refusals']} "
-                     f"| {g['refused']}/{g['unanswerable']} | {g.get('in_question_language')} | {g['exact_quotes']} "
-                     f"| {fmt(f, 'p50')} / {fmt(f, 'p95')} "
-                     f"| {fmt(t, 'p50')} / {fmt(t, 'p95')} |")
+        lines.append(
+            f"| {g['generator']} | {g['correct']}/{g['answerable']} | {g['false_refusals']} "
+            f"| {g['refused']}/{g['unanswerable']} | {g.get('in_question_language')} | {g['exact_quotes']} "
+            f"| {fmt(f, 'p50')} / {fmt(f, 'p95')} "
+            f"| {fmt(t, 'p50')} / {fmt(t, 'p95')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -398,11 +504,16 @@ def answer_plot(result: dict[str, Any], path: Path) -> None:
     names = [g["generator"] for g in result["generators"]]
     with figure(path, figsize=(7, 4)) as ax:
         width = 0.2
-        for k, (key, stat) in enumerate([("first_token_s", "p50"), ("first_token_s", "p95"), ("total_s", "p50"),
-                                         ("total_s", "p95")]):
+        for k, (key, stat) in enumerate(
+            [("first_token_s", "p50"), ("first_token_s", "p95"), ("total_s", "p50"), ("total_s", "p95")]
+        ):
             values = [g[key][stat] or 0 for g in result["generators"]]
-            ax.bar([i + (k - 1.5) * width for i in range(len(names))], values, width,
-                   label=f"{key.replace('_s', '').replace('_', ' ')} {stat}")
+            ax.bar(
+                [i + (k - 1.5) * width for i in range(len(names))],
+                values,
+                width,
+                label=f"{key.replace('_s', '').replace('_', ' ')} {stat}",
+            )
         ax.set_xticks(range(len(names)), names)
         ax.set_ylabel("seconds")
         ax.set_title("answer latency per generator")
@@ -410,8 +521,15 @@ def answer_plot(result: dict[str, Any], path: Path) -> None:
 
 
 # headless Chromium as PLATFORM.md says it runs here (the browser tests use the same flags)
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PAGE_PROBE = """() => {
   window.__t = {sent: null, first: null, final: null};
   const box = document.querySelector('#question textarea');
@@ -444,7 +562,7 @@ def bench_page(args: Any) -> None:
     from rag.ui import serve
 
     seeds = load_dataset(builtin_dataset("seeds")).questions
-    questions = [q.question for q in retrieval_questions(seeds)][:args.questions]
+    questions = [q.question for q in retrieval_questions(seeds)][: args.questions]
     with tempfile.TemporaryDirectory() as index:
         assistant = Assistant.open(index, progress=False, generator=args.generator)
         assistant.ingest([args.corpus])
@@ -480,19 +598,32 @@ def bench_page(args: Any) -> None:
                 browser.close()
         finally:
             app.close()
-    print(f"{len(questions)} seeds questions on the chat page, generator {args.generator}, "
-          f"{os.cpu_count()} CPUs, Chromium headless\n")
+    print(
+        f"{len(questions)} seeds questions on the chat page, generator {args.generator}, "
+        f"{os.cpu_count()} CPUs, Chromium headless\n"
+    )
     print("| measure | p50 (s) | p95 (s) | max (s) |\n|---|---|---|---|")
-    for label, values in (("first answer text on screen", first), ("verified answer on screen", final),
-                          ("model first token (same answers)", model_first)):
+    for label, values in (
+        ("first answer text on screen", first),
+        ("verified answer on screen", final),
+        ("model first token (same answers)", model_first),
+    ):
         print(f"| {label} | {_pct(values, 50)} | {_pct(values, 95)} | {max(values, default=0):.2f} |")
     if model_first:
-        print(f"\npage overhead on first token (p50 screen - p50 model): "
-              f"{float(_pct(first, 50)) - float(_pct(model_first, 50)):.2f} s")
+        print(
+            f"\npage overhead on first token (p50 screen - p50 model): "
+            f"{float(_pct(first, 50)) - float(_pct(model_first, 50)):.2f} s"
+        )
 
 
-def chat_sessions(url: str, questions: Sequence[str], users: int, turns: int = 2, generator: str | None = None,
-                  top_k: int = 5) -> list[dict[str, Any]]:
+def chat_sessions(
+    url: str,
+    questions: Sequence[str],
+    users: int,
+    turns: int = 2,
+    generator: str | None = None,
+    top_k: int = 5,
+) -> list[dict[str, Any]]:
     """``users`` simultaneous chat sessions on the page at ``url`` (Gradio's own client, one session each),
     each asking ``turns`` questions in a row; per session: the final chat, sources panel, seconds per turn,
     and the questions it asked."""
@@ -536,15 +667,18 @@ def bench_load(args: Any) -> None:
         app = serve(assistant, "127.0.0.1", args.port)
         try:
             started = time.perf_counter()
-            sessions = chat_sessions(f"http://127.0.0.1:{args.port}/", questions, args.users, args.turns,
-                                     args.generator)
+            sessions = chat_sessions(
+                f"http://127.0.0.1:{args.port}/", questions, args.users, args.turns, args.generator
+            )
             wall = time.perf_counter() - started
         finally:
             app.close()
     turns = [t for s in sessions for t in s["seconds"]]
     errors = sum("error-msg" in str(m.get("content", "")) for s in sessions for m in s["chat"])
-    print(f"{args.users} simultaneous chat sessions x {args.turns} turns, generator {args.generator}, "
-          f"{os.cpu_count()} CPUs, one `rag chat` (queue: 4 answers at once)\n")
+    print(
+        f"{args.users} simultaneous chat sessions x {args.turns} turns, generator {args.generator}, "
+        f"{os.cpu_count()} CPUs, one `rag chat` (queue: 4 answers at once)\n"
+    )
     print("| measure | value |\n|---|---|")
     print(f"| turns answered | {len(turns)} ({errors} errors) |")
     print(f"| seconds per turn p50 / p95 / max | {_pct(turns, 50)} / {_pct(turns, 95)} / {max(turns):.2f} |")
@@ -559,13 +693,18 @@ def _pct(values: list[float], q: float) -> str:
 
 def add_arguments(parser: Any) -> None:
     sub = parser.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    sub.add_parser("encoder", help="encoder variants: speed and quality vs torch fp32 "
-                   "(options: `rag bench encoder --help`)")
-    for name, helptext in (("retrieval", "retrieval quality by mode and chunk size"),
-                           ("speed", "ingest throughput, search latency, cold start")):
+    sub.add_parser(
+        "encoder",
+        help="encoder variants: speed and quality vs torch fp32 (options: `rag bench encoder --help`)",
+    )
+    for name, helptext in (
+        ("retrieval", "retrieval quality by mode and chunk size"),
+        ("speed", "ingest throughput, search latency, cold start"),
+    ):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("--xquad", default=None,
-                       help="XQuAD-R folder (default: RAG_XQUAD_DIR or ../shared/bench/xquad-r)")
+        p.add_argument(
+            "--xquad", default=None, help="XQuAD-R folder (default: RAG_XQUAD_DIR or ../shared/bench/xquad-r)"
+        )
         p.add_argument("--langs", default="en,ru,de,ar,zh,hi" if name == "retrieval" else "en,ru,de,es")
         p.add_argument("--paragraphs", type=int, default=40 if name == "retrieval" else 60)
     retrieval = sub.choices["retrieval"]
@@ -574,13 +713,17 @@ def add_arguments(parser: Any) -> None:
     retrieval.add_argument("--weights", type=float, nargs="+", default=[0.5])
     retrieval.add_argument("--seeds", default="seeds")
     answer = sub.add_parser("answer", help="answer quality and latency (first token, total) per generator")
-    answer.add_argument("--generators", default="local,extractive",
-                        help="comma-separated: local,openai,extractive,llama-index (the CitationQueryEngine baseline)")
+    answer.add_argument(
+        "--generators",
+        default="local,extractive",
+        help="comma-separated: local,openai,extractive,llama-index (the CitationQueryEngine baseline)",
+    )
     answer.add_argument("--dataset", default="seeds", help="a built-in set name, a JSONL path, or xquad-qa")
     answer.add_argument("--split", choices=("dev", "test"), default="dev", help="xquad-qa: which articles")
     answer.add_argument("--limit", type=int, default=0, help="only the first N questions")
-    answer.add_argument("--xquad", default=None,
-                        help="XQuAD-R folder (default: RAG_XQUAD_DIR or ../shared/bench/xquad-r)")
+    answer.add_argument(
+        "--xquad", default=None, help="XQuAD-R folder (default: RAG_XQUAD_DIR or ../shared/bench/xquad-r)"
+    )
     answer.add_argument("--corpus", default="seeds")
     page = sub.add_parser("page", help="the chat page in headless Chromium: first answer text on screen")
     page.add_argument("--generator", default="local", help="local, openai or extractive")
@@ -590,18 +733,26 @@ def add_arguments(parser: Any) -> None:
     page.add_argument("--chromium", default=None, help="the browser to drive (default: RAG_CHROMIUM)")
     load = sub.add_parser("load", help="simultaneous chat sessions against one chat page: latency per turn")
     load.add_argument("--users", type=int, default=20)
-    load.add_argument("--turns", type=int, default=2, help="questions per session (the second is a follow-up turn)")
+    load.add_argument(
+        "--turns", type=int, default=2, help="questions per session (the second is a follow-up turn)"
+    )
     load.add_argument("--generator", default="local", help="local, openai or extractive")
     load.add_argument("--corpus", default="seeds")
     load.add_argument("--port", type=int, default=7871)
-    ingest = sub.add_parser("ingest", help="streaming ingest at growing corpus sizes: throughput, peak memory")
+    ingest = sub.add_parser(
+        "ingest", help="streaming ingest at growing corpus sizes: throughput, peak memory"
+    )
     ingest.add_argument("--articles", default="1000,10000", help="corpus sizes (articles), comma-separated")
     ingest.add_argument("--sentences", type=int, default=3, help="XQuAD-R sentences per article")
-    ingest.add_argument("--stand-in-embeddings", default="",
-                        help="corpus sizes (comma-separated) embedded by a loopback /embeddings server of "
-                             "hash vectors instead of the model: the pipeline's own memory and overhead")
-    ingest.add_argument("--xquad", default=None,
-                        help="XQuAD-R folder (default: RAG_XQUAD_DIR or ../shared/bench/xquad-r)")
+    ingest.add_argument(
+        "--stand-in-embeddings",
+        default="",
+        help="corpus sizes (comma-separated) embedded by a loopback /embeddings server of "
+        "hash vectors instead of the model: the pipeline's own memory and overhead",
+    )
+    ingest.add_argument(
+        "--xquad", default=None, help="XQuAD-R folder (default: RAG_XQUAD_DIR or ../shared/bench/xquad-r)"
+    )
     speed = sub.choices["speed"]
     speed.add_argument("--sizes", default="1000,10000,100000", help="index sizes (chunks) for search latency")
     for p in (speed, answer, ingest):
@@ -610,13 +761,18 @@ def add_arguments(parser: Any) -> None:
     speed.add_argument("--cold-runs", type=int, default=3)
 
 
-REPORTED = {"speed": (bench_speed, speed_markdown, speed_plot), "answer": (bench_answer, answer_markdown, answer_plot)}
+REPORTED = {
+    "speed": (bench_speed, speed_markdown, speed_plot),
+    "answer": (bench_answer, answer_markdown, answer_plot),
+}
 
 
 def run(args: Any) -> int:
     from rag.settings import Settings
 
-    settings = Settings.from_env()  # read here, not when the parser is built: a bad RAG_ value breaks no --help
+    settings = (
+        Settings.from_env()
+    )  # read here, not when the parser is built: a bad RAG_ value breaks no --help
     if getattr(args, "xquad", "") is None:
         args.xquad = str(settings.xquad_dir)
     if getattr(args, "chromium", "") is None:

@@ -20,8 +20,8 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -40,8 +40,9 @@ DEFAULT_VARIANTS = "torch-fp32,torch-int8,onnx-fp32,onnx-int8-all,onnx-int8-nodo
 Encoder = Callable[[list[str]], np.ndarray]
 
 
-def load_bench(data: Path, n_docs: int, n_queries: int, n_extra: int
-               ) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+def load_bench(
+    data: Path, n_docs: int, n_queries: int, n_extra: int
+) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
     """Pool docs (first n_docs paragraphs per pool language, then n_extra per extra language) and questions.
 
     Returns doc texts, doc paragraph ids (-1 for extra passages), question texts, question paragraph ids.
@@ -59,12 +60,14 @@ def load_bench(data: Path, n_docs: int, n_queries: int, n_extra: int
             queries.append(q)
             query_ids.append(i)
     for lang in EXTRA_LANGS:  # only for speed and cosine: more scripts and lengths
-        docs += [p["context"] for p in xquad_paragraphs(data, lang)[100:100 + n_extra]]
+        docs += [p["context"] for p in xquad_paragraphs(data, lang)[100 : 100 + n_extra]]
         doc_ids += [-1] * n_extra
     return docs, np.array(doc_ids), queries, np.array(query_ids)
 
 
-def retrieval(doc_vecs: np.ndarray, doc_ids: np.ndarray, q_vecs: np.ndarray, q_ids: np.ndarray) -> tuple[float, float]:
+def retrieval(
+    doc_vecs: np.ndarray, doc_ids: np.ndarray, q_vecs: np.ndarray, q_ids: np.ndarray
+) -> tuple[float, float]:
     """recall@1 and MRR over the pool documents (extra passages excluded)."""
     pool = doc_ids >= 0
     ranked = np.argsort(-(q_vecs @ doc_vecs[pool].T), axis=1)
@@ -92,13 +95,19 @@ def torch_variant(model_dir: Path, name: str, threads: int) -> tuple[Encoder, En
     return docs, docs
 
 
-def onnx_variant(model_dir: Path, onnx_dir: Path, name: str, threads: int, batch: int) -> tuple[Encoder, Encoder]:
+def onnx_variant(
+    model_dir: Path, onnx_dir: Path, name: str, threads: int, batch: int
+) -> tuple[Encoder, Encoder]:
     recipe = name.removeprefix("onnx-")
     started = time.perf_counter()
     path = export(model_dir, onnx_dir, recipe)
-    logging.info("%s: export/check %.1fs, %.0f MiB", name, time.perf_counter() - started, path.stat().st_size / 2**20)
+    logging.info(
+        "%s: export/check %.1fs, %.0f MiB", name, time.perf_counter() - started, path.stat().st_size / 2**20
+    )
     enc = OnnxEncoder(path, model_dir, threads=threads)
-    return (lambda texts: enc.encode(texts, batch_size=batch)), (lambda texts: enc.encode(texts, batch_size=1))
+    return (lambda texts: enc.encode(texts, batch_size=batch)), (
+        lambda texts: enc.encode(texts, batch_size=1)
+    )
 
 
 def measure(docs_fn: Encoder, query_fn: Encoder, docs: list[str], queries: list[str]) -> dict:
@@ -113,19 +122,30 @@ def measure(docs_fn: Encoder, query_fn: Encoder, docs: list[str], queries: list[
         t = time.perf_counter()
         q_vecs.append(query_fn([q])[0])
         lat.append(time.perf_counter() - t)
-    return {"doc_vecs": doc_vecs, "q_vecs": np.stack(q_vecs), "pps": len(docs) / doc_s,
-            "q_p50": 1000 * float(np.median(lat)), "q_p90": 1000 * float(np.percentile(lat, 90)),
-            "load": max(load, os.getloadavg()[0])}
+    return {
+        "doc_vecs": doc_vecs,
+        "q_vecs": np.stack(q_vecs),
+        "pps": len(docs) / doc_s,
+        "q_p50": 1000 * float(np.median(lat)),
+        "q_p90": 1000 * float(np.percentile(lat, 90)),
+        "load": max(load, os.getloadavg()[0]),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     offline_env()
     parser = argparse.ArgumentParser(prog="rag bench encoder", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="20 docs + 30 questions per language, 2 extra passages per extra language")
-    parser.add_argument("--variants", default=DEFAULT_VARIANTS,
-                        help="comma list: torch-fp32, torch-fp32-bs4, torch-int8, torch-bf16, "
-                             f"onnx-<{'|'.join(QUANTIZE_RECIPES)}>")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="20 docs + 30 questions per language, 2 extra passages per extra language",
+    )
+    parser.add_argument(
+        "--variants",
+        default=DEFAULT_VARIANTS,
+        help="comma list: torch-fp32, torch-fp32-bs4, torch-int8, torch-bf16, "
+        f"onnx-<{'|'.join(QUANTIZE_RECIPES)}>",
+    )
 
     parser.add_argument("--model", type=Path, default=Settings.from_env().embedding_path)
     parser.add_argument("--onnx-dir", type=Path, default=None, help="default: <model>-onnx next to the model")
@@ -142,7 +162,9 @@ def main(argv: list[str] | None = None) -> None:
     docs, doc_ids, queries, q_ids = load_bench(args.data, n_docs, n_queries, n_extra)
     docs = [DOC_PROMPT + d for d in docs]
     queries = [QUERY_PROMPT + q for q in queries]
-    logging.info("%d docs (%d in the retrieval pool), %d queries", len(docs), int((doc_ids >= 0).sum()), len(queries))
+    logging.info(
+        "%d docs (%d in the retrieval pool), %d queries", len(docs), int((doc_ids >= 0).sum()), len(queries)
+    )
 
     key = hashlib.sha1("\n".join(docs + queries).encode()).hexdigest()[:16]
     ref_path = Path("~/.cache/rag-bench").expanduser() / f"encoder_speed_fp32_{key}.npz"
@@ -157,7 +179,9 @@ def main(argv: list[str] | None = None) -> None:
         results[name] = measure(docs_fn, query_fn, docs, queries)
         del docs_fn, query_fn
         r = results[name]
-        logging.info("%s: %.2f passages/s, query p50 %.1f ms (load avg %.1f)", name, r["pps"], r["q_p50"], r["load"])
+        logging.info(
+            "%s: %.2f passages/s, query p50 %.1f ms (load avg %.1f)", name, r["pps"], r["q_p50"], r["load"]
+        )
         if name == "torch-fp32":
             ref_path.parent.mkdir(parents=True, exist_ok=True)
             np.savez(ref_path, docs=r["doc_vecs"], queries=r["q_vecs"], pps=r["pps"])
@@ -167,10 +191,14 @@ def main(argv: list[str] | None = None) -> None:
     ref = np.load(ref_path)
     base_pps = results["torch-fp32"]["pps"] if "torch-fp32" in results else float(ref["pps"])
 
-    print(f"\n{len(docs)} passages ({int((doc_ids >= 0).sum())} pool), {len(queries)} queries, "
-          f"{args.threads} threads; cosine vs torch fp32; retrieval over the en/ru/de pool")
-    header = (f"{'variant':16s} {'pass/s':>7s} {'x fp32':>6s} {'q p50':>7s} {'q p90':>7s} {'doc cos mean/min':>17s} "
-              f"{'qry cos mean/min':>17s} {'R@1':>6s} {'MRR':>6s} {'load':>5s}")
+    print(
+        f"\n{len(docs)} passages ({int((doc_ids >= 0).sum())} pool), {len(queries)} queries, "
+        f"{args.threads} threads; cosine vs torch fp32; retrieval over the en/ru/de pool"
+    )
+    header = (
+        f"{'variant':16s} {'pass/s':>7s} {'x fp32':>6s} {'q p50':>7s} {'q p90':>7s} "
+        f"{'doc cos mean/min':>17s} {'qry cos mean/min':>17s} {'R@1':>6s} {'MRR':>6s} {'load':>5s}"
+    )
     print(header + "\n" + "-" * len(header))
     rows = [("torch-fp32 (ref)", None)] if "torch-fp32" not in results else []
     for name, r in [(n, results[n]) for n in results] + rows:  # type: ignore[misc]
@@ -181,8 +209,11 @@ def main(argv: list[str] | None = None) -> None:
         dc = (r["doc_vecs"] * ref["docs"]).sum(1)
         qc = (r["q_vecs"] * ref["queries"]).sum(1)
         r1, mrr = retrieval(r["doc_vecs"], doc_ids, r["q_vecs"], q_ids)
-        print(f"{name:16s} {r['pps']:7.2f} {r['pps'] / base_pps:6.2f} {r['q_p50']:6.1f}ms {r['q_p90']:6.1f}ms "
-              f"{dc.mean():8.5f}/{dc.min():.5f} {qc.mean():8.5f}/{qc.min():.5f} {r1:6.3f} {mrr:6.3f} {r['load']:5.1f}")
+        print(
+            f"{name:16s} {r['pps']:7.2f} {r['pps'] / base_pps:6.2f} {r['q_p50']:6.1f}ms {r['q_p90']:6.1f}ms "
+            f"{dc.mean():8.5f}/{dc.min():.5f} "
+            f"{qc.mean():8.5f}/{qc.min():.5f} {r1:6.3f} {mrr:6.3f} {r['load']:5.1f}"
+        )
 
     names = list(results)
     vec = {n: (results[n]["doc_vecs"], results[n]["q_vecs"]) for n in names}

@@ -24,9 +24,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rag.evaluation.report import machine
 from rag.evaluation.xquad_r import xquad_paragraphs
@@ -40,8 +41,12 @@ def sentence_pools(root: Path) -> dict[str, list[str]]:
     """Every XQuAD-R sentence, by language (file name stem)."""
     pools = {}
     for path in sorted(Path(root).glob("*.json")):
-        pools[path.stem] = [p["context"][s:e].strip() for p in xquad_paragraphs(root, path.stem)
-                            for s, e in p["sentence_breaks"] if e - s > 20]
+        pools[path.stem] = [
+            p["context"][s:e].strip()
+            for p in xquad_paragraphs(root, path.stem)
+            for s, e in p["sentence_breaks"]
+            if e - s > 20
+        ]
     if not pools:
         raise SystemExit(f"no XQuAD-R files in {root} (pass --xquad DIR or set RAG_XQUAD_DIR)")
     return pools
@@ -76,14 +81,16 @@ class StandInEmbeddings:
         dim = self.DIM
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 import numpy as np
 
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 data = []
                 for i, text in enumerate(body["input"]):
                     seed = int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:8], "little")
-                    data.append({"index": i, "embedding": np.random.default_rng(seed).normal(size=dim).tolist()})
+                    data.append(
+                        {"index": i, "embedding": np.random.default_rng(seed).normal(size=dim).tolist()}
+                    )
                 payload = json.dumps({"object": "list", "data": data}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -111,8 +118,9 @@ def measure(command: Sequence[str], env: dict[str, str] | None = None) -> dict[s
     # output goes to files: a pipe nobody reads until the end fills up (the --json report of 10k
     # articles is ~0.5 MB) and blocks the ingest for ever
     with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
-        proc = subprocess.Popen(command, stdout=out_file, stderr=err_file, text=True,
-                                env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(
+            command, stdout=out_file, stderr=err_file, text=True, env={**os.environ, **(env or {})}
+        )
         status = Path(f"/proc/{proc.pid}/status")
         while proc.poll() is None:
             try:
@@ -128,8 +136,12 @@ def measure(command: Sequence[str], env: dict[str, str] | None = None) -> dict[s
     if proc.returncode:
         raise SystemExit(f"{' '.join(command)} failed ({proc.returncode}):\n{err[-3000:]}")
     peak = max([high_water] + [rss for _, rss in samples])
-    return {"stdout": out, "wall_s": time.perf_counter() - started, "peak_rss_mib": round(peak, 1),
-            "rss": samples}
+    return {
+        "stdout": out,
+        "wall_s": time.perf_counter() - started,
+        "peak_rss_mib": round(peak, 1),
+        "rss": samples,
+    }
 
 
 def _du_mib(folder: Path) -> float:
@@ -138,31 +150,56 @@ def _du_mib(folder: Path) -> float:
 
 def bench_ingest(args: Any) -> dict[str, Any]:
     pools = sentence_pools(Path(args.xquad))
-    result: dict[str, Any] = {"bench": "ingest", "machine": machine(), "sentences_per_article": args.sentences,
-                              "runs": []}
+    result: dict[str, Any] = {
+        "bench": "ingest",
+        "machine": machine(),
+        "sentences_per_article": args.sentences,
+        "runs": [],
+    }
     plan = [(int(n), "model") for n in args.articles.split(",") if n.strip()]
     plan += [(int(n), "stand-in") for n in args.stand_in_embeddings.split(",") if n.strip()]
     with tempfile.TemporaryDirectory() as tmp, StandInEmbeddings() as stand_in_url:
         for count, embedder in plan:
             corpus, index = Path(tmp) / f"corpus-{count}-{embedder}", Path(tmp) / f"index-{count}-{embedder}"
             corpus_bytes = write_articles(pools, count, args.sentences, corpus)
-            command = [sys.executable, "-m", "rag.cli", "--index", str(index), "ingest", str(corpus), "--json"]
-            env = {"RAG_EMBEDDING_URL": stand_in_url, "RAG_EMBEDDING_NAME": "stand-in"} if embedder != "model" else {}
-            log.info("ingesting %d articles (%.1f MiB, embeddings: %s)", count, corpus_bytes / 2**20, embedder)
+            command = [
+                sys.executable,
+                "-m",
+                "rag.cli",
+                "--index",
+                str(index),
+                "ingest",
+                str(corpus),
+                "--json",
+            ]
+            env = (
+                {"RAG_EMBEDDING_URL": stand_in_url, "RAG_EMBEDDING_NAME": "stand-in"}
+                if embedder != "model"
+                else {}
+            )
+            log.info(
+                "ingesting %d articles (%.1f MiB, embeddings: %s)", count, corpus_bytes / 2**20, embedder
+            )
             first = measure(command, env)
             report = json.loads(first["stdout"])
             again = measure(command, env)
             chunks = report["chunks_embedded"]
-            run = {"articles": len(report["added"]), "embeddings": embedder, "chunks": chunks,
-                   "corpus_mib": round(corpus_bytes / 2**20, 2),
-                   "wall_s": round(first["wall_s"], 1), "ingest_s": round(report["seconds"], 1),
-                   "chunks_per_s": round(chunks / report["seconds"], 2),
-                   "articles_per_s": round(len(report["added"]) / report["seconds"], 2),
-                   "peak_rss_mib": first["peak_rss_mib"], "index_mib": _du_mib(index),
-                   "reingest_wall_s": round(again["wall_s"], 1),
-                   "reingest_unchanged": len(json.loads(again["stdout"])["unchanged"]),
-                   "reingest_peak_rss_mib": again["peak_rss_mib"],
-                   "rss_timeline": [(round(t, 1), round(r, 1)) for t, r in first["rss"][::5]]}
+            run = {
+                "articles": len(report["added"]),
+                "embeddings": embedder,
+                "chunks": chunks,
+                "corpus_mib": round(corpus_bytes / 2**20, 2),
+                "wall_s": round(first["wall_s"], 1),
+                "ingest_s": round(report["seconds"], 1),
+                "chunks_per_s": round(chunks / report["seconds"], 2),
+                "articles_per_s": round(len(report["added"]) / report["seconds"], 2),
+                "peak_rss_mib": first["peak_rss_mib"],
+                "index_mib": _du_mib(index),
+                "reingest_wall_s": round(again["wall_s"], 1),
+                "reingest_unchanged": len(json.loads(again["stdout"])["unchanged"]),
+                "reingest_peak_rss_mib": again["peak_rss_mib"],
+                "rss_timeline": [(round(t, 1), round(r, 1)) for t, r in first["rss"][::5]],
+            }
             log.info("%s", {k: v for k, v in run.items() if k != "rss_timeline"})
             result["runs"].append(run)
     for kind in ("model", "stand-in"):
@@ -174,23 +211,34 @@ def bench_ingest(args: Any) -> dict[str, Any]:
             "articles_x": round(large["articles"] / small["articles"], 1),
             "chunks_per_s_x": round(large["chunks_per_s"] / small["chunks_per_s"], 3),
             "peak_rss_x": round(large["peak_rss_mib"] / small["peak_rss_mib"], 3),
-            "index_mib_per_1k_chunks": round(1000 * large["index_mib"] / large["chunks"], 2)}
+            "index_mib_per_1k_chunks": round(1000 * large["index_mib"] / large["chunks"], 2),
+        }
     return result
 
 
 def ingest_markdown(result: dict[str, Any]) -> str:
-    lines = [f"# rag bench ingest ({result['machine']['summary']})", "",
-             f"Articles of {result['sentences_per_article']} random XQuAD-R sentences each (11 languages); "
-             "each size is a fresh `rag ingest` process into a fresh index.", "",
-             "| articles | embeddings | chunks | corpus MiB | ingest s | chunks/s | articles/s | peak RSS MiB "
-             "| index MiB | no-op re-ingest s |", "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# rag bench ingest ({result['machine']['summary']})",
+        "",
+        f"Articles of {result['sentences_per_article']} random XQuAD-R sentences each (11 languages); "
+        "each size is a fresh `rag ingest` process into a fresh index.",
+        "",
+        "| articles | embeddings | chunks | corpus MiB | ingest s | chunks/s | articles/s | peak RSS MiB "
+        "| index MiB | no-op re-ingest s |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in result["runs"]:
-        lines.append(f"| {r['articles']} | {r['embeddings']} | {r['chunks']} | {r['corpus_mib']} | {r['ingest_s']} "
-                     f"| {r['chunks_per_s']} "
-                     f"| {r['articles_per_s']} | {r['peak_rss_mib']} | {r['index_mib']} | {r['reingest_wall_s']} |")
+        lines.append(
+            f"| {r['articles']} | {r['embeddings']} | {r['chunks']} | {r['corpus_mib']} | {r['ingest_s']} "
+            f"| {r['chunks_per_s']} "
+            f"| {r['articles_per_s']} | {r['peak_rss_mib']} | {r['index_mib']} | {r['reingest_wall_s']} |"
+        )
     for kind, g in result.get("growth", {}).items():
-        lines += ["", f"{kind} embeddings, {g['articles_x']}x the articles: throughput x{g['chunks_per_s_x']}, "
-                      f"peak RSS x{g['peak_rss_x']}; the index takes {g['index_mib_per_1k_chunks']} MiB per 1k chunks."]
+        lines += [
+            "",
+            f"{kind} embeddings, {g['articles_x']}x the articles: throughput x{g['chunks_per_s_x']}, "
+            f"peak RSS x{g['peak_rss_x']}; the index takes {g['index_mib_per_1k_chunks']} MiB per 1k chunks.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -201,8 +249,11 @@ def ingest_plot(result: dict[str, Any], path: Path) -> None:
         for r in result["runs"]:
             times = [t for t, _ in r["rss_timeline"]]
             end = max(times[-1], 1e-9) if times else 1.0
-            left.plot([t / end for t in times], [m for _, m in r["rss_timeline"]],
-                      label=f"{r['articles']} articles ({r['embeddings']})")
+            left.plot(
+                [t / end for t in times],
+                [m for _, m in r["rss_timeline"]],
+                label=f"{r['articles']} articles ({r['embeddings']})",
+            )
         left.set_xlabel("fraction of the ingest")
         left.set_ylabel("resident memory (MiB)")
         left.set_title("memory during ingest")

@@ -14,13 +14,15 @@ Only the development split may be used: the test split is for reporting.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 OPEN_GATES = {"min_answerable": "0"}  # every question is answered
 
 
-def fit(rows: Sequence[dict[str, Any]], group: Callable[[dict[str, Any]], str] | None = None,
-        folds: int = 4) -> dict[str, Any]:
+def fit(
+    rows: Sequence[dict[str, Any]], group: Callable[[dict[str, Any]], str] | None = None, folds: int = 4
+) -> dict[str, Any]:
     """Policy values fitted on report rows (``questions`` of an ``rag eval`` report). With ``group`` (a row's
     article, say), also ``cross_validated``: the decision fitted on all but one of ``folds`` groups of
     articles and scored on the one left out, summed over the folds (what to expect on unseen articles)."""
@@ -45,9 +47,11 @@ def fit(rows: Sequence[dict[str, Any]], group: Callable[[dict[str, Any]], str] |
         correct = np.array([bool(r.get("correct")) for r in usable])
         positive, negative = labels == 1, labels == 0
         result["cross_validated"] = {
-            "folds": folds, "answered_right": round(float(np.mean(answered[positive] & correct[positive])), 3),
+            "folds": folds,
+            "answered_right": round(float(np.mean(answered[positive] & correct[positive])), 3),
             "false_refusals": round(float(np.mean(~answered[positive])), 3),
-            "unanswerable_refused": round(float(np.mean(~answered[negative])), 3)}
+            "unanswerable_refused": round(float(np.mean(~answered[negative])), 3),
+        }
     return result
 
 
@@ -57,8 +61,12 @@ _WEIGHTS = ("relevance_weight", "margin_weight", "same_language_weight")
 def _features(rows: Sequence[dict[str, Any]]) -> Any:
     import numpy as np
 
-    return np.array([[r["scores"]["relevance"], r["scores"]["margin"], r["scores"].get("same_language", 0.0)]
-                     for r in rows]).reshape(-1, len(_WEIGHTS))
+    return np.array(
+        [
+            [r["scores"]["relevance"], r["scores"]["margin"], r["scores"].get("same_language", 0.0)]
+            for r in rows
+        ]
+    ).reshape(-1, len(_WEIGHTS))
 
 
 def _fit(x: Any, labels: Any) -> dict[str, float]:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Sequence
 
 from rag.errors import CorpusError
 
@@ -83,9 +83,16 @@ def _parse(row: dict, number: int) -> EvalQuestion:
         raise ValueError("'question' must be a non-empty string")
     evidence = tuple(Evidence(str(e["source"]), str(e["quote"])) for e in row.get("evidence") or [])
     history = tuple((str(q), str(a)) for q, a in row.get("history") or [])
-    return EvalQuestion(str(row.get("id") or f"line{number}"), question, str(row.get("lang") or "und"),
-                        tuple(str(a) for a in row.get("answer_any") or []), evidence,
-                        bool(row.get("answerable", True)), history, bool(row.get("needs_all_sources", False)))
+    return EvalQuestion(
+        str(row.get("id") or f"line{number}"),
+        question,
+        str(row.get("lang") or "und"),
+        tuple(str(a) for a in row.get("answer_any") or []),
+        evidence,
+        bool(row.get("answerable", True)),
+        history,
+        bool(row.get("needs_all_sources", False)),
+    )
 
 
 def retrieval_questions(questions: Sequence[EvalQuestion]) -> list[EvalQuestion]:
@@ -93,8 +100,9 @@ def retrieval_questions(questions: Sequence[EvalQuestion]) -> list[EvalQuestion]
     return [q for q in questions if q.answerable and q.evidence and not q.history]
 
 
-def evidence_spans(question: EvalQuestion, text_of: Callable[[str], str | None]
-                   ) -> list[tuple[str, int, int]]:
+def evidence_spans(
+    question: EvalQuestion, text_of: Callable[[str], str | None]
+) -> list[tuple[str, int, int]]:
     """(file name, start, end) of each evidence quote located in its article (``text_of(name)``)."""
     spans = []
     for item in question.evidence:

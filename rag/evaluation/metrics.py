@@ -4,9 +4,10 @@ its evidence, one ``QuestionRow`` a question and the report that sums the rows."
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from rag.evaluation.datasets import EvalQuestion, evidence_spans
 from rag.index.retrieve import Hit
@@ -23,7 +24,9 @@ def overlap(source: str, start: int, end: int, span: tuple[str, int, int]) -> in
 def covers(hit: Hit, span: tuple[str, int, int]) -> bool:
     """A hit covers an evidence span when it overlaps at least half of it."""
     name, start, end = span
-    return Path(hit.source).name == name and overlap(hit.source, hit.start, hit.end, span) >= (end - start) / 2
+    return (
+        Path(hit.source).name == name and overlap(hit.source, hit.start, hit.end, span) >= (end - start) / 2
+    )
 
 
 def first_hit_rank(hits: Sequence[Hit], spans: Sequence[tuple[str, int, int]]) -> int | None:
@@ -36,11 +39,15 @@ def first_hit_rank(hits: Sequence[Hit], spans: Sequence[tuple[str, int, int]]) -
 
 def rank_metrics(ranks: Sequence[int | None]) -> dict[str, float | None]:
     """recall@1, recall@5 and MRR@10 of first-hit ranks (None: not found); None each when there are none."""
+
     def mean(values: Sequence[float]) -> float | None:
         return sum(values) / len(values) if values else None
 
-    return {"recall@1": mean([r == 1 for r in ranks]), "recall@5": mean([r is not None and r <= 5 for r in ranks]),
-            "mrr@10": mean([1 / r if r and r <= 10 else 0.0 for r in ranks])}
+    return {
+        "recall@1": mean([r == 1 for r in ranks]),
+        "recall@5": mean([r is not None and r <= 5 for r in ranks]),
+        "mrr@10": mean([1 / r if r and r <= 10 else 0.0 for r in ranks]),
+    }
 
 
 @dataclass(frozen=True)
@@ -66,21 +73,47 @@ class AnswerResult:
 def score_answer(question: EvalQuestion, answer: Any, text_of: Callable[[str], str | None]) -> AnswerResult:
     """Score an ``Answer`` (see ``rag.answer``); ``text_of(file name)`` gives an article's text."""
     spans = evidence_spans(question, text_of)
-    on_evidence = [c for c in answer.citations if any(overlap(c.source, c.start, c.end, s) > 0 for s in spans)]
-    mentions = any(a.lower() in answer.text.lower() for a in question.answer_any) if question.answer_any else True
-    exact = all((text_of(Path(c.source).name) or "")[c.start:c.end] == c.quote for c in answer.citations)
+    on_evidence = [
+        c for c in answer.citations if any(overlap(c.source, c.start, c.end, s) > 0 for s in spans)
+    ]
+    mentions = (
+        any(a.lower() in answer.text.lower() for a in question.answer_any) if question.answer_any else True
+    )
+    exact = all((text_of(Path(c.source).name) or "")[c.start : c.end] == c.quote for c in answer.citations)
     cites = bool(on_evidence) or not spans
     correct = (not answer.refused and mentions and cites) if question.answerable else answer.refused
-    return AnswerResult(question.id, question.lang, question.answerable, answer.refused, correct, mentions, cites,
-                        len(answer.citations), len(on_evidence), exact, answer.timings.get("first_token"),
-                        answer.timings.get("total", 0.0), answer.text,
-                        sum(any(overlap(c.source, c.start, c.end, s) > 0 for c in answer.citations) for s in spans))
+    return AnswerResult(
+        question.id,
+        question.lang,
+        question.answerable,
+        answer.refused,
+        correct,
+        mentions,
+        cites,
+        len(answer.citations),
+        len(on_evidence),
+        exact,
+        answer.timings.get("first_token"),
+        answer.timings.get("total", 0.0),
+        answer.text,
+        sum(any(overlap(c.source, c.start, c.end, s) > 0 for c in answer.citations) for s in spans),
+    )
 
 
 # ---------------------------------------------------------------- running a data set --
 
-METRICS = ("hit@1", "hit@5", "mrr@10", "evidence_recall@5", "citation_precision", "citation_recall",
-           "answer_accuracy", "refusal_accuracy", "false_refusal_rate", "in_question_language")
+METRICS = (
+    "hit@1",
+    "hit@5",
+    "mrr@10",
+    "evidence_recall@5",
+    "citation_precision",
+    "citation_recall",
+    "answer_accuracy",
+    "refusal_accuracy",
+    "false_refusal_rate",
+    "in_question_language",
+)
 RETRIEVAL_DEPTH = 10
 
 
@@ -121,8 +154,14 @@ def summarize(rows: Sequence[QuestionRow]) -> dict[str, float | None]:
     unanswerable = [r for r in answered if not r.answerable]
     cited = [r for r in answerable if not r.refused]
     citations = sum(r.citations for r in cited)
-    recall_items = [(min(r.evidence_cited, r.evidence_items if r.needs_all_sources else 1),
-                     r.evidence_items if r.needs_all_sources else 1) for r in answerable if r.evidence_items]
+    recall_items = [
+        (
+            min(r.evidence_cited, r.evidence_items if r.needs_all_sources else 1),
+            r.evidence_items if r.needs_all_sources else 1,
+        )
+        for r in answerable
+        if r.evidence_items
+    ]
 
     def mean(values: Sequence[float]) -> float | None:
         return sum(values) / len(values) if values else None
@@ -134,8 +173,9 @@ def summarize(rows: Sequence[QuestionRow]) -> dict[str, float | None]:
         "mrr@10": ranked["mrr@10"],
         "evidence_recall@5": mean([bool(r.evidence_found_at5) for r in with_evidence]),
         "citation_precision": sum(r.citations_on_evidence for r in cited) / citations if citations else None,
-        "citation_recall": (sum(a for a, _ in recall_items) / sum(b for _, b in recall_items)
-                            if recall_items else None),
+        "citation_recall": (
+            sum(a for a, _ in recall_items) / sum(b for _, b in recall_items) if recall_items else None
+        ),
         "answer_accuracy": mean([bool(r.correct) for r in answerable]),
         "refusal_accuracy": mean([bool(r.refused) for r in unanswerable]),
         "false_refusal_rate": mean([bool(r.refused) for r in answerable]),
@@ -152,12 +192,21 @@ def latency(rows: Sequence[QuestionRow]) -> dict[str, dict[str, float | None]]:
     out = {}
     for name in ("retrieval_s", "first_token_s", "generation_s", "total_s"):
         values = [getattr(r, name) for r in rows if getattr(r, name) is not None]
-        out[name[:-2]] = ({"p50": float(np.percentile(values, 50)), "p95": float(np.percentile(values, 95)),
-                           "n": len(values)} if values else {"p50": None, "p95": None, "n": 0})
+        out[name[:-2]] = (
+            {
+                "p50": float(np.percentile(values, 50)),
+                "p95": float(np.percentile(values, 95)),
+                "n": len(values),
+            }
+            if values
+            else {"p50": None, "p95": None, "n": 0}
+        )
     return out
 
 
-def grouped(rows: Sequence[QuestionRow], key: Callable[[QuestionRow], str]) -> dict[str, dict[str, float | None]]:
+def grouped(
+    rows: Sequence[QuestionRow], key: Callable[[QuestionRow], str]
+) -> dict[str, dict[str, float | None]]:
     groups: dict[str, list[QuestionRow]] = {}
     for row in rows:
         groups.setdefault(key(row), []).append(row)
@@ -166,7 +215,12 @@ def grouped(rows: Sequence[QuestionRow], key: Callable[[QuestionRow], str]) -> d
 
 def report(rows: Sequence[QuestionRow], config: dict[str, Any]) -> dict[str, Any]:
     """The whole report: ``metrics`` overall, by question language, by language pair, latency, rows."""
-    return {"config": config, "metrics": summarize(rows), "by_language": grouped(rows, lambda r: r.lang),
-            "by_pair": grouped(rows, lambda r: r.pair),
-            "by_document_language": grouped(rows, lambda r: r.pair.split("-", 1)[-1]), "latency": latency(rows),
-            "questions": [asdict(r) for r in rows]}
+    return {
+        "config": config,
+        "metrics": summarize(rows),
+        "by_language": grouped(rows, lambda r: r.lang),
+        "by_pair": grouped(rows, lambda r: r.pair),
+        "by_document_language": grouped(rows, lambda r: r.pair.split("-", 1)[-1]),
+        "latency": latency(rows),
+        "questions": [asdict(r) for r in rows],
+    }

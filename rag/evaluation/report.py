@@ -11,9 +11,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from rag.evaluation.metrics import METRICS
 
@@ -35,7 +36,9 @@ def fmt(value: Any) -> str:
 def metrics_table(rows: Mapping[str, Mapping[str, Any]], first: str, keys: tuple[str, ...] = METRICS) -> str:
     lines = [f"| {first} | n | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
     for name, m in rows.items():
-        lines.append(f"| {name} | {m.get('questions', '')} | " + " | ".join(fmt(m.get(k)) for k in keys) + " |")
+        lines.append(
+            f"| {name} | {m.get('questions', '')} | " + " | ".join(fmt(m.get(k)) for k in keys) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -52,18 +55,31 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"# Evaluation: {cfg.get('dataset', '')}",
         f"Corpus `{cfg.get('corpus', '')}`, generator `{cfg.get('generator') or 'none (retrieval only)'}`, "
         f"settings {json.dumps(cfg.get('settings', {}), ensure_ascii=False)}.",
-        "## Overall", metrics_table({"all": report["metrics"]}, "set"),
-        "## By question language", metrics_table(report["by_language"], "language"),
-        "## By document language (of the evidence)", metrics_table(report.get("by_document_language", {}), "language"),
-        "## By language pair (question - evidence)", metrics_table(report["by_pair"], "pair"),
-        "## Latency", latency_table(report["latency"]),
+        "## Overall",
+        metrics_table({"all": report["metrics"]}, "set"),
+        "## By question language",
+        metrics_table(report["by_language"], "language"),
+        "## By document language (of the evidence)",
+        metrics_table(report.get("by_document_language", {}), "language"),
+        "## By language pair (question - evidence)",
+        metrics_table(report["by_pair"], "pair"),
+        "## Latency",
+        latency_table(report["latency"]),
     ]
     if cfg.get("problems"):
-        parts += ["## Skipped lines", "\n".join(f"- line {p['line']}: {p['message']}" for p in cfg["problems"])]
+        parts += [
+            "## Skipped lines",
+            "\n".join(f"- line {p['line']}: {p['message']}" for p in cfg["problems"]),
+        ]
     if misses:
-        parts += ["## Wrong answers", "\n".join(
-            f"- `{q['id']}` ({q['pair']}): {'refused' if q['refused'] else json.dumps(q['answer'], ensure_ascii=False)}"
-            for q in misses)]
+        parts += [
+            "## Wrong answers",
+            "\n".join(
+                f"- `{q['id']}` ({q['pair']}): "
+                + ("refused" if q["refused"] else json.dumps(q["answer"], ensure_ascii=False))
+                for q in misses
+            ),
+        ]
     return "\n\n".join(parts) + "\n"
 
 
@@ -106,13 +122,17 @@ def _plots(report: Mapping[str, Any], out: Path) -> list[Path]:
             for i, key in enumerate(keys):
                 values = [m.get(key) or 0.0 for m in pairs.values()]
                 ax.bar([x + i * width for x in range(len(pairs))], values, width, label=key)
-            ax.set_xticks([x + width * (len(keys) - 1) / 2 for x in range(len(pairs))], list(pairs), rotation=30)
+            ax.set_xticks(
+                [x + width * (len(keys) - 1) / 2 for x in range(len(pairs))], list(pairs), rotation=30
+            )
             ax.set_ylim(0, 1.05)
             ax.set_ylabel("score")
             ax.set_title("metrics by language pair (question - evidence)")
             ax.legend(fontsize=8)
-    stages = {s: [q[f"{s}_s"] for q in report["questions"] if q.get(f"{s}_s") is not None]
-              for s in ("retrieval", "first_token", "total")}
+    stages = {
+        s: [q[f"{s}_s"] for q in report["questions"] if q.get(f"{s}_s") is not None]
+        for s in ("retrieval", "first_token", "total")
+    }
     stages = {s: v for s, v in stages.items() if v}
     if stages:
         written.append(out / "latency.png")
@@ -124,8 +144,14 @@ def _plots(report: Mapping[str, Any], out: Path) -> list[Path]:
 
 
 def comparison_markdown(reports: Mapping[str, Mapping[str, Any]]) -> str:
-    rows = {name: {**r["metrics"], "total p50": r["latency"]["total"]["p50"],
-                   "retrieval p50": r["latency"]["retrieval"]["p50"]} for name, r in reports.items()}
+    rows = {
+        name: {
+            **r["metrics"],
+            "total p50": r["latency"]["total"]["p50"],
+            "retrieval p50": r["latency"]["retrieval"]["p50"],
+        }
+        for name, r in reports.items()
+    }
     keys = (*METRICS, "retrieval p50", "total p50")
     return metrics_table(rows, "config", keys) + "\n"
 
@@ -136,8 +162,10 @@ def write_comparison(reports: Mapping[str, Mapping[str, Any]], out: Path) -> lis
     for name, r in reports.items():
         paths += write_report(r, out / name)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {name: {"metrics": r["metrics"], "latency": r["latency"], "config": r["config"]}
-               for name, r in reports.items()}
+    summary = {
+        name: {"metrics": r["metrics"], "latency": r["latency"], "config": r["config"]}
+        for name, r in reports.items()
+    }
     (out / "compare.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     (out / "compare.md").write_text(comparison_markdown(reports), encoding="utf-8")
     return paths + [out / "compare.json", out / "compare.md"]
@@ -147,8 +175,12 @@ def machine() -> dict[str, Any]:
     import platform
 
     summary = f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}"
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "summary": summary,
-            "date": time.strftime("%Y-%m-%d")}
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "summary": summary,
+        "date": time.strftime("%Y-%m-%d"),
+    }
 
 
 def write_outputs(out: Path, name: str, result: dict[str, Any], markdown: str, plot: Any) -> list[Path]:

@@ -1,12 +1,14 @@
 """Running an evaluation (``rag eval``): each question through retrieval and ``ask``, scored with
-``rag.evaluation.metrics``, written by ``rag.evaluation.report``; ``--compare`` runs several configurations."""
+``rag.evaluation.metrics``, written by ``rag.evaluation.report``; ``--compare`` runs several
+configurations."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from rag.errors import CorpusError
 from rag.evaluation.datasets import (
@@ -28,9 +30,14 @@ from rag.evaluation.metrics import (
 log = logging.getLogger(__name__)
 
 
-def evaluate_question(assistant: Any, q: EvalQuestion, text_of: Callable[[str], str | None],
-                      language_of: Callable[[str], str], retrieval_only: bool = False,
-                      generator: str | None = None) -> QuestionRow:
+def evaluate_question(
+    assistant: Any,
+    q: EvalQuestion,
+    text_of: Callable[[str], str | None],
+    language_of: Callable[[str], str],
+    retrieval_only: bool = False,
+    generator: str | None = None,
+) -> QuestionRow:
     """Run one question through retrieval (and ``ask`` unless ``retrieval_only``) and score it."""
     import time
 
@@ -46,8 +53,16 @@ def evaluate_question(assistant: Any, q: EvalQuestion, text_of: Callable[[str], 
     started = time.perf_counter()
     hits = assistant.search(query, k=RETRIEVAL_DEPTH)
     search_s = time.perf_counter() - started
-    row = QuestionRow(q.id, q.lang, pair, q.answerable, query, needs_all_sources=q.needs_all_sources,
-                      evidence_items=len(spans), retrieval_s=search_s)
+    row = QuestionRow(
+        q.id,
+        q.lang,
+        pair,
+        q.answerable,
+        query,
+        needs_all_sources=q.needs_all_sources,
+        evidence_items=len(spans),
+        retrieval_s=search_s,
+    )
     if spans:
         rank = first_hit_rank(hits, spans)
         found = all(any(covers(h, span) for h in hits[:5]) for span in spans)
@@ -58,15 +73,31 @@ def evaluate_question(assistant: Any, q: EvalQuestion, text_of: Callable[[str], 
     from rag.answer import answer_language
 
     t = answer.timings
-    return replace(row, refused=answer.refused, correct=scored.correct, citations=scored.citations,
-                   citations_on_evidence=scored.citations_on_evidence, evidence_cited=scored.evidence_cited,
-                   exact_quotes=scored.exact_quotes, answer=answer.text,
-                   answer_language=answer_language(answer.text, q.lang), scores=dict(answer.scores), retrieval_s=t.get("retrieval"),
-                   generation_s=t.get("generation"), first_token_s=t.get("first_token"), total_s=t.get("total"))
+    return replace(
+        row,
+        refused=answer.refused,
+        correct=scored.correct,
+        citations=scored.citations,
+        citations_on_evidence=scored.citations_on_evidence,
+        evidence_cited=scored.evidence_cited,
+        exact_quotes=scored.exact_quotes,
+        answer=answer.text,
+        answer_language=answer_language(answer.text, q.lang),
+        scores=dict(answer.scores),
+        retrieval_s=t.get("retrieval"),
+        generation_s=t.get("generation"),
+        first_token_s=t.get("first_token"),
+        total_s=t.get("total"),
+    )
 
 
-def run_dataset(assistant: Any, dataset: Dataset, retrieval_only: bool = False, generator: str | None = None,
-                config: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_dataset(
+    assistant: Any,
+    dataset: Dataset,
+    retrieval_only: bool = False,
+    generator: str | None = None,
+    config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Evaluate every question of ``dataset`` against ``assistant``'s index; returns ``report(...)``."""
     records = assistant.sources()
     texts = {Path(r.source).name: r.source for r in records}
@@ -84,23 +115,37 @@ def run_dataset(assistant: Any, dataset: Dataset, retrieval_only: bool = False, 
         assistant.warm(generator)
     rows = []
     for number, q in enumerate(dataset.questions, start=1):
-        rows.append(evaluate_question(assistant, q, text_of, lambda n: languages.get(n, "und"), retrieval_only,
-                                      generator))
+        rows.append(
+            evaluate_question(
+                assistant, q, text_of, lambda n: languages.get(n, "und"), retrieval_only, generator
+            )
+        )
         log.info("%d/%d %s", number, len(dataset.questions), q.id)
-    config = {**(config or {}), "retrieval_only": retrieval_only,
-              "generator": None if retrieval_only else (generator or assistant.settings.generator),
-              "problems": [asdict(p) for p in dataset.problems]}
+    config = {
+        **(config or {}),
+        "retrieval_only": retrieval_only,
+        "generator": None if retrieval_only else (generator or assistant.settings.generator),
+        "problems": [asdict(p) for p in dataset.problems],
+    }
     return report(rows, config)
 
 
 # ---------------------------------------------------------------- `rag eval` --
 
-INDEX_KEYS = ("chunk_chars", "chunk_overlap_chars", "embedding_model", "embedding_backend", "models_dir",
-              "embedding_url", "embedding_name")
+INDEX_KEYS = (
+    "chunk_chars",
+    "chunk_overlap_chars",
+    "embedding_model",
+    "embedding_backend",
+    "models_dir",
+    "embedding_url",
+    "embedding_name",
+)
 
 
 def parse_config(spec: str) -> tuple[str, dict[str, str]]:
-    """``NAME:key=value,key=value`` (keys are settings fields, e.g. ``retrieval=bm25``) -> (name, overrides)."""
+    """``NAME:key=value,key=value`` (keys are settings fields, e.g. ``retrieval=bm25``) ->
+    (name, overrides)."""
     import dataclasses
 
     from rag.errors import ConfigError
@@ -111,21 +156,31 @@ def parse_config(spec: str) -> tuple[str, dict[str, str]]:
         raise ConfigError(f"--compare {spec!r}: expected NAME:key=value,... (NAME without '/')")
     from rag.settings import AnswerPolicy
 
-    fields = {f.name for f in dataclasses.fields(Settings)} | {f.name for f in dataclasses.fields(AnswerPolicy)}
+    fields = {f.name for f in dataclasses.fields(Settings)} | {
+        f.name for f in dataclasses.fields(AnswerPolicy)
+    }
     overrides = {}
     for item in filter(None, (part.strip() for part in body.split(","))):
         key, eq, value = item.partition("=")
         key = key.strip().replace("-", "_")
         if not eq or key not in fields:
-            raise ConfigError(f"--compare {spec!r}: {item!r} is not key=value with a settings field "
-                              f"(e.g. retrieval=bm25, chunk_chars=400, generator=extractive)")
+            raise ConfigError(
+                f"--compare {spec!r}: {item!r} is not key=value with a settings field "
+                f"(e.g. retrieval=bm25, chunk_chars=400, generator=extractive)"
+            )
         overrides[key] = value.strip()
     return name.strip(), overrides
 
 
-def evaluate(dataset: str | Path, corpus: str | Path | None = None, index: str | Path | None = None,
-             retrieval_only: bool = False, generator: str | None = None, out: str | Path | None = None,
-             compare: Sequence[str] = ()) -> dict[str, Any]:
+def evaluate(
+    dataset: str | Path,
+    corpus: str | Path | None = None,
+    index: str | Path | None = None,
+    retrieval_only: bool = False,
+    generator: str | None = None,
+    out: str | Path | None = None,
+    compare: Sequence[str] = (),
+) -> dict[str, Any]:
     """Run ``dataset`` (a JSONL path or a built-in name such as ``seeds``) and write reports to ``out``.
 
     Without ``index`` the corpus (default: the seed articles) is indexed into a temporary folder. With
@@ -156,19 +211,35 @@ def evaluate(dataset: str | Path, corpus: str | Path | None = None, index: str |
             chosen = None if "generator" in overrides else generator
             settings = Settings.from_env(env, progress=False, generator=chosen)
             own_index = index is None or any(k in overrides for k in INDEX_KEYS)
-            settings = dataclasses.replace(settings, index_dir=Path(tmp) / _index_key(settings) if own_index
-                                           else Path(index))
-            embedder_key = (settings.embedding_path, settings.embedding_backend, settings.embedding_url,
-                            settings.embedding_name)
+            settings = dataclasses.replace(
+                settings, index_dir=Path(tmp) / _index_key(settings) if own_index else Path(index)
+            )
+            embedder_key = (
+                settings.embedding_path,
+                settings.embedding_backend,
+                settings.embedding_url,
+                settings.embedding_name,
+            )
             llm_key = (settings.generator, settings.llm_path, settings.llm_url, settings.llm_name)
-            assistant = Assistant.open(settings=settings, embedder=shared.get(embedder_key), llm=shared.get(llm_key))
+            assistant = Assistant.open(
+                settings=settings, embedder=shared.get(embedder_key), llm=shared.get(llm_key)
+            )
             if own_index and not assistant.store.count():
                 log.info("indexing %s for %s", corpus, name)
                 assistant.ingest([corpus])
             log.info("config %s: %s", name, overrides or "defaults")
-            reports[name] = run_dataset(assistant, data, retrieval_only, settings.generator, {
-                "name": name, "dataset": str(path), "corpus": str(corpus) if own_index else str(index),
-                "settings": overrides})
+            reports[name] = run_dataset(
+                assistant,
+                data,
+                retrieval_only,
+                settings.generator,
+                {
+                    "name": name,
+                    "dataset": str(path),
+                    "corpus": str(corpus) if own_index else str(index),
+                    "settings": overrides,
+                },
+            )
             shared[embedder_key] = assistant.embedder
             if not retrieval_only:
                 shared[llm_key] = assistant.generator_for(settings.generator)
@@ -182,6 +253,9 @@ def evaluate(dataset: str | Path, corpus: str | Path | None = None, index: str |
 def _index_key(settings: Any) -> str:
     import zlib
 
-    where = f"remote{zlib.crc32(settings.embedding_url.encode())}" if settings.embedding_url \
+    where = (
+        f"remote{zlib.crc32(settings.embedding_url.encode())}"
+        if settings.embedding_url
         else settings.embedding_backend
+    )
     return f"index-{settings.chunk_chars}-{settings.chunk_overlap_chars}-{where}"

@@ -22,8 +22,9 @@ import string
 import tempfile
 import time
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,8 +39,13 @@ PUBLISHED_MAP = {"En-En": 0.29, "X-X": 0.23, "X-X-mono": 0.52, "X-Y": 0.66}
 # ---------------------------------------------------------------- (a) LAReQA --
 
 
-def lareqa(embedder: Any, root: Path = DEFAULT_XQUAD, sample: int | None = None,
-           langs: Sequence[str] = LANGS, questions_per_language: int | None = None) -> dict[str, Any]:
+def lareqa(
+    embedder: Any,
+    root: Path = DEFAULT_XQUAD,
+    sample: int | None = None,
+    langs: Sequence[str] = LANGS,
+    questions_per_language: int | None = None,
+) -> dict[str, Any]:
     """mAP of ``embedder`` on the LAReQA XQuAD-R pool (see module docstring); with
     ``questions_per_language``, the pool stays whole and that many questions of each language, evenly
     spread over the paragraphs, are scored."""
@@ -68,11 +74,17 @@ def lareqa(embedder: Any, root: Path = DEFAULT_XQUAD, sample: int | None = None,
     by_lang = collections.defaultdict(list)
     for (lang, _), ap in zip(questions, aps):
         by_lang[lang].append(ap)
-    return {"map": float(np.mean(aps)), "questions": len(questions), "candidates": len(sentences),
-            "languages": list(langs), "paragraphs_per_language": len(paragraphs[langs[0]]),
-            "questions_per_language": questions_per_language,
-            "map_by_question_language": {k: float(np.mean(v)) for k, v in sorted(by_lang.items())},
-            "published_map": PUBLISHED_MAP, "encode_seconds": seconds}
+    return {
+        "map": float(np.mean(aps)),
+        "questions": len(questions),
+        "candidates": len(sentences),
+        "languages": list(langs),
+        "paragraphs_per_language": len(paragraphs[langs[0]]),
+        "questions_per_language": questions_per_language,
+        "map_by_question_language": {k: float(np.mean(v)) for k, v in sorted(by_lang.items())},
+        "published_map": PUBLISHED_MAP,
+        "encode_seconds": seconds,
+    }
 
 
 def _spread(questions: list, gold: list, per_language: int) -> tuple[list, list]:
@@ -85,13 +97,14 @@ def _spread(questions: list, gold: list, per_language: int) -> tuple[list, list]
     return [questions[i] for i in kept], [gold[i] for i in kept]
 
 
-def average_precisions(queries: np.ndarray, docs: np.ndarray, relevant: Sequence[Sequence[int]],
-                       block: int = 256) -> list[float]:
+def average_precisions(
+    queries: np.ndarray, docs: np.ndarray, relevant: Sequence[Sequence[int]], block: int = 256
+) -> list[float]:
     """AP of each query over the whole pool (ties broken against the relevant items)."""
     out = []
     for lo in range(0, len(queries), block):
-        scores = queries[lo:lo + block] @ docs.T
-        for row, rel in zip(scores, relevant[lo:lo + block]):
+        scores = queries[lo : lo + block] @ docs.T
+        for row, rel in zip(scores, relevant[lo : lo + block]):
             rel_scores = np.sort(row[list(rel)])[::-1]
             ranks = np.array([(row >= s).sum() for s in rel_scores])  # 1-based rank of each relevant item
             ranks = np.maximum.accumulate(np.maximum(ranks, np.arange(1, len(ranks) + 1)))
@@ -102,9 +115,14 @@ def average_precisions(queries: np.ndarray, docs: np.ndarray, relevant: Sequence
 # ---------------------------------------------------------------- (b) our setting --
 
 
-def our_setting(embedder: Any, root: Path = DEFAULT_XQUAD, paragraphs: int | None = None,
-                answers: int = 30, generator: str | None = None, langs: Sequence[str] = ("en", "ru")
-                ) -> dict[str, Any]:
+def our_setting(
+    embedder: Any,
+    root: Path = DEFAULT_XQUAD,
+    paragraphs: int | None = None,
+    answers: int = 30,
+    generator: str | None = None,
+    langs: Sequence[str] = ("en", "ru"),
+) -> dict[str, Any]:
     """Retrieval over our chunker and store (hybrid, dense, BM25) and SQuAD EM/F1 on ``answers`` questions."""
     from rag.api import Assistant
     from rag.evaluation.metrics import first_hit_rank, rank_metrics
@@ -125,15 +143,21 @@ def our_setting(embedder: Any, root: Path = DEFAULT_XQUAD, paragraphs: int | Non
                 for qa in para["qas"]:
                     sentence = answer_sentence(para, qa)
                     if sentence is not None:
-                        spans.setdefault(qa["id"], []).append((f"{lang}-{j:03d}.txt",
-                                                               *para["sentence_breaks"][sentence]))
+                        spans.setdefault(qa["id"], []).append(
+                            (f"{lang}-{j:03d}.txt", *para["sentence_breaks"][sentence])
+                        )
             for lang in langs:
                 for qa in data[lang][j]["qas"]:
                     if len(spans.get(qa["id"], ())) == len(langs):
-                        questions.append((lang, qa["question"], spans[qa["id"]],
-                                          [a["text"] for a in qa["answers"]]))
-        assistant = Assistant.open(Path(tmp) / "index", embedder=embedder, progress=False,
-                                   **({"generator": generator} if generator else {}))
+                        questions.append(
+                            (lang, qa["question"], spans[qa["id"]], [a["text"] for a in qa["answers"]])
+                        )
+        assistant = Assistant.open(
+            Path(tmp) / "index",
+            embedder=embedder,
+            progress=False,
+            **({"generator": generator} if generator else {}),
+        )
         started = time.perf_counter()
         assistant.ingest([folder])
         result["ingest_seconds"] = time.perf_counter() - started
@@ -152,8 +176,11 @@ def our_setting(embedder: Any, root: Path = DEFAULT_XQUAD, paragraphs: int | Non
                 cross = assistant.search(question, k=10, mode=mode, language=others)
                 rows["cross"].append(first_hit_rank(cross, [s for s in spans if not s[0].startswith(lang)]))
             result["retrieval"][mode] = {
-                **{f"{scope}_{k}": v for scope, ranks in rows.items() for k, v in rank_metrics(ranks).items()},
-                "top1_in_question_language": float(np.mean(top1_same)) if top1_same else None}
+                **{
+                    f"{scope}_{k}": v for scope, ranks in rows.items() for k, v in rank_metrics(ranks).items()
+                },
+                "top1_in_question_language": float(np.mean(top1_same)) if top1_same else None,
+            }
             log.info("xquad-r %s: %s", mode, result["retrieval"][mode])
         if answers:
             result["answers"] = _answers(assistant, questions, answers, generator)
@@ -166,21 +193,28 @@ def _answers(assistant: Any, questions: Sequence[tuple], count: int, generator: 
     sample = list(questions[::step])[:count]
     assistant.warm(generator)
     em, f1, refused = [], [], 0
-    for lang, question, _, golds in sample:
+    for _lang, question, _, golds in sample:
         answer = assistant.ask(question, generator=generator)
         text = re.sub(r"\[\d+\]", "", answer.text)
         refused += answer.refused
         em.append(max(exact_match(text, g) for g in golds))
         f1.append(max(f1_score(text, g) for g in golds))
-    return {"questions": len(sample), "exact_match": float(np.mean(em)), "f1": float(np.mean(f1)),
-            "refused": refused, "generator": generator or assistant.settings.generator}
+    return {
+        "questions": len(sample),
+        "exact_match": float(np.mean(em)),
+        "f1": float(np.mean(f1)),
+        "refused": refused,
+        "generator": generator or assistant.settings.generator,
+    }
 
 
 def normalize_answer(text: str) -> str:
     """SQuAD normalisation (lower case, no punctuation, no English articles, single spaces), made
     Unicode-aware: punctuation is every Unicode P* character."""
     text = text.lower()
-    text = "".join(ch for ch in text if ch not in string.punctuation and not unicodedata.category(ch).startswith("P"))
+    text = "".join(
+        ch for ch in text if ch not in string.punctuation and not unicodedata.category(ch).startswith("P")
+    )
     text = re.sub(r"\b(a|an|the)\b", " ", text)
     return " ".join(text.split())
 
@@ -203,25 +237,49 @@ def markdown(result: dict[str, Any]) -> str:
     parts = ["# XQuAD-R"]
     if "lareqa" in result:
         a = result["lareqa"]
-        parts += [f"## LAReQA protocol ({a['paragraphs_per_language']} paragraphs x {len(a['languages'])} "
-                  f"languages: {a['candidates']} candidate sentences, {a['questions']} questions"
-                  + (f", {a['questions_per_language']} per language evenly spread" if a.get("questions_per_language")
-                     else "") + ")",
-                  f"mAP **{a['map']:.3f}** (published mBERT: "
-                  + ", ".join(f"{k} {v}" for k, v in a["published_map"].items()) + ")",
-                  "| question language | mAP |\n|---|---|\n" + "\n".join(
-                      f"| {k} | {v:.3f} |" for k, v in a["map_by_question_language"].items())]
+        parts += [
+            f"## LAReQA protocol ({a['paragraphs_per_language']} paragraphs x {len(a['languages'])} "
+            f"languages: {a['candidates']} candidate sentences, {a['questions']} questions"
+            + (
+                f", {a['questions_per_language']} per language evenly spread"
+                if a.get("questions_per_language")
+                else ""
+            )
+            + ")",
+            f"mAP **{a['map']:.3f}** (published mBERT: "
+            + ", ".join(f"{k} {v}" for k, v in a["published_map"].items())
+            + ")",
+            "| question language | mAP |\n|---|---|\n"
+            + "\n".join(f"| {k} | {v:.3f} |" for k, v in a["map_by_question_language"].items()),
+        ]
     if "ours" in result:
         b = result["ours"]
-        keys = ["any_recall@1", "any_recall@5", "any_mrr@10", "cross_recall@1", "cross_recall@5", "cross_mrr@10",
-                "top1_in_question_language"]
-        parts += [f"## Our setting ({'/'.join(b['languages'])}, {b['paragraphs_per_language']} paragraphs each, "
-                  f"{b['chunks']} chunks, {b['questions']} questions)",
-                  "| mode | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys) + "\n" + "\n".join(
-                      f"| {mode} | " + " | ".join(f"{m[k]:.3f}" if m[k] is not None else "-" for k in keys) + " |"
-                      for mode, m in b["retrieval"].items())]
+        keys = [
+            "any_recall@1",
+            "any_recall@5",
+            "any_mrr@10",
+            "cross_recall@1",
+            "cross_recall@5",
+            "cross_mrr@10",
+            "top1_in_question_language",
+        ]
+        parts += [
+            f"## Our setting ({'/'.join(b['languages'])}, {b['paragraphs_per_language']} paragraphs each, "
+            f"{b['chunks']} chunks, {b['questions']} questions)",
+            "| mode | "
+            + " | ".join(keys)
+            + " |\n|---|"
+            + "---|" * len(keys)
+            + "\n"
+            + "\n".join(
+                f"| {mode} | " + " | ".join(f"{m[k]:.3f}" if m[k] is not None else "-" for k in keys) + " |"
+                for mode, m in b["retrieval"].items()
+            ),
+        ]
         if "answers" in b:
             ans = b["answers"]
-            parts.append(f"Answers ({ans['generator']}, {ans['questions']} questions): exact match "
-                         f"{ans['exact_match']:.3f}, F1 {ans['f1']:.3f}, refused {ans['refused']}")
+            parts.append(
+                f"Answers ({ans['generator']}, {ans['questions']} questions): exact match "
+                f"{ans['exact_match']:.3f}, F1 {ans['f1']:.3f}, refused {ans['refused']}"
+            )
     return "\n\n".join(parts) + "\n"

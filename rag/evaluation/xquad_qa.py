@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rag.errors import CorpusError
 from rag.evaluation.xquad_r import DEFAULT_XQUAD
@@ -48,8 +49,9 @@ def load_articles(root: Path, languages: Sequence[str]) -> dict[str, list[dict[s
     return articles
 
 
-def build_pile(out: Path, split: str = "dev", root: Path = DEFAULT_XQUAD,
-               every_question: bool = False) -> tuple[Path, Path]:
+def build_pile(
+    out: Path, split: str = "dev", root: Path = DEFAULT_XQUAD, every_question: bool = False
+) -> tuple[Path, Path]:
     """Write the pile of ``split`` under ``out``: (corpus folder, data set file). With ``every_question``
     (the calibration set), the same files, but every question of every indexed paragraph (answerable)
     and every usable question of the left-out ones (unanswerable), without follow-ups."""
@@ -64,7 +66,9 @@ def build_pile(out: Path, split: str = "dev", root: Path = DEFAULT_XQUAD,
         rows += _article(data, a, corpus, turn, follow_up=number % FOLLOW_UP_EVERY == 0, every=every_question)
     dataset = Path(out) / f"xquad-qa-{split}{'-all' if every_question else ''}.jsonl"
     dataset.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    log.info("xquad-qa %s: %d articles, %d questions -> %s", split, len(list(corpus.iterdir())), len(rows), dataset)
+    log.info(
+        "xquad-qa %s: %d articles, %d questions -> %s", split, len(list(corpus.iterdir())), len(rows), dataset
+    )
     return corpus, dataset
 
 
@@ -78,25 +82,36 @@ class _Turns:
     def next(self, kind: str, avoid: str = "") -> str:
         n = len(QUESTION_LANGUAGES)
         order = {lang: (k - self.offset) % n for k, lang in enumerate(QUESTION_LANGUAGES)}
-        lang = min((lang for lang in QUESTION_LANGUAGES if lang != avoid),
-                   key=lambda lang: (self.used.get((kind, lang), 0), order[lang]))
+        lang = min(
+            (lang for lang in QUESTION_LANGUAGES if lang != avoid),
+            key=lambda lang: (self.used.get((kind, lang), 0), order[lang]),
+        )
         self.used[(kind, lang)] = self.used.get((kind, lang), 0) + 1
         self.offset += 1
         return lang
 
 
-def _article(data: dict[str, list[dict[str, Any]]], a: int, corpus: Path, turn: _Turns,
-             follow_up: bool, every: bool = False) -> list[dict[str, Any]]:
+def _article(
+    data: dict[str, list[dict[str, Any]]],
+    a: int,
+    corpus: Path,
+    turn: _Turns,
+    follow_up: bool,
+    every: bool = False,
+) -> list[dict[str, Any]]:
     """Files and questions of article ``a`` (``every``: all its questions, see ``build_pile``)."""
     paragraphs = len(data["en"][a]["paragraphs"])
     left_out = a % paragraphs
     indexed = [p for p in range(paragraphs) if p != left_out]
-    doc_lang = {p: DOCUMENT_LANGUAGES[(a * len(indexed) + k) % len(DOCUMENT_LANGUAGES)]
-                for k, p in enumerate(indexed)}
+    doc_lang = {
+        p: DOCUMENT_LANGUAGES[(a * len(indexed) + k) % len(DOCUMENT_LANGUAGES)] for k, p in enumerate(indexed)
+    }
     names = {}
     for p in indexed:
         names[p] = f"a{a:02d}p{p}.{doc_lang[p]}.txt"
-        (corpus / names[p]).write_text(data[doc_lang[p]][a]["paragraphs"][p]["context"] + "\n", encoding="utf-8")
+        (corpus / names[p]).write_text(
+            data[doc_lang[p]][a]["paragraphs"][p]["context"] + "\n", encoding="utf-8"
+        )
     if every:
         return _every_question(data, a, indexed, left_out, doc_lang, names, turn)
     rows = []
@@ -115,8 +130,15 @@ def _article(data: dict[str, list[dict[str, Any]]], a: int, corpus: Path, turn: 
     return rows
 
 
-def _every_question(data: dict[str, list[dict[str, Any]]], a: int, indexed: Sequence[int], left_out: int,
-                    doc_lang: dict[int, str], names: dict[int, str], turn: _Turns) -> list[dict[str, Any]]:
+def _every_question(
+    data: dict[str, list[dict[str, Any]]],
+    a: int,
+    indexed: Sequence[int],
+    left_out: int,
+    doc_lang: dict[int, str],
+    names: dict[int, str],
+    turn: _Turns,
+) -> list[dict[str, Any]]:
     """Each answerable question twice, in another language and in its paragraph's; each unanswerable one
     in a question language and in the language of one of the article's indexed paragraphs (users ask in
     their documents' language too, and cosines run higher within one language)."""
@@ -131,39 +153,75 @@ def _every_question(data: dict[str, list[dict[str, Any]]], a: int, indexed: Sequ
     return rows
 
 
-def _unanswerable_row(data: dict[str, list[dict[str, Any]]], a: int, p: int, qi: int, lang: str) -> dict[str, Any]:
-    return {"id": f"a{a:02d}p{p}q{qi}-{lang}-none", "question": data[lang][a]["paragraphs"][p]["qas"][qi]["question"],
-            "lang": lang, "answerable": False, "article": a, "kind": "unanswerable"}
+def _unanswerable_row(
+    data: dict[str, list[dict[str, Any]]], a: int, p: int, qi: int, lang: str
+) -> dict[str, Any]:
+    return {
+        "id": f"a{a:02d}p{p}q{qi}-{lang}-none",
+        "question": data[lang][a]["paragraphs"][p]["qas"][qi]["question"],
+        "lang": lang,
+        "answerable": False,
+        "article": a,
+        "kind": "unanswerable",
+    }
 
 
 def _answer_text(data: dict[str, list[dict[str, Any]]], lang: str, a: int, p: int, qi: int) -> str:
     return data[lang][a]["paragraphs"][p]["qas"][qi]["answers"][0]["text"]
 
 
-def _answerable(data: dict[str, list[dict[str, Any]]], a: int, p: int, qi: int, lang: str, doc: str, name: str,
-                history: list[list[str]]) -> dict[str, Any]:
+def _answerable(
+    data: dict[str, list[dict[str, Any]]],
+    a: int,
+    p: int,
+    qi: int,
+    lang: str,
+    doc: str,
+    name: str,
+    history: list[list[str]],
+) -> dict[str, Any]:
     para = data[doc][a]["paragraphs"][p]
     qa = para["qas"][qi]
     start = qa["answers"][0]["answer_start"]
     s, e = next(((s, e) for s, e in para["sentence_breaks"] if s <= start < e), (0, len(para["context"])))
     quote = para["context"][s:e].strip()
-    return {"id": f"a{a:02d}p{p}q{qi}-{lang}-{doc}", "question": data[lang][a]["paragraphs"][p]["qas"][qi]["question"],
-            "lang": lang, "answerable": True, "evidence": [{"source": name, "quote": quote}],
-            "history": history, "article": a, "kind": "follow-up" if history else "answerable",
-            "reference": qa["answers"][0]["text"]}
+    return {
+        "id": f"a{a:02d}p{p}q{qi}-{lang}-{doc}",
+        "question": data[lang][a]["paragraphs"][p]["qas"][qi]["question"],
+        "lang": lang,
+        "answerable": True,
+        "evidence": [{"source": name, "quote": quote}],
+        "history": history,
+        "article": a,
+        "kind": "follow-up" if history else "answerable",
+        "reference": qa["answers"][0]["text"],
+    }
 
 
-def _unanswerables(data: dict[str, list[dict[str, Any]]], a: int, p: int, indexed: Sequence[int]) -> list[int]:
+def _unanswerables(
+    data: dict[str, list[dict[str, Any]]], a: int, p: int, indexed: Sequence[int]
+) -> list[int]:
     """Indexes of the questions of the left-out paragraph ``p`` whose (English) answer no indexed paragraph
     contains."""
     others = " ".join(data["en"][a]["paragraphs"][q]["context"].lower() for q in indexed)
-    return [qi for qi, qa in enumerate(data["en"][a]["paragraphs"][p]["qas"])
-            if qa["answers"][0]["text"].lower() not in others]
+    return [
+        qi
+        for qi, qa in enumerate(data["en"][a]["paragraphs"][p]["qas"])
+        if qa["answers"][0]["text"].lower() not in others
+    ]
 
 
-def evaluate_pile(split: str = "dev", root: Path | None = None, retrieval_only: bool = False,
-                  generator: str | None = None, out: str | Path | None = None, compare: Sequence[str] = (),
-                  limit: int | None = None, calibrate: bool = False, every_question: bool = False) -> dict[str, Any]:
+def evaluate_pile(
+    split: str = "dev",
+    root: Path | None = None,
+    retrieval_only: bool = False,
+    generator: str | None = None,
+    out: str | Path | None = None,
+    compare: Sequence[str] = (),
+    limit: int | None = None,
+    calibrate: bool = False,
+    every_question: bool = False,
+) -> dict[str, Any]:
     """Build the pile of ``split`` in a temporary folder and run ``rag eval`` on it (``limit``: only the
     first N questions, for quick looks; ``every_question``: the calibration set of ``build_pile``). With
     ``calibrate`` (development split only), every question of the
@@ -175,10 +233,13 @@ def evaluate_pile(split: str = "dev", root: Path | None = None, retrieval_only: 
     from rag.evaluation.run import evaluate
 
     if calibrate and split != "dev":
-        raise CorpusError("--calibrate fits thresholds: only on the dev split (the test split is for reporting)")
+        raise CorpusError(
+            "--calibrate fits thresholds: only on the dev split (the test split is for reporting)"
+        )
     with tempfile.TemporaryDirectory(prefix="rag-xquad-qa-") as tmp:
-        corpus, dataset = build_pile(Path(tmp), split, root or DEFAULT_XQUAD,
-                                     every_question=calibrate or every_question)
+        corpus, dataset = build_pile(
+            Path(tmp), split, root or DEFAULT_XQUAD, every_question=calibrate or every_question
+        )
         if limit:
             lines = dataset.read_text(encoding="utf-8").splitlines(keepends=True)[:limit]
             dataset.write_text("".join(lines), encoding="utf-8")
@@ -191,5 +252,7 @@ def evaluate_pile(split: str = "dev", root: Path | None = None, retrieval_only: 
     report["calibration"] = fit(report["questions"], group=lambda row: row["id"].split("p")[0])  # by article
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "calibration.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+        (Path(out) / "calibration.json").write_text(
+            json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
     return report

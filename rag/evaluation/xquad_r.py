@@ -4,9 +4,10 @@ order, parallel across its 11 languages, with the sentence that holds each quest
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rag.errors import CorpusError
 from rag.settings import DEFAULT_XQUAD
@@ -27,7 +28,9 @@ def xquad_paragraphs(root: Path, lang: str) -> list[dict[str, Any]]:
     path = Path(root) / f"{lang}.json"
     if not path.exists():
         raise CorpusError(f"XQuAD-R file missing: {path} (pass --xquad DIR or set RAG_XQUAD_DIR)")
-    return [p for article in json.loads(path.read_text(encoding="utf-8"))["data"] for p in article["paragraphs"]]
+    return [
+        p for article in json.loads(path.read_text(encoding="utf-8"))["data"] for p in article["paragraphs"]
+    ]
 
 
 def answer_sentence(para: dict[str, Any], qa: dict[str, Any]) -> int | None:
@@ -36,8 +39,9 @@ def answer_sentence(para: dict[str, Any], qa: dict[str, Any]) -> int | None:
     return next((i for i, (s, e) in enumerate(para["sentence_breaks"]) if s <= start < e), None)
 
 
-def xquad_sample(root: Path, langs: Sequence[str], paragraphs: int, per_paragraph: int, out: Path
-                 ) -> XQuadSample:
+def xquad_sample(
+    root: Path, langs: Sequence[str], paragraphs: int, per_paragraph: int, out: Path
+) -> XQuadSample:
     """Write the first ``paragraphs`` XQuAD-R paragraphs of each language as articles under ``out``."""
     data = {lang: xquad_paragraphs(root, lang)[:paragraphs] for lang in langs}
     gold: dict[str, list[tuple[str, int, int]]] = {}
@@ -50,6 +54,11 @@ def xquad_sample(root: Path, langs: Sequence[str], paragraphs: int, per_paragrap
                 sentence = answer_sentence(para, qa)
                 if sentence is not None:
                     gold.setdefault(qa["id"], []).append((name, *para["sentence_breaks"][sentence]))
-    questions = [(lang, qa["question"], gold[qa["id"]]) for lang, paras in data.items() for para in paras
-                 for qa in para["qas"][:per_paragraph] if qa["id"] in gold]
+    questions = [
+        (lang, qa["question"], gold[qa["id"]])
+        for lang, paras in data.items()
+        for para in paras
+        for qa in para["qas"][:per_paragraph]
+        if qa["id"] in gold
+    ]
     return XQuadSample(out, questions)

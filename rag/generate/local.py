@@ -8,8 +8,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from rag.errors import ModelError
 from rag.generate.base import Message
@@ -20,8 +21,9 @@ log = logging.getLogger(__name__)
 class LlamaCppGenerator:
     """A GGUF chat model run by llama.cpp in this process (loaded on first use, then kept)."""
 
-    def __init__(self, path: Path, context: int = 2048, threads: int = 0,
-                 warm_prefix: Sequence[Message] = ()) -> None:
+    def __init__(
+        self, path: Path, context: int = 2048, threads: int = 0, warm_prefix: Sequence[Message] = ()
+    ) -> None:
         self.path = Path(path)
         self.name = f"local:{self.path.name}"
         self._context = context
@@ -34,24 +36,34 @@ class LlamaCppGenerator:
         if self._llm is not None:
             return self._llm
         if not self.path.is_file():
-            raise ModelError(f"no local LLM at {self.path}: run `make models` (or `python -m rag.setup.models llm`), "
-                             "or set RAG_LLM_MODEL to a GGUF file, or RAG_GENERATOR=openai / extractive")
+            raise ModelError(
+                f"no local LLM at {self.path}: run `make models` (or `python -m rag.setup.models llm`), "
+                "or set RAG_LLM_MODEL to a GGUF file, or RAG_GENERATOR=openai / extractive"
+            )
         try:
             from llama_cpp import Llama
         except ImportError as exc:
-            raise ModelError(f"llama-cpp-python is not installed ({exc}): run `make setup`, or set "
-                             "RAG_GENERATOR=openai / extractive") from None
+            raise ModelError(
+                f"llama-cpp-python is not installed ({exc}): run `make setup`, or set "
+                "RAG_GENERATOR=openai / extractive"
+            ) from None
         _route_llama_logs()
         started = time.perf_counter()
         try:
-            self._llm = Llama(str(self.path), n_ctx=self._context, n_threads=self._threads,
-                              n_threads_batch=self._threads, verbose=False)
+            self._llm = Llama(
+                str(self.path),
+                n_ctx=self._context,
+                n_threads=self._threads,
+                n_threads_batch=self._threads,
+                verbose=False,
+            )
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"cannot load the GGUF model {self.path} (RAG_LLM_MODEL): {exc}") from None
         log.info("loaded %s in %.1fs", self.path.name, time.perf_counter() - started)
         if self._warm_prefix:  # evaluate the fixed system prompt once; later prompts reuse its KV cache
-            self._llm.create_chat_completion(self._warm_prefix + [{"role": "user", "content": "."}],
-                                             max_tokens=1, temperature=0)
+            self._llm.create_chat_completion(
+                self._warm_prefix + [{"role": "user", "content": "."}], max_tokens=1, temperature=0
+            )
         return self._llm
 
     def load(self) -> None:
@@ -66,14 +78,22 @@ class LlamaCppGenerator:
         with self._lock:
             llm = self._load()
             try:
-                pieces = llm.create_chat_completion(list(messages), max_tokens=max_tokens, temperature=0.0,
-                                                    top_k=1, repeat_penalty=1.05, stream=True)
+                pieces = llm.create_chat_completion(
+                    list(messages),
+                    max_tokens=max_tokens,
+                    temperature=0.0,
+                    top_k=1,
+                    repeat_penalty=1.05,
+                    stream=True,
+                )
                 for piece in pieces:
                     text = piece["choices"][0]["delta"].get("content")
                     if text:
                         yield text
             except ValueError as exc:  # e.g. prompt longer than the context window
-                raise ModelError(f"the local LLM failed: {exc} (RAG_LLM_CONTEXT, RAG_CONTEXT_TOKENS)") from None
+                raise ModelError(
+                    f"the local LLM failed: {exc} (RAG_LLM_CONTEXT, RAG_CONTEXT_TOKENS)"
+                ) from None
 
 
 _LOG_CALLBACK: Any = None

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from rag.errors import ConfigError, ModelError
 from rag.generate.base import Message
@@ -13,7 +13,9 @@ from rag.generate.base import Message
 class OpenAIGenerator:
     """Any server speaking the OpenAI chat-completions API, streamed over server-sent events."""
 
-    def __init__(self, base_url: str, model: str = "default", api_key: str = "", timeout: float = 120.0) -> None:
+    def __init__(
+        self, base_url: str, model: str = "default", api_key: str = "", timeout: float = 120.0
+    ) -> None:
         if not base_url:
             raise ConfigError("RAG_GENERATOR=openai needs RAG_LLM_URL, e.g. http://127.0.0.1:11434/v1")
         if not base_url.startswith(("http://", "https://")):
@@ -31,19 +33,28 @@ class OpenAIGenerator:
         import httpx
 
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        body = {"model": self.model, "messages": list(messages), "max_tokens": max_tokens, "temperature": 0,
-                "stream": True}
+        body = {
+            "model": self.model,
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "temperature": 0,
+            "stream": True,
+        }
         url = f"{self.base_url}/chat/completions"
         try:
             with httpx.stream("POST", url, json=body, headers=headers, timeout=self._timeout) as response:
                 if response.status_code >= 400:
                     detail = response.read().decode("utf-8", "replace")[:300]
-                    raise ModelError(f"the LLM server at {url} answered HTTP {response.status_code}: {detail} "
-                                     "(RAG_LLM_URL, RAG_LLM_NAME, RAG_LLM_API_KEY)")
+                    raise ModelError(
+                        f"the LLM server at {url} answered HTTP {response.status_code}: {detail} "
+                        "(RAG_LLM_URL, RAG_LLM_NAME, RAG_LLM_API_KEY)"
+                    )
                 yield from _sse_text(response.iter_lines())
         except httpx.TimeoutException:
-            raise ModelError(f"the LLM server at {self.base_url} did not answer within {self._timeout:g}s "
-                             "(RAG_LLM_TIMEOUT)") from None
+            raise ModelError(
+                f"the LLM server at {self.base_url} did not answer within {self._timeout:g}s "
+                "(RAG_LLM_TIMEOUT)"
+            ) from None
         except httpx.HTTPError as exc:
             raise ModelError(f"cannot reach the LLM server at {self.base_url}: {exc} (RAG_LLM_URL)") from None
 

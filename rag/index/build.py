@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from rag.embed import Embedder
 from rag.index.locks import file_lock
@@ -51,9 +52,11 @@ class IngestReport:
 
     def summary(self) -> str:
         repeats = f", {self.repeats_skipped} repeated passages left out" if self.repeats_skipped else ""
-        lines = [f"added {len(self.added)}, updated {len(self.updated)}, unchanged {len(self.unchanged)}, "
-                 f"skipped {len(self.skipped)} ({self.chunks_embedded} chunks embedded in {self.seconds:.1f}s"
-                 f"{repeats})"]
+        lines = [
+            f"added {len(self.added)}, updated {len(self.updated)}, unchanged {len(self.unchanged)}, "
+            f"skipped {len(self.skipped)} ({self.chunks_embedded} chunks embedded in {self.seconds:.1f}s"
+            f"{repeats})"
+        ]
         for label, items in (("added", self.added), ("updated", self.updated), ("unchanged", self.unchanged)):
             lines.extend(f"  {label:9} {source}" for source in items)
         lines.extend(f"  skipped   {s.source}: {s.reason}" for s in self.skipped)
@@ -64,14 +67,29 @@ def chunking_key(chunk_chars: int, overlap_chars: int) -> str:
     return f"sentences2/{chunk_chars}/{overlap_chars}"  # 2: no break before a lower-case word
 
 
-def ingest(paths: Iterable[Path | str], store: Store, embedder_factory: Any, chunk_chars: int,
-           overlap_chars: int, max_bytes: int, progress: bool = False) -> IngestReport:
+def ingest(
+    paths: Iterable[Path | str],
+    store: Store,
+    embedder_factory: Any,
+    chunk_chars: int,
+    overlap_chars: int,
+    max_bytes: int,
+    progress: bool = False,
+) -> IngestReport:
     """Ingest ``paths``; ``embedder_factory()`` is called only if something needs embedding. One ingest
     at a time per index folder: a second one waits for the first (``ingest_lock``). Every article's text
     is also kept outside the store (``Archive``), so ``rag reindex`` can rebuild the store."""
     with ingest_lock(store.index_dir):
-        return _ingest(paths, store, Archive(store.index_dir), embedder_factory, chunk_chars, overlap_chars,
-                       max_bytes, progress)
+        return _ingest(
+            paths,
+            store,
+            Archive(store.index_dir),
+            embedder_factory,
+            chunk_chars,
+            overlap_chars,
+            max_bytes,
+            progress,
+        )
 
 
 def keep_missing(store: Store, archive: Archive, records: dict[str, Any] | None = None) -> int:
@@ -97,8 +115,16 @@ def ingest_lock(index_dir: Path) -> Iterator[None]:
         yield
 
 
-def _ingest(paths: Iterable[Path | str], store: Store, archive: Archive, embedder_factory: Any,
-            chunk_chars: int, overlap_chars: int, max_bytes: int, progress: bool) -> IngestReport:
+def _ingest(
+    paths: Iterable[Path | str],
+    store: Store,
+    archive: Archive,
+    embedder_factory: Any,
+    chunk_chars: int,
+    overlap_chars: int,
+    max_bytes: int,
+    progress: bool,
+) -> IngestReport:
     started = time.perf_counter()
     repaired = store.remove_orphans()
     if repaired:
@@ -116,8 +142,15 @@ def _ingest(paths: Iterable[Path | str], store: Store, archive: Archive, embedde
         meter.close()
     if tally.repeats:
         log.info("left out %d passage(s) already in the index %d times", tally.repeats, MAX_COPIES)
-    return IngestReport(tuple(tally.added), tuple(tally.updated), tuple(tally.unchanged), tuple(tally.skipped),
-                        embedded, time.perf_counter() - started, tally.repeats)
+    return IngestReport(
+        tuple(tally.added),
+        tuple(tally.updated),
+        tuple(tally.unchanged),
+        tuple(tally.skipped),
+        embedded,
+        time.perf_counter() - started,
+        tally.repeats,
+    )
 
 
 @dataclass
@@ -129,8 +162,16 @@ class Tally:
     repeats: int = 0
 
 
-def _changed(files: Sequence[Path], known: dict[str, Any], key: str, chunk_chars: int, overlap_chars: int,
-             max_bytes: int, tally: Tally, meter: "Progress") -> Iterator[tuple[Article, list[Chunk]]]:
+def _changed(
+    files: Sequence[Path],
+    known: dict[str, Any],
+    key: str,
+    chunk_chars: int,
+    overlap_chars: int,
+    max_bytes: int,
+    tally: Tally,
+    meter: Progress,
+) -> Iterator[tuple[Article, list[Chunk]]]:
     """Load ``files`` one at a time and yield each new or changed article with its chunks; unchanged and
     skipped files are only counted. Nothing but the current article is held, so memory does not grow with
     the corpus."""
@@ -166,8 +207,15 @@ def distinct(chunks: Sequence[Chunk]) -> list[Chunk]:
     return out
 
 
-def embed_and_write(changed: Iterable[tuple[Article, list[Chunk]]], store: Store, archive: Archive,
-                    embedder_factory: Any, key: str, meter: "Progress", tally: "Tally") -> int:
+def embed_and_write(
+    changed: Iterable[tuple[Article, list[Chunk]]],
+    store: Store,
+    archive: Archive,
+    embedder_factory: Any,
+    key: str,
+    meter: Progress,
+    tally: Tally,
+) -> int:
     """Embed and write ``changed`` in groups of about ``GROUP_CHUNKS`` chunks as they stream in; the
     embedder is made when the first group is ready (never, when nothing changed). Each article's text is
     kept in ``archive`` before the store holds it."""
@@ -178,10 +226,10 @@ def embed_and_write(changed: Iterable[tuple[Article, list[Chunk]]], store: Store
         tally.repeats += sum(len(c) for _, c in group) - sum(len(c) for _, c in kept)
         texts = [c.text for _, chunks in kept for c in chunks]
         embedder = embedder or embedder_factory()
-        vectors = embedder.embed_documents(texts) if texts else []
+        vectors: Any = embedder.embed_documents(texts) if texts else []
         items, offset = [], 0
         for article, chunks in kept:
-            items.append((article, chunks, vectors[offset:offset + len(chunks)]))
+            items.append((article, chunks, vectors[offset : offset + len(chunks)]))
             offset += len(chunks)
         for article, _ in kept:
             archive.put(article)
@@ -194,7 +242,9 @@ def embed_and_write(changed: Iterable[tuple[Article, list[Chunk]]], store: Store
 def _cap_copies(group: list[tuple[Article, list[Chunk]]], store: Store) -> list[tuple[Article, list[Chunk]]]:
     """``group`` without the chunks whose text the index (other articles) and the group's earlier articles
     already hold ``MAX_COPIES`` times."""
-    copies = store.text_copies([c.text for _, chunks in group for c in chunks], [a.article_id for a, _ in group])
+    copies = store.text_copies(
+        [c.text for _, chunks in group for c in chunks], [a.article_id for a, _ in group]
+    )
     kept = []
     for article, chunks in group:
         mine = []
@@ -257,8 +307,10 @@ class Progress:
 
     def line(self) -> str:
         eta = self.eta_seconds()
-        return (f"ingest: {self.files}/{self.total} files, {self.chunks} chunks embedded "
-                f"({self.chunk_rate():.1f}/s), ETA {'?' if eta is None else _clock(eta)}")
+        return (
+            f"ingest: {self.files}/{self.total} files, {self.chunks} chunks embedded "
+            f"({self.chunk_rate():.1f}/s), ETA {'?' if eta is None else _clock(eta)}"
+        )
 
     def close(self) -> None:
         if self._bar is not None:

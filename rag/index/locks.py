@@ -13,9 +13,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from rag.errors import StoreError
 
@@ -31,8 +31,10 @@ def file_lock(path: Path, what: str, level: int = logging.WARNING) -> Iterator[N
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a+", encoding="utf-8")
     except OSError as exc:
-        raise StoreError(f"cannot create the lock file {path} ({exc.strerror or exc}): the index folder "
-                         "must be writable (RAG_INDEX_DIR)") from None
+        raise StoreError(
+            f"cannot create the lock file {path} ({exc.strerror or exc}): the index folder "
+            "must be writable (RAG_INDEX_DIR)"
+        ) from None
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rag.errors import RagError
 from rag.index.build import (
@@ -51,24 +52,39 @@ class ReindexReport:
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"restored": list(self.restored), "uploads": self.uploads.to_dict() if self.uploads else None,
-                "moved_aside": self.moved_aside, "old_store_readable": self.old_store_readable,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "restored": list(self.restored),
+            "uploads": self.uploads.to_dict() if self.uploads else None,
+            "moved_aside": self.moved_aside,
+            "old_store_readable": self.old_store_readable,
+            "seconds": round(self.seconds, 3),
+        }
 
     def summary(self) -> str:
         lines = [f"restored {len(self.restored)} article(s) from the kept texts in {self.seconds:.1f}s"]
         if not self.old_store_readable:
             lines.append("  the old store could not be read: only the kept texts and uploads were used")
         if self.moved_aside:
-            lines.append(f"  the old store's files are in {self.moved_aside} (delete them once you no longer "
-                         "need them)")
+            lines.append(
+                f"  the old store's files are in {self.moved_aside} (delete them once you no longer "
+                "need them)"
+            )
         if self.uploads is not None:
             lines.append("uploads: " + self.uploads.summary())
         return "\n".join(lines)
 
 
-def reindex(index_dir: Path, collection: str, chroma_url: str, embedding_space: str, embedder_factory: Any,
-            chunk_chars: int, overlap_chars: int, max_bytes: int, progress: bool = False) -> ReindexReport:
+def reindex(
+    index_dir: Path,
+    collection: str,
+    chroma_url: str,
+    embedding_space: str,
+    embedder_factory: Any,
+    chunk_chars: int,
+    overlap_chars: int,
+    max_bytes: int,
+    progress: bool = False,
+) -> ReindexReport:
     """Rebuild the store of ``index_dir`` (or the collections on the Chroma server) from its kept texts."""
     started = time.perf_counter()
     index_dir = Path(index_dir)
@@ -87,8 +103,16 @@ def reindex(index_dir: Path, collection: str, chroma_url: str, embedding_space: 
             forget_client(building)
             moved = _swap_in(index_dir, building)
         shutil.rmtree(index_dir / "bm25-cache", ignore_errors=True)
-    uploads = _ingest_uploads(index_dir, collection, chroma_url, embedding_space, embedder_factory,
-                              chunk_chars, overlap_chars, max_bytes)
+    uploads = _ingest_uploads(
+        index_dir,
+        collection,
+        chroma_url,
+        embedding_space,
+        embedder_factory,
+        chunk_chars,
+        overlap_chars,
+        max_bytes,
+    )
     return ReindexReport(tuple(restored), uploads, moved, readable, time.perf_counter() - started)
 
 
@@ -107,22 +131,36 @@ def _keep_what_the_old_store_has(index_dir: Path, collection: str, chroma_url: s
             forget_client(chroma_dir(index_dir))
 
 
-def _write_all(archive: Archive, store: Store, embedder_factory: Any, chunk_chars: int, overlap_chars: int,
-               progress: bool) -> list[str]:
+def _write_all(
+    archive: Archive,
+    store: Store,
+    embedder_factory: Any,
+    chunk_chars: int,
+    overlap_chars: int,
+    progress: bool,
+) -> list[str]:
     articles = list(archive.articles())
     tally = Tally()
     meter = Progress(len(articles), show_bar=progress)
     key = chunking_key(chunk_chars, overlap_chars)
     try:
-        embed_and_write(_chunked(articles, chunk_chars, overlap_chars), store, archive, embedder_factory, key,
-                        meter, tally)
+        embed_and_write(
+            _chunked(articles, chunk_chars, overlap_chars),
+            store,
+            archive,
+            embedder_factory,
+            key,
+            meter,
+            tally,
+        )
     finally:
         meter.close()
     return [a.source for a in articles]
 
 
-def _chunked(articles: list[Article], chunk_chars: int, overlap_chars: int
-             ) -> Iterator[tuple[Article, list[Chunk]]]:
+def _chunked(
+    articles: list[Article], chunk_chars: int, overlap_chars: int
+) -> Iterator[tuple[Article, list[Chunk]]]:
     for article in articles:
         yield article, distinct(chunk_article(article, chunk_chars, overlap_chars))
 
@@ -147,13 +185,23 @@ def _store_files(folder: Path) -> list[Path]:
     import re
 
     segment = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-    return [p for p in folder.iterdir()
-            if p.name.startswith("chroma.sqlite3") or (p.is_dir() and segment.match(p.name))]
+    return [
+        p
+        for p in folder.iterdir()
+        if p.name.startswith("chroma.sqlite3") or (p.is_dir() and segment.match(p.name))
+    ]
 
 
-def _ingest_uploads(index_dir: Path, collection: str, chroma_url: str, embedding_space: str,
-                    embedder_factory: Any, chunk_chars: int, overlap_chars: int, max_bytes: int
-                    ) -> IngestReport | None:
+def _ingest_uploads(
+    index_dir: Path,
+    collection: str,
+    chroma_url: str,
+    embedding_space: str,
+    embedder_factory: Any,
+    chunk_chars: int,
+    overlap_chars: int,
+    max_bytes: int,
+) -> IngestReport | None:
     uploads = index_dir / UPLOADS
     if not uploads.is_dir():
         return None

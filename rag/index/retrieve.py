@@ -15,11 +15,12 @@ import os
 import re
 import shutil
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,12 +32,38 @@ from rag.ingest.chunking import Chunk
 log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_STEMMERS = {"ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan", "da": "danish",
-             "nl": "dutch", "en": "english", "fi": "finnish", "fr": "french", "de": "german",
-             "el": "greek", "hi": "hindi", "hu": "hungarian", "id": "indonesian", "ms": "indonesian",
-             "ga": "irish", "it": "italian", "lt": "lithuanian", "ne": "nepali", "no": "norwegian",
-             "nb": "norwegian", "pt": "portuguese", "ro": "romanian", "ru": "russian", "sr": "serbian",
-             "es": "spanish", "sv": "swedish", "ta": "tamil", "tr": "turkish", "yi": "yiddish"}
+_STEMMERS = {
+    "ar": "arabic",
+    "hy": "armenian",
+    "eu": "basque",
+    "ca": "catalan",
+    "da": "danish",
+    "nl": "dutch",
+    "en": "english",
+    "fi": "finnish",
+    "fr": "french",
+    "de": "german",
+    "el": "greek",
+    "hi": "hindi",
+    "hu": "hungarian",
+    "id": "indonesian",
+    "ms": "indonesian",
+    "ga": "irish",
+    "it": "italian",
+    "lt": "lithuanian",
+    "ne": "nepali",
+    "no": "norwegian",
+    "nb": "norwegian",
+    "pt": "portuguese",
+    "ro": "romanian",
+    "ru": "russian",
+    "sr": "serbian",
+    "es": "spanish",
+    "sv": "swedish",
+    "ta": "tamil",
+    "tr": "turkish",
+    "yi": "yiddish",
+}
 
 
 @dataclass(frozen=True)
@@ -56,7 +83,7 @@ class Hit:
         return asdict(self)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _stemmer(language: str) -> Any:
     import Stemmer
 
@@ -85,12 +112,15 @@ class LexicalIndex:
         logging.getLogger("bm25s").setLevel(logging.WARNING)
         self.chunks = list(chunks)
         self.languages = sorted({c.language for c in self.chunks})
-        self._by_language = {lang: np.array([i for i, c in enumerate(self.chunks) if c.language == lang])
-                             for lang in self.languages}
+        self._by_language = {
+            lang: np.array([i for i, c in enumerate(self.chunks) if c.language == lang])
+            for lang in self.languages
+        }
         self._bm25 = bm25 or bm25s.BM25()
         if self.chunks and bm25 is None:
-            self._bm25.index([tokenize(c.text, [c.language]) or [""] for c in self.chunks],
-                             show_progress=False)
+            self._bm25.index(
+                [tokenize(c.text, [c.language]) or [""] for c in self.chunks], show_progress=False
+            )
 
     def save(self, folder: Path) -> None:
         """Write the index to a new ``folder`` (written aside, then renamed into place)."""
@@ -106,15 +136,16 @@ class LexicalIndex:
             shutil.rmtree(partial, ignore_errors=True)
 
     @classmethod
-    def load(cls, folder: Path) -> "LexicalIndex":
+    def load(cls, folder: Path) -> LexicalIndex:
         import bm25s
 
         with open(folder / "chunks.jsonl", encoding="utf-8") as handle:
             chunks = [Chunk(**json.loads(line)) for line in handle]
         return cls(chunks, bm25s.BM25.load(str(folder), show_progress=False))
 
-    def search(self, query: str, k: int, mask: np.ndarray | None = None, per_language: bool = False
-               ) -> list[tuple[Chunk, float]]:
+    def search(
+        self, query: str, k: int, mask: np.ndarray | None = None, per_language: bool = False
+    ) -> list[tuple[Chunk, float]]:
         """The ``k`` best chunks with a positive score (``k`` per language with ``per_language``)."""
         if not self.chunks:
             return []
@@ -130,8 +161,12 @@ class LexicalIndex:
     def mask(self, languages: Sequence[str], sources: Sequence[str]) -> np.ndarray | None:
         if not languages and not sources:
             return None
-        return np.array([(not languages or c.language in languages) and (not sources or c.source in sources)
-                         for c in self.chunks])
+        return np.array(
+            [
+                (not languages or c.language in languages) and (not sources or c.source in sources)
+                for c in self.chunks
+            ]
+        )
 
 
 def _top(scores: np.ndarray, candidates: np.ndarray, k: int) -> list[int]:
@@ -144,12 +179,14 @@ def _top(scores: np.ndarray, candidates: np.ndarray, k: int) -> list[int]:
 
 def rrf(rankings: Sequence[tuple[dict[str, int], float]], ids: Sequence[str], rrf_k: int) -> dict[str, float]:
     """Weighted reciprocal rank fusion: for each id, the sum over rankings of weight / (rrf_k + rank)."""
-    return {cid: sum(weight / (rrf_k + ranks[cid]) for ranks, weight in rankings if cid in ranks)
-            for cid in ids}
+    return {
+        cid: sum(weight / (rrf_k + ranks[cid]) for ranks, weight in rankings if cid in ranks) for cid in ids
+    }
 
 
-def fuse(dense: Sequence[Chunk], sparse: Sequence[Chunk], k: int, rrf_k: int, bm25_weight: float
-         ) -> list[tuple[Chunk, float]]:
+def fuse(
+    dense: Sequence[Chunk], sparse: Sequence[Chunk], k: int, rrf_k: int, bm25_weight: float
+) -> list[tuple[Chunk, float]]:
     """Language-fair hybrid ranking of a dense list and a BM25 list (both best first).
 
     Plain RRF lets BM25 push same-language chunks above a better cross-lingual match: chunks in other
@@ -175,8 +212,15 @@ def fuse(dense: Sequence[Chunk], sparse: Sequence[Chunk], k: int, rrf_k: int, bm
 class Retriever:
     """Dense, BM25 or hybrid search over one store."""
 
-    def __init__(self, store: Store, embedder: Embedder, mode: str = "hybrid", rrf_k: int = 60,
-                 bm25_weight: float = 0.5, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        mode: str = "hybrid",
+        rrf_k: int = 60,
+        bm25_weight: float = 0.5,
+        cache_dir: Path | None = None,
+    ) -> None:
         self.store = store
         self.cache_dir = cache_dir  # where BM25 indexes are kept by revision (None: build every time)
         self.embedder = embedder
@@ -211,7 +255,11 @@ class Retriever:
             return self._lexical
 
     def _cached_lexical(self) -> LexicalIndex:
-        folder = self.cache_dir / f"{self.store.name}-{self._revision}" if self.cache_dir and self._revision else None
+        folder = (
+            self.cache_dir / f"{self.store.name}-{self._revision}"
+            if self.cache_dir and self._revision
+            else None
+        )
         if folder is not None and folder.is_dir():
             try:
                 return LexicalIndex.load(folder)
@@ -219,7 +267,7 @@ class Retriever:
                 log.warning("rebuilding the BM25 index: the saved one in %s is unreadable (%s)", folder, exc)
                 shutil.rmtree(folder, ignore_errors=True)
         lexical = LexicalIndex(self.store.all_chunks())
-        if folder is not None and lexical.chunks:
+        if folder is not None and self.cache_dir is not None and lexical.chunks:
             try:
                 for old in self.cache_dir.glob(f"{self.store.name}-*"):  # other revisions are stale
                     shutil.rmtree(old, ignore_errors=True)
@@ -235,8 +283,14 @@ class Retriever:
                 self._complete = frozenset(self.store.articles())
             return self._complete
 
-    def search(self, query: str, k: int = 5, mode: str | None = None, languages: Sequence[str] = (),
-               sources: Sequence[str] = ()) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        mode: str | None = None,
+        languages: Sequence[str] = (),
+        sources: Sequence[str] = (),
+    ) -> list[Hit]:
         query = (query or "").strip()
         if not query:
             raise QueryError("the question is empty")
@@ -261,12 +315,15 @@ class Retriever:
         complete = self.complete_sources()
         return [_hit(chunk, score) for chunk, score in ranked if chunk.source in complete][:k]
 
-    def _dense_and_lexical(self, query: str, depth: int, languages: Sequence[str], sources: Sequence[str]
-                           ) -> tuple[list[tuple[Chunk, float]], LexicalIndex]:
+    def _dense_and_lexical(
+        self, query: str, depth: int, languages: Sequence[str], sources: Sequence[str]
+    ) -> tuple[list[tuple[Chunk, float]], LexicalIndex]:
         """Dense hits and the lexical index; on a cold start the index is built in a thread while the
         encoder loads and embeds the query (about 2 s saved at 10k chunks)."""
         if self._lexical is not None:
-            return self.store.query(self.embedder.embed_query(query), depth, languages, sources), self._lexical
+            return self.store.query(
+                self.embedder.embed_query(query), depth, languages, sources
+            ), self._lexical
         with ThreadPoolExecutor(max_workers=1) as pool:
             lexical_future = pool.submit(self.lexical)
             dense = self.store.query(self.embedder.embed_query(query), depth, languages, sources)
@@ -274,5 +331,13 @@ class Retriever:
 
 
 def _hit(chunk: Chunk, score: float) -> Hit:
-    return Hit(chunk.source, chunk.start, chunk.end, chunk.text, round(score, 6), chunk.language,
-               chunk.title, chunk.id)
+    return Hit(
+        chunk.source,
+        chunk.start,
+        chunk.end,
+        chunk.text,
+        round(score, 6),
+        chunk.language,
+        chunk.title,
+        chunk.id,
+    )

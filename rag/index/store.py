@@ -15,9 +15,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,9 @@ def _translated(what: str) -> Iterator[None]:
 
 
 _REINDEX_HINT = " (`rag reindex` rebuilds the store from the kept article texts; it deletes nothing)"
-STORE_LOCK = "store.lock"  # held while a process opens, creates or migrates the store, or swaps in a rebuilt one
+STORE_LOCK = (
+    "store.lock"  # held while a process opens, creates or migrates the store, or swaps in a rebuilt one
+)
 
 
 def chroma_dir(index_dir: Path) -> Path:
@@ -84,7 +87,7 @@ class _Shared:
     """The one Chroma client of this process for one index folder (or server), with the lock that lets
     its threads read while one of them reopens it, and the index revision it reflects."""
 
-    _all: dict[str, "_Shared"] = {}
+    _all: dict[str, _Shared] = {}
     _all_lock = threading.Lock()
 
     def __init__(self, url: str, path: Path | None, index_dir: Path) -> None:
@@ -105,7 +108,7 @@ class _Shared:
         return found.st_dev, found.st_ino
 
     @classmethod
-    def get(cls, url: str, path: Path | None, index_dir: Path, check: bool = False) -> "_Shared":
+    def get(cls, url: str, path: Path | None, index_dir: Path, check: bool = False) -> _Shared:
         """The registered client (made on first use); with ``check``, reopened first when another
         process swapped in a rebuilt store."""
         key = url or str(Path(path or index_dir).resolve())
@@ -160,8 +163,12 @@ class _Shared:
 
             url = urlparse(self.url)
             with _translated(f"connecting to the Chroma server {self.url} (RAG_CHROMA_URL)"):
-                return chromadb.HttpClient(host=url.hostname or "localhost", port=url.port or 8000,
-                                           ssl=url.scheme == "https", settings=settings)
+                return chromadb.HttpClient(
+                    host=url.hostname or "localhost",
+                    port=url.port or 8000,
+                    ssl=url.scheme == "https",
+                    settings=settings,
+                )
         with self.creating(), _translated(f"opening the index at {self.index_dir}{_REINDEX_HINT}"):
             self.path.mkdir(parents=True, exist_ok=True)
             try:
@@ -198,8 +205,14 @@ class Store:
     (measured: 0 of 64 new vectors found, and deleted ones still returned until "Error finding id").
     """
 
-    def __init__(self, index_dir: Path, collection: str = "rag_chunks", chroma_url: str = "",
-                 embedding_space: str = "", chroma_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        collection: str = "rag_chunks",
+        chroma_url: str = "",
+        embedding_space: str = "",
+        chroma_path: Path | None = None,
+    ) -> None:
         self.index_dir = Path(index_dir)
         self.name = collection
         self.embedding_space = embedding_space
@@ -242,10 +255,15 @@ class Store:
         client = shared.client
         with _translated(f"opening index collections in {self.where}{_REINDEX_HINT}"):
             self._chunks = client.get_or_create_collection(
-                self.name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None,
-                metadata={"embedding_space": self.embedding_space or "unknown"})
+                self.name,
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,
+                metadata={"embedding_space": self.embedding_space or "unknown"},
+            )
             self._articles = client.get_or_create_collection(f"{self.name}-articles", embedding_function=None)
-            self._revisions = client.get_or_create_collection(f"{self.name}-revision", embedding_function=None)
+            self._revisions = client.get_or_create_collection(
+                f"{self.name}-revision", embedding_function=None
+            )
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
         self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
@@ -254,9 +272,11 @@ class Store:
     def _check_space(self) -> None:
         stored = (self._chunks.metadata or {}).get("embedding_space", "unknown")
         if self.embedding_space and stored not in ("unknown", self.embedding_space) and self.count():
-            raise StoreError(f"the index at {self.where} was built with embeddings {stored!r} but "
-                             f"{self.embedding_space!r} is configured: `rag reindex` re-embeds every article with "
-                             "the configured model, or set RAG_EMBEDDING_BACKEND to match")
+            raise StoreError(
+                f"the index at {self.where} was built with embeddings {stored!r} but "
+                f"{self.embedding_space!r} is configured: `rag reindex` re-embeds every article with "
+                "the configured model, or set RAG_EMBEDDING_BACKEND to match"
+            )
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -271,7 +291,9 @@ class Store:
             for offset in range(0, int(self._articles.count()), PAGE):
                 got = self._articles.get(include=["metadatas"], limit=PAGE, offset=offset)
                 for meta in got["metadatas"]:
-                    record = ArticleRecord(**{k: meta[k] for k in ArticleRecord.__dataclass_fields__ if k in meta})
+                    record = ArticleRecord(
+                        **{k: meta[k] for k in ArticleRecord.__dataclass_fields__ if k in meta}
+                    )
                     records[record.source] = record
         return records
 
@@ -326,8 +348,9 @@ class Store:
         with self._use(), _translated("reading chunks"):
             for offset in range(0, self.count(), PAGE):
                 got = self._chunks.get(include=["documents", "metadatas"], limit=PAGE, offset=offset)
-                chunks.extend(_to_chunk(i, d, m) for i, d, m in zip(got["ids"], got["documents"],
-                                                                     got["metadatas"]))
+                chunks.extend(
+                    _to_chunk(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
+                )
         return sorted(chunks, key=lambda c: (c.source, c.index))
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
@@ -335,12 +358,15 @@ class Store:
         found: dict[str, np.ndarray] = {}
         with self._use(), _translated("reading vectors"):
             for offset in range(0, len(ids), PAGE):
-                got = self._chunks.get(ids=list(ids[offset:offset + PAGE]), include=["embeddings"])
-                found.update((i, np.asarray(v, dtype=np.float32)) for i, v in zip(got["ids"], got["embeddings"]))
+                got = self._chunks.get(ids=list(ids[offset : offset + PAGE]), include=["embeddings"])
+                found.update(
+                    (i, np.asarray(v, dtype=np.float32)) for i, v in zip(got["ids"], got["embeddings"])
+                )
         return found
 
-    def query(self, vector: np.ndarray, k: int, languages: Sequence[str] = (),
-              sources: Sequence[str] = ()) -> list[tuple[Chunk, float]]:
+    def query(
+        self, vector: np.ndarray, k: int, languages: Sequence[str] = (), sources: Sequence[str] = ()
+    ) -> list[tuple[Chunk, float]]:
         """The ``k`` nearest chunks to ``vector`` with their cosine similarity, best first."""
         from llama_index.core.vector_stores.types import VectorStoreQuery
 
@@ -348,8 +374,9 @@ class Store:
         k = min(k, self.count())
         if k <= 0:
             return []
-        query = VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=k,
-                                 filters=_filters(languages, sources))
+        query = VectorStoreQuery(
+            query_embedding=vector.tolist(), similarity_top_k=k, filters=_filters(languages, sources)
+        )
         with self._use(), _translated("vector search"):
             result = self._vectors.query(query)
         pairs = []
@@ -360,12 +387,14 @@ class Store:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def replace_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
-                        chunking: str = "") -> None:
+    def replace_article(
+        self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray, chunking: str = ""
+    ) -> None:
         self.replace_articles([(article, chunks, vectors)], chunking)
 
-    def replace_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]],
-                         chunking: str = "") -> None:
+    def replace_articles(
+        self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]], chunking: str = ""
+    ) -> None:
         """Make each article's chunks its only chunks, then record the articles as complete.
 
         One batch of Chroma calls for the whole group: manifests out, old chunks out, new chunks in,
@@ -376,20 +405,37 @@ class Store:
         if not items:
             return
         ids = [article.article_id for article, _, _ in items]
-        nodes = [TextNode(id_=c.id, text=c.text, embedding=v.tolist(), metadata=_chunk_meta(c, article),
-                          start_char_idx=c.start, end_char_idx=c.end,
-                          relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=article.article_id)})
-                 for article, chunks, vectors in items for c, v in zip(chunks, vectors)]
+        nodes: list[Any] = [
+            TextNode(
+                id_=c.id,
+                text=c.text,
+                embedding=v.tolist(),
+                metadata=_chunk_meta(c, article),
+                start_char_idx=c.start,
+                end_char_idx=c.end,
+                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=article.article_id)},
+            )
+            for article, chunks, vectors in items
+            for c, v in zip(chunks, vectors)
+        ]
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        manifests = [ArticleRecord(a.source, a.article_id, a.title, a.language, a.content_hash, len(chunks),
-                                   now, chunking).__dict__ for a, chunks, _ in items]
+        manifests = [
+            ArticleRecord(
+                a.source, a.article_id, a.title, a.language, a.content_hash, len(chunks), now, chunking
+            ).__dict__
+            for a, chunks, _ in items
+        ]
         with self._use(), _translated(f"writing {len(items)} article(s) ({items[0][0].source}...)"):
             self._articles.delete(ids=ids)
             self._chunks.delete(where={"document_id": {"$in": ids}})
             if nodes:
                 self._vectors.add(nodes)
-            self._articles.upsert(ids=ids, embeddings=[[1.0]] * len(ids),
-                                  documents=[article.text for article, _, _ in items], metadatas=manifests)
+            self._articles.upsert(
+                ids=ids,
+                embeddings=[[1.0]] * len(ids),
+                documents=[article.text for article, _, _ in items],
+                metadatas=manifests,
+            )
             self._touch()
 
     def remove_article(self, source: str) -> ArticleRecord:
@@ -426,14 +472,31 @@ def text_hash(text: str) -> str:
 
 
 def _chunk_meta(chunk: Chunk, article: Article) -> dict[str, Any]:
-    return {"source": chunk.source, "article_id": chunk.article_id, "index": chunk.index,
-            "start": chunk.start, "end": chunk.end, "language": chunk.language, "title": chunk.title,
-            "content_hash": article.content_hash, "text_hash": text_hash(chunk.text)}
+    return {
+        "source": chunk.source,
+        "article_id": chunk.article_id,
+        "index": chunk.index,
+        "start": chunk.start,
+        "end": chunk.end,
+        "language": chunk.language,
+        "title": chunk.title,
+        "content_hash": article.content_hash,
+        "text_hash": text_hash(chunk.text),
+    }
 
 
 def _to_chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
-    return Chunk(chunk_id, meta["source"], meta["article_id"], int(meta["index"]), int(meta["start"]),
-                 int(meta["end"]), text, meta.get("language", "und"), meta.get("title", ""))
+    return Chunk(
+        chunk_id,
+        meta["source"],
+        meta["article_id"],
+        int(meta["index"]),
+        int(meta["start"]),
+        int(meta["end"]),
+        text,
+        meta.get("language", "und"),
+        meta.get("title", ""),
+    )
 
 
 def _filters(languages: Sequence[str], sources: Sequence[str]) -> Any:
@@ -443,6 +506,9 @@ def _filters(languages: Sequence[str], sources: Sequence[str]) -> Any:
         MetadataFilters,
     )
 
-    filters = [MetadataFilter(key=key, value=list(values), operator=FilterOperator.IN)
-               for key, values in (("language", languages), ("source", sources)) if values]
+    filters: list[MetadataFilter | MetadataFilters] = [
+        MetadataFilter(key=key, value=list(values), operator=FilterOperator.IN)
+        for key, values in (("language", languages), ("source", sources))
+        if values
+    ]
     return MetadataFilters(filters=filters) if filters else None

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from rag.ingest.corpus import Article, sha256_text
 
@@ -32,8 +32,13 @@ class Archive:
 
     def put(self, article: Article) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        record = {"source": article.source, "title": article.title, "language": article.language,
-                  "content_hash": article.content_hash, "text": article.text}
+        record = {
+            "source": article.source,
+            "title": article.title,
+            "language": article.language,
+            "content_hash": article.content_hash,
+            "text": article.text,
+        }
         path = self._path(article.article_id)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         with open(partial, "w", encoding="utf-8", newline="") as handle:
@@ -55,8 +60,13 @@ class Archive:
         for path in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
             try:
                 record = json.loads(path.read_text(encoding="utf-8"))
-                article = Article(record["source"], record["text"], record["title"], record["language"],
-                                  record["content_hash"])
+                article = Article(
+                    record["source"],
+                    record["text"],
+                    record["title"],
+                    record["language"],
+                    record["content_hash"],
+                )
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("kept article %s is unreadable (%s): left out", path, exc)
                 continue

@@ -55,7 +55,7 @@ def sentence_spans(text: str, max_chars: int | None = None) -> list[tuple[int, i
 def _continues(text: str, end: int) -> bool:
     """Whether the sentence goes on after the punctuation ending at ``end`` (next word in lower case)."""
     word = _NEXT_WORD.match(text, end)
-    return bool(word) and word.group(1).islower()
+    return word is not None and word.group(1).islower()
 
 
 def _trimmed(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -109,6 +109,15 @@ def _overlap_start(spans: list[tuple[int, int]], first: int, last: int, overlap_
 
 def _make_chunk(article: Article, index: int, start: int, end: int) -> Chunk:
     text = article.text[start:end]
-    digest = hashlib.sha1(f"{article.source}\x00{start}\x00{end}\x00{text}".encode("utf-8")).hexdigest()
-    return Chunk(digest[:24], article.source, article.article_id, index, start, end, text,
-                 article.language, article.title)
+    digest = hashlib.sha1(f"{article.source}\x00{start}\x00{end}\x00{text}".encode()).hexdigest()
+    return Chunk(
+        digest[:24],
+        article.source,
+        article.article_id,
+        index,
+        start,
+        end,
+        text,
+        article.language,
+        article.title,
+    )

@@ -13,10 +13,10 @@ import io
 import logging
 import os
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from rag.errors import CorpusError
 
@@ -66,8 +66,9 @@ def iter_files(paths: Iterable[Path | str], exclude: Iterable[Path] = ()) -> Ite
         path = Path(raw)
         if path.is_dir():
             for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                                 and (Path(root) / d).resolve() not in skip)
+                dirs[:] = sorted(
+                    d for d in dirs if not d.startswith(".") and (Path(root) / d).resolve() not in skip
+                )
                 for name in sorted(files):
                     if not name.startswith("."):
                         yield Path(root) / name
@@ -77,8 +78,9 @@ def iter_files(paths: Iterable[Path | str], exclude: Iterable[Path] = ()) -> Ite
             raise CorpusError(f"no such file or folder: {path}")
 
 
-def load_paths(paths: Iterable[Path | str], max_bytes: int, exclude: Iterable[Path] = ()
-               ) -> Iterator[Article | Skipped]:
+def load_paths(
+    paths: Iterable[Path | str], max_bytes: int, exclude: Iterable[Path] = ()
+) -> Iterator[Article | Skipped]:
     """Load every file under ``paths``; one ``Article`` or ``Skipped`` per file."""
     for path in iter_files(paths, exclude):
         yield load_file(path, max_bytes)
@@ -92,8 +94,10 @@ def load_file(path: Path, max_bytes: int) -> Article | Skipped:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            return Skipped(source, f"too large: {size / 2**20:.1f} MiB > {max_bytes / 2**20:.1f} MiB "
-                                   "(raise RAG_MAX_FILE_MB)")
+            return Skipped(
+                source,
+                f"too large: {size / 2**20:.1f} MiB > {max_bytes / 2**20:.1f} MiB (raise RAG_MAX_FILE_MB)",
+            )
         data = path.read_bytes()
     except OSError as exc:
         return Skipped(source, f"unreadable: {exc.strerror or exc}")
@@ -189,8 +193,32 @@ class _HtmlText(HTMLParser):
     """Visible text of an HTML page, with line breaks at block elements, plus its <title>."""
 
     SKIP = {"script", "style", "noscript", "template", "head", "svg"}
-    BLOCK = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
-             "section", "article", "header", "footer", "blockquote", "pre", "hr", "title", "dd", "dt"}
+    BLOCK = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "tr",
+        "table",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "blockquote",
+        "pre",
+        "hr",
+        "title",
+        "dd",
+        "dt",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

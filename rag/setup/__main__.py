@@ -7,13 +7,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rag.setup", description=__doc__)
-    parser.add_argument("models", nargs="*", default=["embedding", "llm"],
-                        help="models to assemble: embedding, llm, llm-small or all (default: embedding llm)")
+    parser.add_argument(
+        "models",
+        nargs="*",
+        default=["embedding", "llm"],
+        help="models to assemble: embedding, llm, llm-small or all (default: embedding llm)",
+    )
     parser.add_argument("--backend", help="embedding backend to prepare (default: RAG_EMBEDDING_BACKEND)")
     parser.add_argument("--no-export", action="store_true", help="assemble only; no ONNX export")
     args = parser.parse_args(argv)

