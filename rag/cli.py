@@ -27,11 +27,44 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
+    _ingest_verb(verbs)
+    _question_verbs(verbs)
+    _xquad_options(_eval_verb(verbs))
+    _index_verbs(verbs)
+    p = verbs.add_parser("bench", help="print speed and quality figures (see docs/benchmarks.md)")
+    from rag.evaluation.bench import add_arguments
+
+    add_arguments(p)
+    return parser
+
+
+def _ingest_verb(verbs: Any) -> None:
+    """ingest: add or update articles."""
     p = verbs.add_parser("ingest", help="add or update articles from files and folders")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+
+def _index_verbs(verbs: Any) -> None:
+    """sources, remove, reindex: what is in the index."""
+    p = verbs.add_parser("sources", help="list the ingested articles")
+    p.add_argument("--json", action="store_true")
+
+    p = verbs.add_parser("remove", help="remove an article from the index")
+    p.add_argument("source", metavar="SOURCE")
+
+    p = verbs.add_parser(
+        "reindex",
+        help="rebuild a broken store from the kept article texts and uploads "
+        "(moves the old store aside; deletes nothing)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _question_verbs(verbs: Any) -> None:
+    """search, ask, chat: questions to the index."""
     p = verbs.add_parser("search", help="find the passages that answer a question")
     p.add_argument("question")
     p.add_argument("-k", type=int, default=None, help="number of passages (default: RAG_TOP_K or 5)")
@@ -69,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="default generator on the page (default: RAG_GENERATOR or local)",
     )
 
+
+def _eval_verb(verbs: Any) -> argparse.ArgumentParser:
+    """eval: measure retrieval, citations and answers on a question set."""
     p = verbs.add_parser("eval", help="measure retrieval, citations and answers on a question set")
     p.add_argument(
         "dataset",
@@ -95,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
         "bm25:retrieval=bm25 small:chunk_chars=400,chunk_overlap_chars=80",
     )
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    return p
+
+
+def _xquad_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``rag eval xquad-r`` and ``rag eval xquad-qa``."""
     p.add_argument(
         "--data", metavar="DIR", help="xquad-r: the XQuAD-R folder (default: ../shared/bench/xquad-r)"
     )
@@ -131,26 +172,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="xquad-qa: ask every question of the split's articles (the calibration set; about 1,200)",
     )
-
-    p = verbs.add_parser("sources", help="list the ingested articles")
-    p.add_argument("--json", action="store_true")
-
-    p = verbs.add_parser("remove", help="remove an article from the index")
-    p.add_argument("source", metavar="SOURCE")
-
-    p = verbs.add_parser(
-        "reindex",
-        help="rebuild a broken store from the kept article texts and uploads "
-        "(moves the old store aside; deletes nothing)",
-    )
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-    p = verbs.add_parser("bench", help="print speed and quality figures (see docs/benchmarks.md)")
-    from rag.evaluation.bench import add_arguments
-
-    add_arguments(p)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

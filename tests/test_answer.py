@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.answerer import _first_line, _plausible_rewrite, _until_line_break
 from rag.answer.checks import (
     acronyms_supported,
     adds_content,
@@ -16,6 +15,7 @@ from rag.answer.checks import (
     numbers_supported,
 )
 from rag.answer.claims import _attach, split_claims
+from rag.answer.followups import _first_line, _plausible_rewrite, _until_line_break
 from rag.answer.language import question_language
 from rag.answer.values import Sentence
 from rag.errors import QueryError

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ConfigError, StoreError
-from rag.index.store import Store, chroma_dir, forget_client
+from rag.index.client import chroma_dir, forget_client
+from rag.index.store import Store
 
 
 def test_index_path_that_is_a_file(tmp_path):

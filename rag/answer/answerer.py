@@ -26,9 +26,7 @@ A citation's ``quote`` is always ``article_text[start:end]`` of its ``source``.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -46,6 +44,8 @@ from rag.answer.checks import (
     numbers_supported,
 )
 from rag.answer.claims import _attach, _Claim, split_claims
+from rag.answer.evidence import SentenceVectors, answerability, rank_sentences, select
+from rag.answer.followups import _first_line, _until_line_break, standalone
 from rag.answer.language import (
     answer_language,
     language_name,
@@ -53,20 +53,16 @@ from rag.answer.language import (
     question_language,
 )
 from rag.answer.phrases import Phrases
-from rag.answer.text import _WORDS, _strip_markers
 from rag.answer.values import Answer, Citation, SearchFn, Sentence, _citation
-from rag.embed import Embedder, embed_similar
+from rag.embed import Embedder
 from rag.errors import QueryError
 from rag.generate import Generator, Message
 from rag.index.retrieve import Hit
-from rag.ingest.chunking import sentence_spans
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
-MAX_SENTENCE_CHARS = 400
-HISTORY_TURNS = 3
 
 
 class Answerer:
@@ -79,8 +75,7 @@ class Answerer:
         self.embedder = embedder
         self.generator = generator
         self.settings = settings
-        self._vectors: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self.vectors = SentenceVectors(embedder)
         self.phrases = Phrases(Path(settings.index_dir) / "phrases", self._translate if generator else None)
 
     # -- public ---------------------------------------------------------------------------------------
@@ -143,86 +138,20 @@ class Answerer:
     # -- stages ---------------------------------------------------------------------------------------
 
     def standalone(self, question: str, history: Sequence[tuple[str, str]]) -> tuple[str, str]:
-        """(question to retrieve with, question to put to the LLM): the question rewritten so that it needs
-        no history; when that fails (or there is no LLM), retrieval uses it followed by the previous one."""
-        turns = [(q, a) for q, a in history if (q or "").strip()][-HISTORY_TURNS:]
-        if not turns:
-            return question, question
-        fallback = (f"{question} {turns[-1][0].strip()}", f"{question} (after: {turns[-1][0].strip()})")
-        if self.generator is None:
-            return fallback
-        lines = "\n".join(
-            f"User: {_clip(q, 300)}\nAssistant: {_clip(_strip_markers(a), 300)}" for q, a in turns
-        )
-        prompt = prompts.render("condense", history=lines, question=question)
-        reply = _until_line_break(
-            self.generator.stream([self.system_message(), {"role": "user", "content": prompt}], 60)
-        )
-        rewritten = _first_line(reply)
-        if not _plausible_rewrite(question, rewritten):
-            log.info("condensing failed (%r); retrieving with the previous question appended", reply)
-            return fallback
-        log.info("follow-up %r rewritten as %r", question, rewritten)
-        return rewritten, rewritten
+        """(question to retrieve with, question to put to the LLM): ``rag.answer.followups``."""
+        return standalone(question, history, self.generator, self.system_message())
 
     def rank_sentences(self, question: str, hits: Sequence[Hit]) -> list[Sentence]:
         """Sentences of the retrieved passages (each once), most relevant to ``question`` first."""
-        seen: dict[tuple[str, int, int], Sentence] = {}
-        for hit in hits:
-            for s, e in sentence_spans(hit.text, max_chars=MAX_SENTENCE_CHARS):
-                if sum(ch.isalnum() for ch in hit.text[s:e]) < 3:
-                    continue
-                key = (hit.source, hit.start + s, hit.start + e)
-                seen.setdefault(
-                    key,
-                    Sentence(
-                        hit.source, hit.start + s, hit.start + e, hit.text[s:e], hit.title, hit.language
-                    ),
-                )
-        if not seen:
-            return []
-        sentences = list(seen.values())
-        scores = self._vectors_for(sentences) @ np.asarray(
-            self.embedder.embed_query(question), dtype=np.float32
-        )
-        ranked = [replace(s, relevance=round(float(r), 4)) for s, r in zip(sentences, scores)]
-        return sorted(ranked, key=lambda s: -s.relevance)
+        return rank_sentences(question, hits, self.vectors)
 
     def select(self, sentences: Sequence[Sentence]) -> list[Sentence]:
         """The most relevant sentences that fit the token budget (the best one always)."""
-        if not sentences:
-            return []
-        policy = self.settings.policy
-        budget = self.settings.context_tokens
-        best = sentences[0].relevance
-        floor = max(min(policy.select_floor, best - policy.near_best), best - policy.select_window)
-        chosen: list[Sentence] = []
-        for s in sentences:
-            cost = self._tokens(s.text) + 3
-            if chosen and (cost > budget or s.relevance < floor):
-                continue
-            chosen.append(s)
-            budget -= cost
-        return chosen
+        return select(sentences, self.settings.policy, self.settings.context_tokens, self._tokens)
 
     def answerability(self, ranked: Sequence[Sentence], language: str = "") -> dict[str, float]:
-        """The evidence for answering, from the ranked sentences: ``relevance`` of the best one, its
-        ``margin`` over the mean of the next ``margin_of`` (0 when there are none), ``same_language`` (1 when
-        it is in the question's ``language``: cosines run higher within one language), and ``answerable``,
-        the calibrated combination of the three (``AnswerPolicy``)."""
-        if not ranked:
-            return {"relevance": 0.0, "margin": 0.0, "same_language": 0.0, "answerable": 0.0}
-        policy = self.settings.policy
-        best = ranked[0]
-        rest = [s.relevance for s in ranked[1 : 1 + policy.margin_of]]
-        margin = round(best.relevance - sum(rest) / len(rest), 4) if rest else 0.0
-        same = float(macrolanguage(best.language) == language)
-        return {
-            "relevance": best.relevance,
-            "margin": margin,
-            "same_language": same,
-            "answerable": round(policy.answerable(best.relevance, margin, same), 4),
-        }
+        """What the answer-or-refuse decision reads (``rag.answer.evidence.answerability``)."""
+        return answerability(ranked, self.settings.policy, language)
 
     def answerable(self, scores: Mapping[str, float]) -> bool:
         return scores.get("answerable", 0.0) >= self.settings.policy.min_answerable
@@ -231,7 +160,7 @@ class Answerer:
         """A copy sharing the generator and sentence cache, with another search (filters, k)."""
         clone = Answerer(search, self.embedder, self.generator, self.settings)
         clone.settings = replace(self.settings, top_k=top_k)
-        clone._vectors, clone._cache_lock, clone.phrases = self._vectors, self._cache_lock, self.phrases
+        clone.vectors, clone.phrases = self.vectors, self.phrases
         return clone
 
     def _translate(self, plain: str, language: str) -> str:
@@ -356,30 +285,11 @@ class Answerer:
             for j, sentence in enumerate(chosen)
             for piece in clause_windows(sentence, policy.long_sentence, policy.clause_min)
         ]
-        vectors = self._vectors_for([*chosen, *(piece for _, piece in pieces)])
+        vectors = self.vectors([*chosen, *(piece for _, piece in pieces)])
         cosine = claim_vectors @ vectors[: len(chosen)].T
         for k, (j, _) in enumerate(pieces):
             cosine[:, j] = np.maximum(cosine[:, j], claim_vectors @ vectors[len(chosen) + k])
         return cosine
-
-    def _vectors_for(self, sentences: Sequence[Sentence], similar: bool = False) -> np.ndarray:
-        """Document vectors of sentences (sentence-similarity vectors with ``similar``), cached: the same
-        passages come back for related questions."""
-        keys = [(similar, s.source, s.start, s.end) if s.source else (similar, "", s.text) for s in sentences]
-        with self._cache_lock:
-            known = {k: self._vectors[k] for k in keys if k in self._vectors}
-        missing = [i for i, k in enumerate(keys) if k not in known]
-        if missing:
-            texts = [sentences[i].text for i in missing]
-            vectors = embed_similar(self.embedder, texts) if similar else self.embedder.embed_documents(texts)
-            known.update({keys[i]: v for i, v in zip(missing, np.asarray(vectors, dtype=np.float32))})
-        with self._cache_lock:
-            for k in keys:
-                self._vectors[k] = known[k]
-                self._vectors.move_to_end(k)
-            while len(self._vectors) > 20_000:
-                self._vectors.popitem(last=False)
-        return np.stack([known[k] for k in keys])
 
     def _tokens(self, text: str) -> int:
         if self.generator is None:
@@ -441,50 +351,6 @@ def _check_question(question: str) -> str:
             f"the question is too long ({len(question)} characters, at most {MAX_QUESTION_CHARS})"
         )
     return question
-
-
-def _plausible_rewrite(question: str, rewritten: str) -> bool:
-    """A rewrite is kept when it is a question in the same language that keeps most of the original's
-    words (small models sometimes answer instead, switch language, or echo an earlier question)."""
-    if not rewritten.endswith(("?", "？")) or len(rewritten) > 3 * len(question) + 200:
-        return False
-    if question_language(rewritten) != question_language(question):
-        return False
-    words = set(_WORDS.findall(question.lower()))
-    kept = words & set(_WORDS.findall(rewritten.lower()))
-    return not words or len(kept) >= 0.5 * len(words)
-
-
-def _until_line_break(pieces: Iterator[str]) -> str:
-    """The text of ``pieces`` up to the first line break after some text; the rest is never generated
-    (small models follow the rewritten question with an answer, which costs seconds on a CPU)."""
-    text = ""
-    try:
-        for piece in pieces:
-            text += piece
-            if "\n" in text.lstrip():
-                break
-    finally:
-        close = getattr(pieces, "close", None)
-        if close is not None:
-            close()
-    return text
-
-
-def _first_line(text: str) -> str:
-    for line in text.strip().splitlines():
-        line = line.strip().strip('"“”«»').strip()
-        for prefix in ("Standalone question:", "Question:"):
-            if line.lower().startswith(prefix.lower()):
-                line = line[len(prefix) :].strip()
-        if line:
-            return line
-    return ""
-
-
-def _clip(text: str, limit: int) -> str:
-    text = _one_line(text)
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def _one_line(text: str) -> str:

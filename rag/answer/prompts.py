@@ -24,7 +24,8 @@ def shipped_dir() -> Path:
     from importlib.util import find_spec
 
     try:
-        spec = find_spec("rag.templates")  # a data-only (namespace) package: its folder is its search location
+        # a data-only (namespace) package: its folder is its search location
+        spec = find_spec("rag.templates")
     except ModuleNotFoundError:
         spec = None
     if spec is not None and spec.submodule_search_locations:

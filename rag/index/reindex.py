@@ -29,8 +29,9 @@ from rag.index.build import (
     ingest_lock,
     keep_missing,
 )
+from rag.index.client import STORE_LOCK, chroma_dir, forget_client
 from rag.index.locks import file_lock
-from rag.index.store import STORE_LOCK, Store, chroma_dir, forget_client
+from rag.index.store import Store
 from rag.ingest.archive import Archive
 from rag.ingest.chunking import Chunk, chunk_article
 from rag.ingest.corpus import Article

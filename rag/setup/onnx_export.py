@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,17 +48,10 @@ def _halve_token_table(path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def _export_fp32(model_dir: Path, target: Path) -> None:
-    """Trace the full sentence-transformers pipeline into one ONNX file (TorchScript exporter)."""
+def _traceable(st: Any) -> Any:
+    """The sentence-transformers pipeline of ``st`` as one ``torch.nn.Module`` the TorchScript exporter can
+    trace: Gemma's layers with explicit full and sliding-window masks, mean pooling, the two Dense heads."""
     import torch
-    from sentence_transformers import SentenceTransformer
-
-    st = SentenceTransformer(
-        str(model_dir), device="cpu", local_files_only=True, model_kwargs={"attn_implementation": "eager"}
-    )
-    modules = [type(m).__name__ for m in st]
-    if modules != ["Transformer", "Pooling", "Dense", "Dense", "Normalize"]:
-        raise ValueError(f"unexpected sentence-transformers pipeline {modules}")
 
     class Pipeline(torch.nn.Module):
         def __init__(self) -> None:
@@ -86,11 +80,26 @@ def _export_fp32(model_dir: Path, target: Path) -> None:
             pooled = (x * w).sum(1) / w.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(self.d2(self.d1(pooled)), p=2, dim=1)
 
+    return Pipeline()
+
+
+def _export_fp32(model_dir: Path, target: Path) -> None:
+    """Trace the full sentence-transformers pipeline into one ONNX file (TorchScript exporter)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(
+        str(model_dir), device="cpu", local_files_only=True, model_kwargs={"attn_implementation": "eager"}
+    )
+    modules = [type(m).__name__ for m in st]
+    if modules != ["Transformer", "Pooling", "Dense", "Dense", "Normalize"]:
+        raise ValueError(f"unexpected sentence-transformers pipeline {modules}")
+
     ids = torch.tensor([[2, 8071, 236787, 3927, 1354, 1109, 1], [2, 8071, 236787, 3927, 1, 0, 0]])
     mask = (ids != 0).long()
     with torch.no_grad():
         torch.onnx.export(
-            Pipeline().eval(),
+            _traceable(st).eval(),
             (ids, mask),
             str(target),
             dynamo=False,
