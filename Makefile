@@ -8,7 +8,7 @@
 
 PYTHON ?= python3
 VENV ?= .venv
-export RAG_MODELS_DIR ?= $(HOME)/.cache/rag-models
+# models go to RAG_MODELS_DIR (default ~/.cache/rag-models, set in rag/settings.py only)
 # llama-cpp-python ships only sources: built once (5-8 minutes on 2 cores) into this folder, then reused.
 # GGML_NATIVE=OFF keeps the wheel portable (AVX2/FMA/F16C builds, no -march=native).
 WHEELS ?= $(HOME)/.cache/rag-wheels
@@ -20,7 +20,6 @@ export TRANSFORMERS_OFFLINE = 1
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.installed
-MODEL_STAMP := $(RAG_MODELS_DIR)/.embeddinggemma-300m.ok
 HOST ?= 127.0.0.1
 PORT ?= 7860
 # the browser tests drive this Chromium (Debian/Ubuntu package; see ../shared/PLATFORM.md)

@@ -55,7 +55,7 @@ from rag.answer.language import (
 from rag.answer.phrases import Phrases
 from rag.answer.values import Answer, Citation, SearchFn, Sentence, _citation
 from rag.embed import Embedder
-from rag.errors import QueryError
+from rag.errors import ModelError, QueryError, RagError
 from rag.generate import Generator, Message
 from rag.index.retrieve import Hit
 from rag.settings import Settings
@@ -85,7 +85,8 @@ class Answerer:
         for item in self.stream(question, history):
             if isinstance(item, Answer):
                 answer = item
-        assert answer is not None
+        if answer is None:  # stream() always ends with one; this names the bug if it ever does not
+            raise RagError("the answer stage ended without an answer")
         return answer
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Iterator[str | Answer]:
@@ -165,7 +166,8 @@ class Answerer:
 
     def _translate(self, plain: str, language: str) -> str:
         """A phrase template translated by the LLM (``Phrases`` checks and keeps it)."""
-        assert self.generator is not None
+        if self.generator is None:
+            raise ModelError("no LLM to translate a phrase with (RAG_GENERATOR)")
         prompt = prompts.render("translate", language_name=language_name(language), text=plain)
         return _first_line(
             _until_line_break(self.generator.stream([{"role": "user", "content": prompt}], 80))
