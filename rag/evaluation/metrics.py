@@ -7,10 +7,12 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.evaluation.datasets import EvalQuestion, evidence_spans
-from rag.index.retrieve import Hit
+
+if TYPE_CHECKING:  # `rag --help` reaches this module: no numpy at start-up
+    from rag.index.retrieve import Hit
 
 log = logging.getLogger(__name__)
 
