@@ -55,7 +55,8 @@ def test_the_wheel_answers_outside_the_checkout(tmp_path):
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {**os.environ, "RAG_INDEX_DIR": str(tmp_path / "index")}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel alone, never a checkout
+    env["RAG_INDEX_DIR"] = str(tmp_path / "index")
     where = run(
         [
             str(python),
