@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from rag.errors import CorpusError, RagError
 from rag.evaluation.report import machine
 from rag.evaluation.xquad_r import xquad_paragraphs
 
@@ -48,7 +49,7 @@ def sentence_pools(root: Path) -> dict[str, list[str]]:
             if e - s > 20
         ]
     if not pools:
-        raise SystemExit(f"no XQuAD-R files in {root} (pass --xquad DIR or set RAG_XQUAD_DIR)")
+        raise CorpusError(f"no XQuAD-R files in {root} (pass --xquad DIR or set RAG_XQUAD_DIR)")
     return pools
 
 
@@ -134,7 +135,7 @@ def measure(command: Sequence[str], env: dict[str, str] | None = None) -> dict[s
         err_file.seek(0)
         out, err = out_file.read(), err_file.read()
     if proc.returncode:
-        raise SystemExit(f"{' '.join(command)} failed ({proc.returncode}):\n{err[-3000:]}")
+        raise RagError(f"{' '.join(command)} failed ({proc.returncode}):\n{err[-3000:]}")
     peak = max([high_water] + [rss for _, rss in samples])
     return {
         "stdout": out,
@@ -149,6 +150,8 @@ def _du_mib(folder: Path) -> float:
 
 
 def bench_ingest(args: Any) -> dict[str, Any]:
+    """Ingest ``--articles`` sizes with the model and ``--stand-in-embeddings`` sizes with stand-in vectors,
+    each twice (the second run finds everything unchanged), in processes of their own."""
     pools = sentence_pools(Path(args.xquad))
     result: dict[str, Any] = {
         "bench": "ingest",
@@ -160,60 +163,58 @@ def bench_ingest(args: Any) -> dict[str, Any]:
     plan += [(int(n), "stand-in") for n in args.stand_in_embeddings.split(",") if n.strip()]
     with tempfile.TemporaryDirectory() as tmp, StandInEmbeddings() as stand_in_url:
         for count, embedder in plan:
-            corpus, index = Path(tmp) / f"corpus-{count}-{embedder}", Path(tmp) / f"index-{count}-{embedder}"
-            corpus_bytes = write_articles(pools, count, args.sentences, corpus)
-            command = [
-                sys.executable,
-                "-m",
-                "rag.cli",
-                "--index",
-                str(index),
-                "ingest",
-                str(corpus),
-                "--json",
-            ]
             env = (
                 {"RAG_EMBEDDING_URL": stand_in_url, "RAG_EMBEDDING_NAME": "stand-in"}
                 if embedder != "model"
                 else {}
             )
-            log.info(
-                "ingesting %d articles (%.1f MiB, embeddings: %s)", count, corpus_bytes / 2**20, embedder
-            )
-            first = measure(command, env)
-            report = json.loads(first["stdout"])
-            again = measure(command, env)
-            chunks = report["chunks_embedded"]
-            run = {
-                "articles": len(report["added"]),
-                "embeddings": embedder,
-                "chunks": chunks,
-                "corpus_mib": round(corpus_bytes / 2**20, 2),
-                "wall_s": round(first["wall_s"], 1),
-                "ingest_s": round(report["seconds"], 1),
-                "chunks_per_s": round(chunks / report["seconds"], 2),
-                "articles_per_s": round(len(report["added"]) / report["seconds"], 2),
-                "peak_rss_mib": first["peak_rss_mib"],
-                "index_mib": _du_mib(index),
-                "reingest_wall_s": round(again["wall_s"], 1),
-                "reingest_unchanged": len(json.loads(again["stdout"])["unchanged"]),
-                "reingest_peak_rss_mib": again["peak_rss_mib"],
-                "rss_timeline": [(round(t, 1), round(r, 1)) for t, r in first["rss"][::5]],
-            }
+            run = _ingest_run(pools, count, args.sentences, embedder, Path(tmp), env)
             log.info("%s", {k: v for k, v in run.items() if k != "rss_timeline"})
             result["runs"].append(run)
     for kind in ("model", "stand-in"):
         runs = [r for r in result["runs"] if r["embeddings"] == kind]
-        if len(runs) < 2:
-            continue
-        small, large = runs[0], runs[-1]
-        result.setdefault("growth", {})[kind] = {
-            "articles_x": round(large["articles"] / small["articles"], 1),
-            "chunks_per_s_x": round(large["chunks_per_s"] / small["chunks_per_s"], 3),
-            "peak_rss_x": round(large["peak_rss_mib"] / small["peak_rss_mib"], 3),
-            "index_mib_per_1k_chunks": round(1000 * large["index_mib"] / large["chunks"], 2),
-        }
+        if len(runs) >= 2:
+            result.setdefault("growth", {})[kind] = _growth(runs[0], runs[-1])
     return result
+
+
+def _ingest_run(
+    pools: dict[str, list[str]], count: int, sentences: int, embedder: str, tmp: Path, env: dict[str, str]
+) -> dict[str, Any]:
+    """One corpus of ``count`` articles ingested into a fresh index, then again."""
+    corpus, index = tmp / f"corpus-{count}-{embedder}", tmp / f"index-{count}-{embedder}"
+    corpus_bytes = write_articles(pools, count, sentences, corpus)
+    command = [sys.executable, "-m", "rag.cli", "--index", str(index), "ingest", str(corpus), "--json"]
+    log.info("ingesting %d articles (%.1f MiB, embeddings: %s)", count, corpus_bytes / 2**20, embedder)
+    first = measure(command, env)
+    report = json.loads(first["stdout"])
+    again = measure(command, env)
+    chunks = report["chunks_embedded"]
+    return {
+        "articles": len(report["added"]),
+        "embeddings": embedder,
+        "chunks": chunks,
+        "corpus_mib": round(corpus_bytes / 2**20, 2),
+        "wall_s": round(first["wall_s"], 1),
+        "ingest_s": round(report["seconds"], 1),
+        "chunks_per_s": round(chunks / report["seconds"], 2),
+        "articles_per_s": round(len(report["added"]) / report["seconds"], 2),
+        "peak_rss_mib": first["peak_rss_mib"],
+        "index_mib": _du_mib(index),
+        "reingest_wall_s": round(again["wall_s"], 1),
+        "reingest_unchanged": len(json.loads(again["stdout"])["unchanged"]),
+        "reingest_peak_rss_mib": again["peak_rss_mib"],
+        "rss_timeline": [(round(t, 1), round(r, 1)) for t, r in first["rss"][::5]],
+    }
+
+
+def _growth(small: dict[str, Any], large: dict[str, Any]) -> dict[str, float]:
+    return {
+        "articles_x": round(large["articles"] / small["articles"], 1),
+        "chunks_per_s_x": round(large["chunks_per_s"] / small["chunks_per_s"], 3),
+        "peak_rss_x": round(large["peak_rss_mib"] / small["peak_rss_mib"], 3),
+        "index_mib_per_1k_chunks": round(1000 * large["index_mib"] / large["chunks"], 2),
+    }
 
 
 def ingest_markdown(result: dict[str, Any]) -> str:
