@@ -180,7 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from rag.evaluation.bench_encoder import main as bench_encoder
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-        bench_encoder(argv[2:])
+        try:
+            bench_encoder(argv[2:])
+        except RagError as exc:
+            print(f"rag: error: {exc}", file=sys.stderr)
+            return 1
         return 0
     args = build_parser().parse_args(argv)
     logging.basicConfig(

@@ -22,11 +22,13 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rag.embed.base import QUANTIZE_RECIPES, offline_env
 from rag.embed.onnx import OnnxEncoder
+from rag.errors import ConfigError
 from rag.evaluation.xquad_r import xquad_paragraphs
 from rag.settings import Settings
 from rag.setup.onnx_export import export
@@ -134,6 +136,27 @@ def measure(docs_fn: Encoder, query_fn: Encoder, docs: list[str], queries: list[
 
 def main(argv: list[str] | None = None) -> None:
     offline_env()
+    args = _parser().parse_args(argv)
+    logging.getLogger().setLevel(logging.INFO)
+    for noisy in ("root", "sentence_transformers", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    onnx_dir = args.onnx_dir or args.model.with_name(args.model.name + "-onnx")
+    docs, doc_ids, queries, q_ids = _inputs(args.data, args.quick)
+    key = hashlib.sha1("\n".join(docs + queries).encode()).hexdigest()[:16]
+    ref_path = Path("~/.cache/rag-bench").expanduser() / f"encoder_speed_fp32_{key}.npz"
+    results = _measure_variants(args, onnx_dir, docs, queries, ref_path)
+    if not ref_path.exists():
+        raise ConfigError(f"no torch fp32 reference yet ({ref_path}): run once with torch-fp32 in --variants")
+    ref = np.load(ref_path)
+    print(
+        f"\n{len(docs)} passages ({int((doc_ids >= 0).sum())} pool), {len(queries)} queries, "
+        f"{args.threads} threads; cosine vs torch fp32; retrieval over the en/ru/de pool"
+    )
+    _print_variants(results, ref, doc_ids, q_ids)
+    _print_mixed(results, ref, doc_ids, q_ids)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag bench encoder", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--quick",
@@ -152,22 +175,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=Settings.from_env().xquad_dir)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8, help="ONNX document batch size")
-    args = parser.parse_args(argv)
-    logging.getLogger().setLevel(logging.INFO)
-    for noisy in ("root", "sentence_transformers", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    onnx_dir = args.onnx_dir or args.model.with_name(args.model.name + "-onnx")
+    return parser
 
-    n_docs, n_queries, n_extra = (20, 30, 2) if args.quick else (60, 100, 8)
-    docs, doc_ids, queries, q_ids = load_bench(args.data, n_docs, n_queries, n_extra)
+
+def _inputs(data: Path, quick: bool) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """``load_bench`` at the full or ``--quick`` size, with the model's document and query prompts."""
+    n_docs, n_queries, n_extra = (20, 30, 2) if quick else (60, 100, 8)
+    docs, doc_ids, queries, q_ids = load_bench(data, n_docs, n_queries, n_extra)
     docs = [DOC_PROMPT + d for d in docs]
     queries = [QUERY_PROMPT + q for q in queries]
     logging.info(
         "%d docs (%d in the retrieval pool), %d queries", len(docs), int((doc_ids >= 0).sum()), len(queries)
     )
+    return docs, doc_ids, queries, q_ids
 
-    key = hashlib.sha1("\n".join(docs + queries).encode()).hexdigest()[:16]
-    ref_path = Path("~/.cache/rag-bench").expanduser() / f"encoder_speed_fp32_{key}.npz"
+
+def _measure_variants(
+    args: argparse.Namespace, onnx_dir: Path, docs: list[str], queries: list[str], ref_path: Path
+) -> dict[str, dict]:
+    """``measure`` every ``--variants`` entry in turn; torch fp32 vectors are saved to ``ref_path``."""
     results: dict[str, dict] = {}
     for name in [v.strip() for v in args.variants.split(",") if v.strip()]:
         if name.startswith("torch-"):
@@ -175,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
         elif name.startswith("onnx-"):
             docs_fn, query_fn = onnx_variant(args.model, onnx_dir, name, args.threads, args.batch_size)
         else:
-            raise SystemExit(f"unknown variant {name}")
+            raise ConfigError(f"unknown variant {name}")
         results[name] = measure(docs_fn, query_fn, docs, queries)
         del docs_fn, query_fn
         r = results[name]
@@ -185,16 +211,12 @@ def main(argv: list[str] | None = None) -> None:
         if name == "torch-fp32":
             ref_path.parent.mkdir(parents=True, exist_ok=True)
             np.savez(ref_path, docs=r["doc_vecs"], queries=r["q_vecs"], pps=r["pps"])
+    return results
 
-    if not ref_path.exists():
-        raise SystemExit(f"no torch fp32 reference yet ({ref_path}): run once with torch-fp32 in --variants")
-    ref = np.load(ref_path)
+
+def _print_variants(results: dict[str, dict], ref: Any, doc_ids: np.ndarray, q_ids: np.ndarray) -> None:
+    """One row per variant: speed, cosine to torch fp32 and retrieval (the cached reference if unmeasured)."""
     base_pps = results["torch-fp32"]["pps"] if "torch-fp32" in results else float(ref["pps"])
-
-    print(
-        f"\n{len(docs)} passages ({int((doc_ids >= 0).sum())} pool), {len(queries)} queries, "
-        f"{args.threads} threads; cosine vs torch fp32; retrieval over the en/ru/de pool"
-    )
     header = (
         f"{'variant':16s} {'pass/s':>7s} {'x fp32':>6s} {'q p50':>7s} {'q p90':>7s} "
         f"{'doc cos mean/min':>17s} {'qry cos mean/min':>17s} {'R@1':>6s} {'MRR':>6s} {'load':>5s}"
@@ -215,8 +237,10 @@ def main(argv: list[str] | None = None) -> None:
             f"{qc.mean():8.5f}/{qc.min():.5f} {r1:6.3f} {mrr:6.3f} {r['load']:5.1f}"
         )
 
-    names = list(results)
-    vec = {n: (results[n]["doc_vecs"], results[n]["q_vecs"]) for n in names}
+
+def _print_mixed(results: dict[str, dict], ref: Any, doc_ids: np.ndarray, q_ids: np.ndarray) -> None:
+    """Retrieval with documents from one variant and queries from another (torch fp32 from the cache)."""
+    vec = {n: (results[n]["doc_vecs"], results[n]["q_vecs"]) for n in results}
     vec.setdefault("torch-fp32", (ref["docs"], ref["queries"]))
     names = list(vec)
     print("\nmixed retrieval, R@1 / MRR (rows: documents encoded by, columns: queries encoded by)")

@@ -67,11 +67,16 @@ def evaluate_question(
         rank = first_hit_rank(hits, spans)
         found = all(any(covers(h, span) for h in hits[:5]) for span in spans)
         row = replace(row, rank=rank, evidence_found_at5=found)
-    if answer is None:
-        return row
-    scored = score_answer(q, answer, text_of)
+    return row if answer is None else _with_answer(row, q, answer, text_of)
+
+
+def _with_answer(
+    row: QuestionRow, q: EvalQuestion, answer: Any, text_of: Callable[[str], str | None]
+) -> QuestionRow:
+    """``row`` with ``answer`` scored: refusal, correctness, citations, language and timings."""
     from rag.answer import answer_language
 
+    scored = score_answer(q, answer, text_of)
     t = answer.timings
     return replace(
         row,
@@ -187,43 +192,16 @@ def evaluate(
     ``compare`` (``NAME:key=value,...`` specs) every configuration runs on the same data; configurations
     that change chunking or the embedding model get their own temporary index. Returns the report (or
     ``{name: report}`` when comparing)."""
-    import dataclasses
-    import os
     import tempfile
 
-    from rag.api import Assistant
-    from rag.evaluation.report import write_comparison, write_report
-    from rag.settings import Settings
-
-    path = Path(dataset) if Path(dataset).is_file() else builtin_dataset(str(dataset))
-    if not path.is_file():
-        raise CorpusError(f"no data set {dataset!r}: give a JSONL file or a built-in name (seeds)")
-    data = load_dataset(path)
-    if not data.questions:
-        raise CorpusError(f"{path}: no usable questions")
+    path, data = _load(dataset)
     corpus = Path(corpus) if corpus else Path("seeds")
     configs = [parse_config(spec) for spec in compare] or [("default", {})]
-    shared: dict[str, Any] = {}
+    shared: dict[Any, Any] = {}
     reports = {}
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
         for name, overrides in configs:
-            env = {**os.environ, **{f"RAG_{k.upper()}": v for k, v in overrides.items()}}
-            chosen = None if "generator" in overrides else generator
-            settings = Settings.from_env(env, progress=False, generator=chosen)
-            own_index = index is None or any(k in overrides for k in INDEX_KEYS)
-            settings = dataclasses.replace(
-                settings, index_dir=Path(tmp) / _index_key(settings) if own_index else Path(index)
-            )
-            embedder_key = (
-                settings.embedding_path,
-                settings.embedding_backend,
-                settings.embedding_url,
-                settings.embedding_name,
-            )
-            llm_key = (settings.generator, settings.llm_path, settings.llm_url, settings.llm_name)
-            assistant = Assistant.open(
-                settings=settings, embedder=shared.get(embedder_key), llm=shared.get(llm_key)
-            )
+            assistant, settings, own_index = _open_config(overrides, generator, index, Path(tmp), shared)
             if own_index and not assistant.store.count():
                 log.info("indexing %s for %s", corpus, name)
                 assistant.ingest([corpus])
@@ -240,14 +218,73 @@ def evaluate(
                     "settings": overrides,
                 },
             )
-            shared[embedder_key] = assistant.embedder
+            shared[_embedder_key(settings)] = assistant.embedder
             if not retrieval_only:
-                shared[llm_key] = assistant.generator_for(settings.generator)
+                shared[_llm_key(settings)] = assistant.generator_for(settings.generator)
     if out:
-        out = Path(out)
-        written = write_comparison(reports, out) if compare else write_report(reports["default"], out)
-        log.info("wrote %s", ", ".join(str(p) for p in written))
+        _write(reports, Path(out), bool(compare))
     return reports if compare else reports["default"]
+
+
+def _write(reports: dict[str, dict[str, Any]], out: Path, compare: bool) -> None:
+    from rag.evaluation.report import write_comparison, write_report
+
+    written = write_comparison(reports, out) if compare else write_report(reports["default"], out)
+    log.info("wrote %s", ", ".join(str(p) for p in written))
+
+
+def _load(dataset: str | Path) -> tuple[Path, Dataset]:
+    """The data set at a JSONL path or by built-in name, with at least one usable question."""
+    path = Path(dataset) if Path(dataset).is_file() else builtin_dataset(str(dataset))
+    if not path.is_file():
+        raise CorpusError(f"no data set {dataset!r}: give a JSONL file or a built-in name (seeds)")
+    data = load_dataset(path)
+    if not data.questions:
+        raise CorpusError(f"{path}: no usable questions")
+    return path, data
+
+
+def _open_config(
+    overrides: dict[str, str],
+    generator: str | None,
+    index: str | Path | None,
+    tmp: Path,
+    shared: dict[Any, Any],
+) -> tuple[Any, Any, bool]:
+    """(assistant, settings, whether it has its own index) for one configuration; models already loaded
+    for an earlier configuration with the same keys (``shared``) are reused."""
+    import dataclasses
+    import os
+
+    from rag.api import Assistant
+    from rag.settings import Settings
+
+    env = {**os.environ, **{f"RAG_{k.upper()}": v for k, v in overrides.items()}}
+    chosen = None if "generator" in overrides else generator
+    settings = Settings.from_env(env, progress=False, generator=chosen)
+    own_index = index is None or any(k in overrides for k in INDEX_KEYS)
+    settings = dataclasses.replace(
+        settings, index_dir=tmp / _index_key(settings) if own_index else Path(index)
+    )
+    assistant = Assistant.open(
+        settings=settings,
+        embedder=shared.get(_embedder_key(settings)),
+        llm=shared.get(_llm_key(settings)),
+    )
+    return assistant, settings, own_index
+
+
+def _embedder_key(settings: Any) -> tuple:
+    return (
+        settings.embedding_path,
+        settings.embedding_backend,
+        settings.embedding_url,
+        settings.embedding_name,
+    )
+
+
+def _llm_key(settings: Any) -> tuple:
+    return (settings.generator, settings.llm_path, settings.llm_url, settings.llm_name)
 
 
 def _index_key(settings: Any) -> str:

@@ -125,33 +125,13 @@ def our_setting(
 ) -> dict[str, Any]:
     """Retrieval over our chunker and store (hybrid, dense, BM25) and SQuAD EM/F1 on ``answers`` questions."""
     from rag.api import Assistant
-    from rag.evaluation.metrics import first_hit_rank, rank_metrics
 
     data = {lang: xquad_paragraphs(root, lang)[:paragraphs] for lang in langs}
     result: dict[str, Any] = {"languages": list(langs), "paragraphs_per_language": len(data[langs[0]])}
     with tempfile.TemporaryDirectory(prefix="rag-xquad-") as tmp:
         folder = Path(tmp) / "articles"
-        questions = []  # (lang, question, gold spans in every language, answer texts)
-        for lang, paras in data.items():
-            (folder / lang).mkdir(parents=True)
-            for j, para in enumerate(paras):
-                (folder / lang / f"{lang}-{j:03d}.txt").write_text(para["context"], encoding="utf-8")
-        for j in range(len(data[langs[0]])):
-            spans = {}
-            for lang in langs:
-                para = data[lang][j]
-                for qa in para["qas"]:
-                    sentence = answer_sentence(para, qa)
-                    if sentence is not None:
-                        spans.setdefault(qa["id"], []).append(
-                            (f"{lang}-{j:03d}.txt", *para["sentence_breaks"][sentence])
-                        )
-            for lang in langs:
-                for qa in data[lang][j]["qas"]:
-                    if len(spans.get(qa["id"], ())) == len(langs):
-                        questions.append(
-                            (lang, qa["question"], spans[qa["id"]], [a["text"] for a in qa["answers"]])
-                        )
+        _write_articles(folder, data)
+        questions = _parallel_questions(data, langs)
         assistant = Assistant.open(
             Path(tmp) / "index",
             embedder=embedder,
@@ -165,26 +145,63 @@ def our_setting(
         result["questions"] = len(questions)
         result["retrieval"] = {}
         for mode in ("hybrid", "dense", "bm25"):
-            rows = {"any": [], "cross": []}
-            top1_same = []
-            for lang, question, spans, _ in questions:
-                hits = assistant.search(question, k=10, mode=mode)
-                rows["any"].append(first_hit_rank(hits, spans))
-                if hits:
-                    top1_same.append(hits[0].language == lang)
-                others = [o for o in langs if o != lang]
-                cross = assistant.search(question, k=10, mode=mode, language=others)
-                rows["cross"].append(first_hit_rank(cross, [s for s in spans if not s[0].startswith(lang)]))
-            result["retrieval"][mode] = {
-                **{
-                    f"{scope}_{k}": v for scope, ranks in rows.items() for k, v in rank_metrics(ranks).items()
-                },
-                "top1_in_question_language": float(np.mean(top1_same)) if top1_same else None,
-            }
+            result["retrieval"][mode] = _mode_retrieval(assistant, questions, langs, mode)
             log.info("xquad-r %s: %s", mode, result["retrieval"][mode])
         if answers:
             result["answers"] = _answers(assistant, questions, answers, generator)
     return result
+
+
+def _write_articles(folder: Path, data: dict[str, list[dict]]) -> None:
+    """Each paragraph as an article ``<folder>/<lang>/<lang>-<j>.txt``."""
+    for lang, paras in data.items():
+        (folder / lang).mkdir(parents=True)
+        for j, para in enumerate(paras):
+            (folder / lang / f"{lang}-{j:03d}.txt").write_text(para["context"], encoding="utf-8")
+
+
+def _parallel_questions(data: dict[str, list[dict]], langs: Sequence[str]) -> list[tuple]:
+    """(lang, question, gold spans in every language, answer texts) for each question whose answer
+    sentence is found in every language's copy of its paragraph."""
+    questions = []
+    for j in range(len(data[langs[0]])):
+        spans: dict[str, list] = {}
+        for lang in langs:
+            para = data[lang][j]
+            for qa in para["qas"]:
+                sentence = answer_sentence(para, qa)
+                if sentence is not None:
+                    spans.setdefault(qa["id"], []).append(
+                        (f"{lang}-{j:03d}.txt", *para["sentence_breaks"][sentence])
+                    )
+        for lang in langs:
+            for qa in data[lang][j]["qas"]:
+                if len(spans.get(qa["id"], ())) == len(langs):
+                    questions.append(
+                        (lang, qa["question"], spans[qa["id"]], [a["text"] for a in qa["answers"]])
+                    )
+    return questions
+
+
+def _mode_retrieval(assistant: Any, questions: Sequence[tuple], langs: Sequence[str], mode: str) -> dict:
+    """Rank metrics of one search mode over any language and the other languages only (cross), and the
+    share of top-1 hits in the question's language."""
+    from rag.evaluation.metrics import first_hit_rank, rank_metrics
+
+    rows: dict[str, list] = {"any": [], "cross": []}
+    top1_same = []
+    for lang, question, spans, _ in questions:
+        hits = assistant.search(question, k=10, mode=mode)
+        rows["any"].append(first_hit_rank(hits, spans))
+        if hits:
+            top1_same.append(hits[0].language == lang)
+        others = [o for o in langs if o != lang]
+        cross = assistant.search(question, k=10, mode=mode, language=others)
+        rows["cross"].append(first_hit_rank(cross, [s for s in spans if not s[0].startswith(lang)]))
+    return {
+        **{f"{scope}_{k}": v for scope, ranks in rows.items() for k, v in rank_metrics(ranks).items()},
+        "top1_in_question_language": float(np.mean(top1_same)) if top1_same else None,
+    }
 
 
 def _answers(assistant: Any, questions: Sequence[tuple], count: int, generator: str | None) -> dict[str, Any]:
