@@ -40,7 +40,7 @@ $(STAMP): pyproject.toml constraints.txt
 	  echo ">> building $(LLAMA_CPP) once into $(WHEELS) (5-8 minutes on 2 cores)"; \
 	  CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP) wheel -q --no-deps -w $(WHEELS) $(LLAMA_CPP); }
 	@echo ">> installing the project and its pinned dependencies"
-	$(PIP) install -q -c constraints.txt --find-links $(WHEELS) -e '.[test]'
+	$(PIP) install -q -c constraints.txt --find-links $(WHEELS) -e '.[test,eval]'
 	@touch $@
 
 models: $(STAMP)

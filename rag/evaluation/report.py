@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rag.errors import ConfigError
 from rag.evaluation.metrics import METRICS
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,12 @@ def write_report(report: Mapping[str, Any], out: Path) -> list[Path]:
 @contextmanager
 def figure(path: Path, *grid: int, **options: Any) -> Iterator[Any]:
     """A matplotlib figure (headless) whose axes the block draws on; laid out, saved to ``path`` and
-    closed afterwards. ``grid`` and ``options`` go to ``plt.subplots``; yields its axes."""
-    import matplotlib
+    closed afterwards. ``grid`` and ``options`` go to ``plt.subplots``; yields its axes. matplotlib is the
+    ``eval`` extra (``pip install 'rag[eval]'``; ``make setup`` installs it)."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ConfigError("plots need matplotlib: pip install 'rag[eval]' (make setup installs it)") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
