@@ -48,9 +48,8 @@ class AnswerPolicy:
     near_best: float = 0.05
     select_window: float = 0.25
     min_support: float = 0.40  # a claim needs this much support (cosine or word coverage) from its sentence
-    repoint_margin: float = (
-        0.1  # a claim citing no supporting sentence is re-pointed only with this much more
-    )
+    # a claim citing no supporting sentence is re-pointed only with this much more support elsewhere
+    repoint_margin: float = 0.1
     clearly_better: float = 0.25  # a sentence supporting a claim this much better than its own is cited too
     extractive_window: float = 0.1  # a quoted answer quotes the sentences within this relevance of the best
     long_sentence: int = 160  # characters: a longer sentence is also scored clause by clause
@@ -170,10 +169,7 @@ class Settings:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         if policy:
             values["policy"] = dataclasses.replace(values.get("policy") or AnswerPolicy(), **policy)
-        for key in (
-            "llm_api_key",
-            "embedding_api_key",
-        ):  # the OpenAI clients' own variable, when ours is unset
+        for key in ("llm_api_key", "embedding_api_key"):  # OPENAI_API_KEY when ours is unset
             if not values.get(key) and env.get("OPENAI_API_KEY"):
                 values[key] = env["OPENAI_API_KEY"]
         for key in ("index_dir", "models_dir", "embedding_model", "llm_model", "prompts_dir", "xquad_dir"):

@@ -52,6 +52,10 @@ def test_the_wheel_answers_outside_the_checkout(tmp_path):
         [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)]
     )
     assert installed.returncode == 0, installed.stderr
+    # every module of the checkout's package is in the wheel (pyproject.toml lists the subpackages by hand)
+    ours_modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "rag").rglob("*.py")}
+    wheel_modules = {p.relative_to(purelib).as_posix() for p in (purelib / "rag").rglob("*.py")}
+    assert ours_modules <= wheel_modules, sorted(ours_modules - wheel_modules)
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

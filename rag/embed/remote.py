@@ -37,9 +37,8 @@ class RemoteEmbedder:
         self.model = model
         self.name = f"remote:{model}@{self.base_url}"
         self.query_prompt, self.document_prompt = prompts[:2]
-        self.similarity_prompt = (
-            prompts[2] if len(prompts) > 2 else self.document_prompt
-        )  # (query, document[, similarity])
+        # prompts: (query, document[, similarity])
+        self.similarity_prompt = prompts[2] if len(prompts) > 2 else self.document_prompt
         self.batch_size = max(1, batch_size)
         self.workers = max(1, workers)  # requests in flight at once
         self._api_key = api_key

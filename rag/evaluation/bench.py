@@ -122,9 +122,8 @@ REPORTED = {
 def run(args: Any) -> int:
     from rag.settings import Settings
 
-    settings = (
-        Settings.from_env()
-    )  # read here, not when the parser is built: a bad RAG_ value breaks no --help
+    # read here, not when the parser is built: a bad RAG_ value breaks no --help
+    settings = Settings.from_env()
     if getattr(args, "xquad", "") is None:
         args.xquad = str(settings.xquad_dir)
     if getattr(args, "chromium", "") is None:

@@ -33,9 +33,8 @@ def _translated(what: str) -> Iterator[None]:
 _REINDEX_HINT = " (`rag reindex` rebuilds the store from the kept article texts; it deletes nothing)"
 
 
-STORE_LOCK = (
-    "store.lock"  # held while a process opens, creates or migrates the store, or swaps in a rebuilt one
-)
+# held while a process opens, creates or migrates the store, or swaps in a rebuilt one
+STORE_LOCK = "store.lock"
 
 
 def chroma_dir(index_dir: Path) -> Path:
