@@ -73,6 +73,17 @@ def export_stamp(model_dir: Path) -> dict[str, Any]:
     }
 
 
+def export_files(folder: Path, recipe: str) -> tuple[Path, Path]:
+    """The ONNX file of ``recipe`` in ``folder`` and the stamp beside it."""
+    return folder / f"{recipe}.onnx", folder / f"{recipe}.json"
+
+
+def export_is_current(model_dir: Path, folder: Path, recipe: str) -> bool:
+    """Whether ``folder`` holds a ``recipe`` export made from the weights now in ``model_dir``."""
+    target, meta = export_files(folder, recipe)
+    return target.exists() and meta.exists() and json.loads(meta.read_text()) == export_stamp(model_dir)
+
+
 def model_prompts(model_dir: Path) -> tuple[str, str, str]:
     """The model's own (query, document, similarity) prompts from its sentence-transformers config."""
     config = Path(model_dir) / "config_sentence_transformers.json"

@@ -4,7 +4,6 @@ export."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -14,7 +13,8 @@ import numpy as np
 
 from rag.embed.base import (
     ONNX_RECIPES,
-    export_stamp,
+    export_files,
+    export_is_current,
     model_prompts,
     onnx_dir,
     require_model,
@@ -28,13 +28,13 @@ def current_export(model_dir: Path, recipe: str) -> Path:
     """The ONNX file of ``recipe`` exported from ``model_dir``; ``ModelError`` when it is missing or was
     exported from other weights."""
     folder = onnx_dir(model_dir)
-    target, meta = folder / f"{recipe}.onnx", folder / f"{recipe}.json"
+    target, meta = export_files(folder, recipe)
     if not target.exists() or not meta.exists():
         raise ModelError(
             f"no ONNX export of {Path(model_dir).name} ({recipe}) in {folder}: run "
             "`python -m rag.setup` (or `make models`)"
         )
-    if json.loads(meta.read_text()) != export_stamp(Path(model_dir)):
+    if not export_is_current(Path(model_dir), folder, recipe):
         raise ModelError(
             f"the ONNX export in {folder} was made from other weights than {model_dir}: run "
             "`python -m rag.setup` (or `make models`) to export it again"

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.embed.base import QUANTIZE_RECIPES, export_stamp, offline_env
+from rag.embed.base import QUANTIZE_RECIPES, export_files, export_is_current, export_stamp, offline_env
 
 log = logging.getLogger(__name__)
 _MASK_VALUE = -1e9  # additive attention mask; finite so a fully masked row cannot produce NaN
@@ -144,9 +144,8 @@ def export(model_dir: Path, out_dir: Path, quantize: str = "int8-nodown") -> Pat
     offline_env()
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    target, meta = out_dir / f"{quantize}.onnx", out_dir / f"{quantize}.json"
-    stamp = export_stamp(model_dir)
-    if target.exists() and meta.exists() and json.loads(meta.read_text()) == stamp:
+    target, meta = export_files(out_dir, quantize)
+    if export_is_current(model_dir, out_dir, quantize):
         return target
     fp32 = export(model_dir, out_dir, "fp32") if quantize != "fp32" else None
     log.info("exporting %s to %s (once; about a minute)", model_dir.name, target)
@@ -158,7 +157,7 @@ def export(model_dir: Path, out_dir: Path, quantize: str = "int8-nodown") -> Pat
     else:
         _quantize(fp32, partial, quantize)
     partial.replace(target)
-    meta.write_text(json.dumps(stamp))
+    meta.write_text(json.dumps(export_stamp(model_dir)))
     log.info(
         "exported %s (%.0f MiB) in %.1fs",
         target,
