@@ -17,13 +17,14 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from rag.embed import Embedder, space_from
 from rag.errors import StoreError
-from rag.index.build import IngestReport, ingest
+from rag.index.build import IngestOptions, IngestReport, ingest
+from rag.index.filters import FilterArgs, Filters, as_list
 from rag.index.retrieve import Hit, Retriever
-from rag.index.store import ArticleRecord, Store
+from rag.index.store import NO_FILTERS, ArticleRecord, Store
 from rag.ingest.archive import Archive
 from rag.settings import Settings
 
@@ -87,31 +88,25 @@ class Assistant:
         s = self.settings
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
+        progress = s.progress if progress is None else progress
         report = ingest(
-            [Path(p) for p in paths],
-            self.store,
-            lambda: self.embedder,
-            s.chunk_chars,
-            s.chunk_overlap_chars,
-            s.max_file_bytes,
-            s.progress if progress is None else progress,
+            [Path(p) for p in paths], self.store, lambda: self.embedder, IngestOptions.of(s), progress
         )
         if report.added or report.updated:
             self.retriever.invalidate()
         return report
 
     def search(
-        self,
-        query: str,
-        k: int | None = None,
-        *,
-        mode: str | None = None,
-        language: str | Sequence[str] | None = None,
-        source: str | Sequence[str] | None = None,
+        self, query: str, k: int | None = None, *, mode: str | None = None, **filters: Unpack[FilterArgs]
     ) -> list[Hit]:
-        """Passages for ``query``, best first; filter by language code(s) and/or source(s)."""
-        sources = [self.resolve_source(s) for s in _as_list(source)]
-        return self.retriever.search(query, k or self.settings.top_k, mode, _as_list(language), sources)
+        """Passages for ``query``, best first. Filters (``rag.index.filters``): ``language``, ``source``,
+        ``outlet`` (a value or a list each), ``since`` / ``until`` (ISO dates, inclusive)."""
+        return self.retriever.search(query, k or self.settings.top_k, mode, self.filters(**filters))
+
+    def filters(self, **filters: Unpack[FilterArgs]) -> Filters:
+        """The ``Filters`` value of the filter keywords, with sources resolved as ``resolve_source`` does."""
+        sources = [self.resolve_source(s) for s in as_list(filters.get("source"))]
+        return Filters.of(**(filters | {"source": sources}))
 
     def ask(
         self,
@@ -120,11 +115,11 @@ class Assistant:
         *,
         generator: str | None = None,
         k: int | None = None,
-        language: str | Sequence[str] | None = None,
+        **filters: Unpack[FilterArgs],
     ) -> Answer:
         """A short answer in the question's language whose every claim cites an exact source sentence,
-        or a refusal (``answer.refused``) when the articles do not say."""
-        return self._answerer(generator, k, language).ask(question, history or ())
+        or a refusal (``answer.refused``) when the articles do not say; filters as ``search``."""
+        return self._answerer(generator, k, self.filters(**filters)).ask(question, history or ())
 
     def ask_stream(
         self,
@@ -133,10 +128,10 @@ class Assistant:
         *,
         generator: str | None = None,
         k: int | None = None,
-        language: str | Sequence[str] | None = None,
+        **filters: Unpack[FilterArgs],
     ) -> Iterator[str | Answer]:
         """Like ``ask``, but yields the LLM's raw text pieces as they come, then the verified ``Answer``."""
-        return self._answerer(generator, k, language).stream(question, history or ())
+        return self._answerer(generator, k, self.filters(**filters)).stream(question, history or ())
 
     def warm(self, generator: str | None = None) -> None:
         """Load the embedding model and the ``generator`` kind's LLM now rather than on the first question."""
@@ -147,9 +142,9 @@ class Assistant:
 
     def generator_for(self, kind: str | None = None) -> Any:
         """The (cached) generator of ``kind``: local, openai or extractive (None)."""
-        return self._answerer(kind, None, None).generator
+        return self._answerer(kind, None, NO_FILTERS).generator
 
-    def _answerer(self, kind: str | None, k: int | None, language: str | Sequence[str] | None) -> Answerer:
+    def _answerer(self, kind: str | None, k: int | None, filters: Filters) -> Answerer:
         from rag.answer import Answerer
         from rag.generate import make_generator
 
@@ -160,15 +155,15 @@ class Assistant:
                 if self._llm is not None and kind == self.settings.generator:
                     generator = self._llm
                 else:
-                    generator = make_generator(self.settings, kind, [Answerer.system_message()])
+                    generator = make_generator(
+                        self.settings, kind, [Answerer.system_message(self.settings.prompts_dir)]
+                    )
                 base = Answerer(self.search, self._lazy_embedder, generator, self.settings)
                 self._answerers[kind] = base
-        languages = _as_list(language)
-        if k is None and not languages:
+        if k is None and not filters:
             return base
-        return base.with_search(
-            lambda q, top: self.search(q, k or top, language=languages or None), k or self.settings.top_k
-        )
+        top_k = k or self.settings.top_k
+        return base.with_search(lambda q, top: self.retriever.search(q, k or top, None, filters), top_k)
 
     def sources(self) -> list[ArticleRecord]:
         return sorted(self.store.articles().values(), key=lambda r: r.source)
@@ -194,7 +189,7 @@ class Assistant:
     ) -> ReindexReport:
         """Rebuild a broken store from the kept article texts and the uploads (nothing is deleted: the
         old store's files are moved aside). Works when ``Assistant.open`` fails on the broken store."""
-        from rag.index.reindex import reindex
+        from rag.index.reindex import StoreAddress, reindex
 
         s = settings or Settings.from_env(index_dir=index_dir, **overrides)
         holder: list[Embedder] = [embedder] if embedder is not None else []
@@ -206,16 +201,9 @@ class Assistant:
                 holder.append(embedder_from(s))
             return holder[0]
 
+        address = StoreAddress(Path(s.index_dir), s.collection, s.chroma_url, space_from(s))
         return reindex(
-            s.index_dir,
-            s.collection,
-            s.chroma_url,
-            space_from(s),
-            make_embedder,
-            s.chunk_chars,
-            s.chunk_overlap_chars,
-            s.max_file_bytes,
-            s.progress if progress is None else progress,
+            address, make_embedder, IngestOptions.of(s), s.progress if progress is None else progress
         )
 
     def resolve_source(self, source: str) -> str:
@@ -257,9 +245,3 @@ class _LazyEmbedder:
         vector = self._assistant.embedder.embed_query(text)
         self._last = (text, vector)
         return vector
-
-
-def _as_list(value: str | Sequence[str] | None) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)

@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,19 @@ def _index_verbs(verbs: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def add_filter_flags(p: argparse.ArgumentParser) -> None:
+    """--language, --source, --outlet (each repeatable), --since, --until: ``rag.index.filters``."""
+    p.add_argument("--language", action="append", metavar="CODE", help="only articles in this language")
+    p.add_argument("--source", action="append", metavar="SOURCE", help="only this article")
+    p.add_argument("--outlet", action="append", metavar="NAME", help="only articles of this outlet")
+    p.add_argument("--since", metavar="DATE", help="only articles published on or after DATE (2016-10-04)")
+    p.add_argument("--until", metavar="DATE", help="only articles published on or before DATE")
+
+
+def filter_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in ("language", "source", "outlet", "since", "until")}
+
+
 def _question_verbs(verbs: Any) -> None:
     """search, ask, chat: questions to the index."""
     p = verbs.add_parser("search", help="find the passages that answer a question")
@@ -71,8 +85,7 @@ def _question_verbs(verbs: Any) -> None:
     p.add_argument(
         "--mode", choices=("hybrid", "dense", "bm25"), help="retrieval mode (default: RAG_RETRIEVAL)"
     )
-    p.add_argument("--language", action="append", metavar="CODE", help="only articles in this language")
-    p.add_argument("--source", action="append", metavar="SOURCE", help="only this article")
+    add_filter_flags(p)
     p.add_argument("--json", action="store_true", help="print hits as a JSON list")
 
     p = verbs.add_parser("ask", help="answer a question with cited source sentences")
@@ -83,7 +96,7 @@ def _question_verbs(verbs: Any) -> None:
         help="who writes the answer (default: RAG_GENERATOR or local)",
     )
     p.add_argument("-k", type=int, default=None, help="passages to read (default: RAG_TOP_K or 5)")
-    p.add_argument("--language", action="append", metavar="CODE", help="only articles in this language")
+    add_filter_flags(p)
     p.add_argument(
         "--history", metavar="FILE", help="JSON file with earlier turns: [[question, answer], ...]"
     )
@@ -220,25 +233,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    hits = _open(args).search(
-        args.question, args.k, mode=args.mode, language=args.language, source=args.source
-    )
+    hits = _open(args).search(args.question, args.k, mode=args.mode, **filter_args(args))
     if args.json:
         _print_json([h.to_dict() for h in hits])
         return 0
     if not hits:
         print("no passages found")
     for rank, h in enumerate(hits, start=1):
-        print(f"[{rank}] {h.source} [{h.start}:{h.end}] ({h.language}, score {h.score:.4f}) {h.title}")
+        print(f"[{rank}] {h.source} [{h.start}:{h.end}] ({_about(h)}, score {h.score:.4f}) {h.title}")
         print("    " + " ".join(h.text.split())[:400])
     return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     history = _read_history(args.history) if args.history else None
-    answer = _open(args).ask(
-        args.question, history, generator=args.generator, k=args.k, language=args.language
-    )
+    answer = _open(args).ask(args.question, history, generator=args.generator, k=args.k, **filter_args(args))
     if args.json:
         _print_json(answer.to_dict())
         return 0
@@ -246,9 +255,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if answer.citations:
         print("\nSources:")
     for c in answer.citations:
-        print(f"[{c.marker}] {c.source} [{c.start}:{c.end}] ({c.language}) {c.title}")
+        print(f"[{c.marker}] {c.source} [{c.start}:{c.end}] ({_about(c)}) {c.title}")
         print(f"    “{' '.join(c.quote.split())}”")
     return 0
+
+
+def _about(item: Any) -> str:
+    """ "en, TASS, 2016-10-04": language, outlet and date of a hit, citation or article record."""
+    return ", ".join(v for v in (item.language, item.outlet, item.published) if v)
 
 
 def _read_history(path: str) -> list[tuple[str, str]]:
@@ -265,12 +279,12 @@ def _read_history(path: str) -> list[tuple[str, str]]:
 def cmd_sources(args: argparse.Namespace) -> int:
     records = _open(args).sources()
     if args.json:
-        _print_json([r.__dict__ for r in records])
+        _print_json([asdict(r) for r in records])
         return 0
     if not records:
         print("the index is empty: run `rag ingest PATH`")
     for r in records:
-        print(f"{r.source}  ({r.language}, {r.chunk_count} chunks, {r.ingested_at})  {r.title}")
+        print(f"{r.source}  ({_about(r)}, {r.chunk_count} chunks, ingested {r.ingested_at})  {r.title}")
     return 0
 
 

@@ -17,17 +17,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def embedder():
     """The real multilingual model with the configured (default) backend, loaded once for the run."""
-    from rag.embed import make_embedder
+    from dataclasses import replace
+
+    from rag.embed import embedder_from
     from rag.settings import Settings
 
-    settings = Settings.from_env()
-    return make_embedder(
-        settings.embedding_path,
-        settings.embedding_backend,
-        settings.embed_batch_size,
-        settings.threads,
-        settings.embed_workers,
-    )
+    return embedder_from(replace(Settings.from_env(), embedding_url=""))  # local even beside a server
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +62,9 @@ def llm():
     from rag.generate import make_generator
     from rag.settings import Settings
 
-    generator = make_generator(Settings.from_env(), "local", [Answerer.system_message()])
+    generator = make_generator(
+        Settings.from_env(), "local", [Answerer.system_message(Settings.from_env().prompts_dir)]
+    )
     generator.load()
     return generator
 

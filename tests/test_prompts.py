@@ -35,3 +35,17 @@ def test_unknown_template_and_override_folder(tmp_path):
         template("nope")
     (tmp_path / "greet.txt").write_text("Hello $name, {braces} stay.", encoding="utf-8")
     assert render("greet", folder=tmp_path, name="Ana") == "Hello Ana, {braces} stay."
+
+
+def test_answerer_reads_templates_from_its_settings(tmp_path):
+    """``RAG_PROMPTS_DIR`` reaches every template the answer stage renders (via its settings, read once)."""
+    from rag.answer.answerer import Answerer
+    from rag.settings import Settings
+
+    (tmp_path / "refusal.txt").write_text("Nothing on that, sorry.\n", encoding="utf-8")
+    (tmp_path / "system.txt").write_text("Custom system.\n", encoding="utf-8")
+    settings = Settings.from_env(index_dir=tmp_path / "index", prompts_dir=tmp_path)
+    answerer = Answerer(lambda q, k: [], embedder=None, generator=None, settings=settings)  # type: ignore[arg-type]
+    assert answerer.ask("What happened in Aleppo?").text == "Nothing on that, sorry."
+    assert answerer.system_message(answerer.templates)["content"].strip() == "Custom system."
+    assert Answerer.system_message()["content"] == render("system")  # the shipped one by default

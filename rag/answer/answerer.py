@@ -76,7 +76,9 @@ class Answerer:
         self.generator = generator
         self.settings = settings
         self.vectors = SentenceVectors(embedder)
-        self.phrases = Phrases(Path(settings.index_dir) / "phrases", self._translate if generator else None)
+        self.templates = settings.prompts_dir  # None: the templates shipped with the package
+        translate = self._translate if generator else None
+        self.phrases = Phrases(Path(settings.index_dir) / "phrases", translate, self.templates)
 
     # -- public ---------------------------------------------------------------------------------------
 
@@ -140,7 +142,8 @@ class Answerer:
 
     def standalone(self, question: str, history: Sequence[tuple[str, str]]) -> tuple[str, str]:
         """(question to retrieve with, question to put to the LLM): ``rag.answer.followups``."""
-        return standalone(question, history, self.generator, self.system_message())
+        system = self.system_message(self.templates)
+        return standalone(question, history, self.generator, system, self.templates)
 
     def rank_sentences(self, question: str, hits: Sequence[Hit]) -> list[Sentence]:
         """Sentences of the retrieved passages (each once), most relevant to ``question`` first."""
@@ -168,21 +171,27 @@ class Answerer:
         """A phrase template translated by the LLM (``Phrases`` checks and keeps it)."""
         if self.generator is None:
             raise ModelError("no LLM to translate a phrase with (RAG_GENERATOR)")
-        prompt = prompts.render("translate", language_name=language_name(language), text=plain)
+        prompt = prompts.render(
+            "translate", folder=self.templates, language_name=language_name(language), text=plain
+        )
         return _first_line(
             _until_line_break(self.generator.stream([{"role": "user", "content": prompt}], 80))
         )
 
     @staticmethod
-    def system_message() -> Message:
+    def system_message(templates: Path | None = None) -> Message:
         """The fixed system prompt (no variables, so llama.cpp keeps it cached across questions)."""
-        return {"role": "system", "content": prompts.render("system")}
+        return {"role": "system", "content": prompts.render("system", folder=templates)}
 
     def messages(self, question: str, chosen: Sequence[Sentence], language: str) -> list[Message]:
         user = prompts.render(
-            "answer", sources=_numbered(chosen), question=question, language_name=language_name(language)
+            "answer",
+            folder=self.templates,
+            sources=_numbered(chosen),
+            question=question,
+            language_name=language_name(language),
         )
-        return [self.system_message(), {"role": "user", "content": user}]
+        return [self.system_message(self.templates), {"role": "user", "content": user}]
 
     def verify(
         self,

@@ -59,7 +59,16 @@ def rank_sentences(question: str, hits: Sequence[Hit], vectors: SentenceVectors)
             key = (hit.source, hit.start + s, hit.start + e)
             seen.setdefault(
                 key,
-                Sentence(hit.source, hit.start + s, hit.start + e, hit.text[s:e], hit.title, hit.language),
+                Sentence(
+                    hit.source,
+                    hit.start + s,
+                    hit.start + e,
+                    hit.text[s:e],
+                    hit.title,
+                    hit.language,
+                    published=hit.published,
+                    outlet=hit.outlet,
+                ),
             )
     if not seen:
         return []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from rag.answer import prompts
 from rag.answer.language import question_language
@@ -18,9 +19,13 @@ HISTORY_TURNS = 3
 
 
 def standalone(
-    question: str, history: Sequence[tuple[str, str]], generator: Generator | None, system: Message
+    question: str,
+    history: Sequence[tuple[str, str]],
+    generator: Generator | None,
+    system: Message,
+    templates: Path | None = None,
 ) -> tuple[str, str]:
-    """(question to retrieve with, question to put to the LLM)."""
+    """(question to retrieve with, question to put to the LLM); ``templates``: the prompt folder."""
     turns = [(q, a) for q, a in history if (q or "").strip()][-HISTORY_TURNS:]
     if not turns:
         return question, question
@@ -28,7 +33,7 @@ def standalone(
     if generator is None:
         return fallback
     lines = "\n".join(f"User: {_clip(q, 300)}\nAssistant: {_clip(_strip_markers(a), 300)}" for q, a in turns)
-    prompt = prompts.render("condense", history=lines, question=question)
+    prompt = prompts.render("condense", folder=templates, history=lines, question=question)
     reply = _until_line_break(generator.stream([system, {"role": "user", "content": prompt}], 60))
     rewritten = _first_line(reply)
     if not _plausible_rewrite(question, rewritten):

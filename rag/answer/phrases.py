@@ -25,11 +25,15 @@ Translate = Callable[[str, str], str]  # (plain English template, language code)
 
 
 class Phrases:
-    """Renders phrase templates for any language; ``translate`` (may be None) makes missing ones."""
+    """Renders phrase templates for any language; ``translate`` (may be None) makes missing ones.
+    ``folder`` keeps translated phrases, ``templates`` is the prompt folder (None: the shipped one)."""
 
-    def __init__(self, folder: Path | None = None, translate: Translate | None = None) -> None:
+    def __init__(
+        self, folder: Path | None = None, translate: Translate | None = None, templates: Path | None = None
+    ) -> None:
         self.folder = Path(folder) if folder else None
         self.translate = translate
+        self.templates = templates
         self._made: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
@@ -41,8 +45,8 @@ class Phrases:
         )
 
     def template(self, name: str, language: str) -> str:
-        if language == "en" or prompts.has_variant(name, language):
-            return prompts.template(name, language).template
+        if language == "en" or prompts.has_variant(name, language, self.templates):
+            return prompts.template(name, language, self.templates).template
         with self._lock:
             if (name, language) not in self._made:
                 self._made[(name, language)] = (
@@ -65,7 +69,7 @@ class Phrases:
     def _translated(self, name: str, language: str) -> str:
         if self.translate is None:
             return ""
-        plain = prompts.template(name).template.strip()
+        plain = prompts.template(name, folder=self.templates).template.strip()
         try:
             text = " ".join(self.translate(plain, language).split())
         except RagError as exc:

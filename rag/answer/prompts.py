@@ -4,7 +4,8 @@ A template is a text file ``prompts/<name>.txt`` using ``$variable`` placeholder
 braces in examples need no escaping); a per-language variant ``<name>.<lang>.txt`` wins over the plain
 one. Rendering with a missing variable, or an unknown name, is a ``ConfigError`` that says which.
 The templates ship inside the wheel as ``rag.templates`` (``pyproject.toml`` maps ``prompts/`` there);
-``RAG_PROMPTS_DIR`` points at another folder.
+every function takes the ``folder`` to read (the answerer passes its settings' ``RAG_PROMPTS_DIR``), the
+shipped one when it is None.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 from rag.errors import ConfigError
-from rag.settings import Settings
 
 
 @lru_cache(maxsize=1)
@@ -33,10 +33,6 @@ def shipped_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "prompts"
 
 
-def prompts_dir() -> Path:
-    return Settings.from_env().prompts_dir or shipped_dir()
-
-
 @cache
 def _read(path: Path) -> string.Template:
     return string.Template(path.read_text(encoding="utf-8"))
@@ -44,7 +40,7 @@ def _read(path: Path) -> string.Template:
 
 def template(name: str, language: str | None = None, folder: Path | None = None) -> string.Template:
     """The template ``name`` (its ``language`` variant when there is one)."""
-    folder = folder or prompts_dir()
+    folder = folder or shipped_dir()
     candidates = ([folder / f"{name}.{language}.txt"] if language else []) + [folder / f"{name}.txt"]
     for path in candidates:
         if path.is_file():
@@ -57,7 +53,7 @@ def template(name: str, language: str | None = None, folder: Path | None = None)
 
 def has_variant(name: str, language: str, folder: Path | None = None) -> bool:
     """Whether ``name`` has its own ``language`` file (not only the plain template)."""
-    return bool(language) and ((folder or prompts_dir()) / f"{name}.{language}.txt").is_file()
+    return bool(language) and ((folder or shipped_dir()) / f"{name}.{language}.txt").is_file()
 
 
 def variables(name: str, language: str | None = None, folder: Path | None = None) -> set[str]:

@@ -22,6 +22,8 @@ class Citation:
     title: str
     language: str
     score: float = 0.0  # how strongly it supports the claims citing it (0..1)
+    published: str | None = None  # the article's publication date (ISO), when known
+    outlet: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,14 @@ class Sentence:
     title: str
     language: str
     relevance: float = 0.0
+    published: str | None = None
+    outlet: str | None = None
 
 
 SearchFn = Callable[[str, int], list[Hit]]
 
 
 def _citation(marker: int, s: Sentence, score: float) -> Citation:
-    return Citation(marker, s.source, s.start, s.end, s.text, s.title, s.language, round(score, 4))
+    return Citation(
+        marker, s.source, s.start, s.end, s.text, s.title, s.language, round(score, 4), s.published, s.outlet
+    )

@@ -13,9 +13,12 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rag.answer import Answer, Citation, question_language
+
+if TYPE_CHECKING:
+    from llama_index.core.base.response.schema import Response
 
 TOP_K = 4
 CHUNK_TOKENS = 256
@@ -43,7 +46,8 @@ def citation_engine(assistant: Any, generator: Any) -> Callable[[str], Answer]:
 
     def ask(question: str) -> Answer:
         started = time.perf_counter()
-        response = engine.query(question)
+        # not streaming (from_args default), so query() returns a plain Response
+        response = cast("Response", engine.query(question))
         text = str(response.response or "").strip()
         citations = []
         for n in dict.fromkeys(int(m) for m in re.findall(r"\[(\d+)\]", text)):

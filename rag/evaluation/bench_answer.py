@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def _dataset(args: Any, tmp: Path) -> tuple[Path, Path]:
     return Path(args.corpus), path
 
 
-def _generator_entry(assistant: Any, kind: str, questions: list, text_of: Any) -> dict[str, Any]:
+def _generator_entry(assistant: Any, kind: str, questions: Sequence[Any], text_of: Any) -> dict[str, Any]:
     """One generator's row of the result: every question asked (after a warm-up) and scored."""
     from rag.answer import answer_language
     from rag.evaluation.metrics import score_answer

@@ -84,7 +84,7 @@ def torch_variant(model_dir: Path, name: str, threads: int) -> tuple[Encoder, En
 
     torch.set_num_threads(threads)
     batch = 4 if "bs4" in name else 16
-    kwargs = {"model_kwargs": {"torch_dtype": torch.bfloat16}} if "bf16" in name else {}
+    kwargs: dict[str, Any] = {"model_kwargs": {"torch_dtype": torch.bfloat16}} if "bf16" in name else {}
     model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True, **kwargs)
     if "int8" in name:
         model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)

@@ -34,7 +34,7 @@ class _CachedEmbedder:
         return self.inner.embed_documents(texts)
 
 
-def _metrics(hits_per_q: list[tuple[str, list, list]]) -> dict[str, float]:
+def _metrics(hits_per_q: list[tuple[str, list, list]]) -> dict[str, float | None]:
     import numpy as np
 
     from rag.evaluation.metrics import first_hit_rank, rank_metrics
@@ -68,7 +68,7 @@ def _average_precision(hits: list, spans: list) -> float:
 
 def _run_modes(
     assistant: Any, questions: list, modes: Sequence[str], weights: Sequence[float]
-) -> list[tuple[str, dict[str, float]]]:
+) -> list[tuple[str, dict[str, float | None]]]:
     rows = []
     for mode in modes:
         for weight in weights if mode == "hybrid" else [None]:
@@ -80,7 +80,7 @@ def _run_modes(
     return rows
 
 
-def _print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
+def _print_table(title: str, rows: list[tuple[str, dict[str, float | None]]]) -> None:
     keys = list(rows[0][1])
     print(f"\n{title}\n| config | " + " | ".join(keys) + " |")
     print("|---|" + "---|" * len(keys))

@@ -191,7 +191,7 @@ def latency(rows: Sequence[QuestionRow]) -> dict[str, dict[str, float | None]]:
     """p50/p95 seconds for retrieval, generation and total."""
     import numpy as np
 
-    out = {}
+    out: dict[str, dict[str, float | None]] = {}
     for name in ("retrieval_s", "first_token_s", "generation_s", "total_s"):
         values = [getattr(r, name) for r in rows if getattr(r, name) is not None]
         out[name[:-2]] = (

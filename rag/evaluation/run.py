@@ -264,7 +264,7 @@ def _open_config(
     settings = Settings.from_env(env, progress=False, generator=chosen)
     own_index = index is None or any(k in overrides for k in INDEX_KEYS)
     settings = dataclasses.replace(
-        settings, index_dir=tmp / _index_key(settings) if own_index else Path(index)
+        settings, index_dir=Path(index) if not own_index and index is not None else tmp / _index_key(settings)
     )
     assistant = Assistant.open(
         settings=settings,

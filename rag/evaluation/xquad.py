@@ -57,10 +57,10 @@ def lareqa(
                 sentences.append(sentence)
                 keys.append((p_index, s_index))
             for qa in para["qas"]:
-                s_index = answer_sentence(para, qa)
-                if s_index is not None:
+                answer_index = answer_sentence(para, qa)
+                if answer_index is not None:
                     questions.append((lang, qa["question"]))
-                    gold.append((p_index, s_index))
+                    gold.append((p_index, answer_index))
     if questions_per_language:
         questions, gold = _spread(questions, gold, questions_per_language)
     relevant: dict[tuple[int, int], list[int]] = collections.defaultdict(list)
@@ -132,12 +132,8 @@ def our_setting(
         folder = Path(tmp) / "articles"
         _write_articles(folder, data)
         questions = _parallel_questions(data, langs)
-        assistant = Assistant.open(
-            Path(tmp) / "index",
-            embedder=embedder,
-            progress=False,
-            **({"generator": generator} if generator else {}),
-        )
+        overrides: dict[str, Any] = {"generator": generator} if generator else {}
+        assistant = Assistant.open(Path(tmp) / "index", embedder=embedder, progress=False, **overrides)
         started = time.perf_counter()
         assistant.ingest([folder])
         result["ingest_seconds"] = time.perf_counter() - started

@@ -114,7 +114,7 @@ def _article(
         )
     if every:
         return _every_question(data, a, indexed, left_out, doc_lang, names, turn)
-    rows = []
+    rows: list[dict[str, Any]] = []
     asked = [indexed[(a + k) % len(indexed)] for k in range(ANSWERABLE_PER_ARTICLE)]
     for k, p in enumerate(asked):
         qas = data["en"][a]["paragraphs"][p]["qas"]

@@ -23,6 +23,7 @@ from rag.index.store import Store
 from rag.ingest.archive import Archive
 from rag.ingest.chunking import Chunk, chunk_article
 from rag.ingest.corpus import Article, Skipped, iter_files, load_file
+from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -63,33 +64,41 @@ class IngestReport:
         return "\n".join(lines)
 
 
-def chunking_key(chunk_chars: int, overlap_chars: int) -> str:
-    return f"sentences2/{chunk_chars}/{overlap_chars}"  # 2: no break before a lower-case word
+@dataclass(frozen=True)
+class IngestOptions:
+    """How files become chunks: chunk size and overlap (characters) and the largest file read (bytes)."""
+
+    chunk_chars: int
+    overlap_chars: int
+    max_bytes: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> IngestOptions:
+        return cls(settings.chunk_chars, settings.chunk_overlap_chars, settings.max_file_bytes)
+
+    @property
+    def key(self) -> str:
+        """Stored with each article: a change of chunking (or of what ingest records about an article)
+        re-does it at the next ingest. sentences2: no break before a lower-case word; meta1: dates,
+        outlets and story groups."""
+        return f"sentences2/{self.chunk_chars}/{self.overlap_chars}/meta1"
+
+    def chunks(self, article: Article) -> list[Chunk]:
+        return distinct(chunk_article(article, self.chunk_chars, self.overlap_chars))
 
 
 def ingest(
     paths: Iterable[Path | str],
     store: Store,
     embedder_factory: Any,
-    chunk_chars: int,
-    overlap_chars: int,
-    max_bytes: int,
+    options: IngestOptions,
     progress: bool = False,
 ) -> IngestReport:
     """Ingest ``paths``; ``embedder_factory()`` is called only if something needs embedding. One ingest
     at a time per index folder: a second one waits for the first (``ingest_lock``). Every article's text
     is also kept outside the store (``Archive``), so ``rag reindex`` can rebuild the store."""
     with ingest_lock(store.index_dir):
-        return _ingest(
-            paths,
-            store,
-            Archive(store.index_dir),
-            embedder_factory,
-            chunk_chars,
-            overlap_chars,
-            max_bytes,
-            progress,
-        )
+        return _ingest(paths, store, Archive(store.index_dir), embedder_factory, options, progress)
 
 
 def keep_missing(store: Store, archive: Archive, records: dict[str, Any] | None = None) -> int:
@@ -120,24 +129,21 @@ def _ingest(
     store: Store,
     archive: Archive,
     embedder_factory: Any,
-    chunk_chars: int,
-    overlap_chars: int,
-    max_bytes: int,
+    options: IngestOptions,
     progress: bool,
 ) -> IngestReport:
     started = time.perf_counter()
     repaired = store.remove_orphans()
     if repaired:
         log.info("removed chunks of %d article(s) left by an interrupted ingest", repaired)
-    key = chunking_key(chunk_chars, overlap_chars)
     files = list(iter_files(paths, exclude=[store.index_dir]))  # names only: the total for progress and ETA
     tally = Tally()
     meter = Progress(len(files), show_bar=progress)
     known = store.articles()
     keep_missing(store, archive, known)
-    changed = _changed(files, known, key, chunk_chars, overlap_chars, max_bytes, tally, meter)
+    changed = _changed(files, known, options, tally, meter)
     try:
-        embedded = embed_and_write(changed, store, archive, embedder_factory, key, meter, tally)
+        embedded = embed_and_write(changed, store, archive, embedder_factory, options.key, meter, tally)
     finally:
         meter.close()
     if tally.repeats:
@@ -165,10 +171,7 @@ class Tally:
 def _changed(
     files: Sequence[Path],
     known: dict[str, Any],
-    key: str,
-    chunk_chars: int,
-    overlap_chars: int,
-    max_bytes: int,
+    options: IngestOptions,
     tally: Tally,
     meter: Progress,
 ) -> Iterator[tuple[Article, list[Chunk]]]:
@@ -177,7 +180,7 @@ def _changed(
     the corpus."""
     seen: set[str] = set()
     for path in files:
-        item = load_file(path, max_bytes)
+        item = load_file(path, options.max_bytes)
         if item.source in seen:
             meter.advance(files=1)
             continue
@@ -185,11 +188,11 @@ def _changed(
         record = known.get(item.source)
         if isinstance(item, Skipped):
             tally.skipped.append(item)
-        elif record and record.content_hash == item.content_hash and record.chunking == key:
+        elif record and record.content_hash == item.content_hash and record.chunking == options.key:
             tally.unchanged.append(item.source)
         else:
             (tally.updated if record else tally.added).append(item.source)
-            yield item, distinct(chunk_article(item, chunk_chars, overlap_chars))
+            yield item, options.chunks(item)
             continue
         meter.advance(files=1)
 

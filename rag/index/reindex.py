@@ -12,18 +12,16 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
 from rag.index.build import (
+    IngestOptions,
     IngestReport,
     Progress,
     Tally,
-    chunking_key,
-    distinct,
     embed_and_write,
     ingest,
     ingest_lock,
@@ -33,8 +31,6 @@ from rag.index.client import STORE_LOCK, chroma_dir, forget_client
 from rag.index.locks import file_lock
 from rag.index.store import Store
 from rag.ingest.archive import Archive
-from rag.ingest.chunking import Chunk, chunk_article
-from rag.ingest.corpus import Article
 
 log = logging.getLogger(__name__)
 
@@ -75,45 +71,43 @@ class ReindexReport:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class StoreAddress:
+    """Where a store lives: the index folder, the collection, and the Chroma server ("": embedded)."""
+
+    index_dir: Path
+    collection: str
+    chroma_url: str
+    embedding_space: str
+
+    def open(self, chroma_path: Path | None = None) -> Store:
+        if chroma_path is not None:
+            return Store(
+                self.index_dir, self.collection, embedding_space=self.embedding_space, chroma_path=chroma_path
+            )
+        return Store(self.index_dir, self.collection, self.chroma_url, self.embedding_space)
+
+
 def reindex(
-    index_dir: Path,
-    collection: str,
-    chroma_url: str,
-    embedding_space: str,
-    embedder_factory: Any,
-    chunk_chars: int,
-    overlap_chars: int,
-    max_bytes: int,
-    progress: bool = False,
+    address: StoreAddress, embedder_factory: Any, options: IngestOptions, progress: bool = False
 ) -> ReindexReport:
     """Rebuild the store of ``index_dir`` (or the collections on the Chroma server) from its kept texts."""
     started = time.perf_counter()
-    index_dir = Path(index_dir)
+    index_dir = Path(address.index_dir)
     archive = Archive(index_dir)
     with ingest_lock(index_dir):
-        readable = _keep_what_the_old_store_has(index_dir, collection, chroma_url, archive)
-        if chroma_url:
-            store = Store(index_dir, collection, chroma_url, embedding_space)
-            restored = _write_all(archive, store, embedder_factory, chunk_chars, overlap_chars, progress)
+        readable = _keep_what_the_old_store_has(index_dir, address.collection, address.chroma_url, archive)
+        if address.chroma_url:
+            restored = _write_all(archive, address.open(), embedder_factory, options, progress)
             moved = ""
         else:
             building = index_dir / REBUILDING
             shutil.rmtree(building, ignore_errors=True)  # an earlier, interrupted rebuild of our own
-            store = Store(index_dir, collection, embedding_space=embedding_space, chroma_path=building)
-            restored = _write_all(archive, store, embedder_factory, chunk_chars, overlap_chars, progress)
+            restored = _write_all(archive, address.open(building), embedder_factory, options, progress)
             forget_client(building)
             moved = _swap_in(index_dir, building)
         shutil.rmtree(index_dir / "bm25-cache", ignore_errors=True)
-    uploads = _ingest_uploads(
-        index_dir,
-        collection,
-        chroma_url,
-        embedding_space,
-        embedder_factory,
-        chunk_chars,
-        overlap_chars,
-        max_bytes,
-    )
+    uploads = _ingest_uploads(address, embedder_factory, options)
     return ReindexReport(tuple(restored), uploads, moved, readable, time.perf_counter() - started)
 
 
@@ -136,34 +130,18 @@ def _write_all(
     archive: Archive,
     store: Store,
     embedder_factory: Any,
-    chunk_chars: int,
-    overlap_chars: int,
+    options: IngestOptions,
     progress: bool,
 ) -> list[str]:
     articles = list(archive.articles())
     tally = Tally()
     meter = Progress(len(articles), show_bar=progress)
-    key = chunking_key(chunk_chars, overlap_chars)
+    chunked = ((article, options.chunks(article)) for article in articles)
     try:
-        embed_and_write(
-            _chunked(articles, chunk_chars, overlap_chars),
-            store,
-            archive,
-            embedder_factory,
-            key,
-            meter,
-            tally,
-        )
+        embed_and_write(chunked, store, archive, embedder_factory, options.key, meter, tally)
     finally:
         meter.close()
     return [a.source for a in articles]
-
-
-def _chunked(
-    articles: list[Article], chunk_chars: int, overlap_chars: int
-) -> Iterator[tuple[Article, list[Chunk]]]:
-    for article in articles:
-        yield article, distinct(chunk_article(article, chunk_chars, overlap_chars))
 
 
 def _swap_in(index_dir: Path, building: Path) -> str:
@@ -194,17 +172,9 @@ def _store_files(folder: Path) -> list[Path]:
 
 
 def _ingest_uploads(
-    index_dir: Path,
-    collection: str,
-    chroma_url: str,
-    embedding_space: str,
-    embedder_factory: Any,
-    chunk_chars: int,
-    overlap_chars: int,
-    max_bytes: int,
+    address: StoreAddress, embedder_factory: Any, options: IngestOptions
 ) -> IngestReport | None:
-    uploads = index_dir / UPLOADS
+    uploads = Path(address.index_dir) / UPLOADS
     if not uploads.is_dir():
         return None
-    store = Store(index_dir, collection, chroma_url, embedding_space)
-    return ingest([uploads], store, embedder_factory, chunk_chars, overlap_chars, max_bytes)
+    return ingest([uploads], address.open(), embedder_factory, options)

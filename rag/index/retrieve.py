@@ -26,7 +26,8 @@ import numpy as np
 
 from rag.embed import Embedder
 from rag.errors import QueryError, StoreError
-from rag.index.store import Store
+from rag.index.filters import Filters
+from rag.index.store import NO_FILTERS, Store
 from rag.ingest.chunking import Chunk
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ class Hit:
     language: str
     title: str
     chunk_id: str = ""
+    published: str | None = None  # the article's publication date (ISO), when known
+    outlet: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,15 +161,9 @@ class LexicalIndex:
         found.sort(key=lambda i: (-scores[i], i))
         return [(self.chunks[i], float(scores[i])) for i in found]
 
-    def mask(self, languages: Sequence[str], sources: Sequence[str]) -> np.ndarray | None:
-        if not languages and not sources:
-            return None
-        return np.array(
-            [
-                (not languages or c.language in languages) and (not sources or c.source in sources)
-                for c in self.chunks
-            ]
-        )
+    def mask(self, filters: Filters) -> np.ndarray | None:
+        """Which chunks ``filters`` keeps (None: all)."""
+        return np.array([filters.keeps(c) for c in self.chunks], dtype=bool) if filters else None
 
 
 def _top(scores: np.ndarray, candidates: np.ndarray, k: int) -> list[int]:
@@ -288,8 +285,7 @@ class Retriever:
         query: str,
         k: int = 5,
         mode: str | None = None,
-        languages: Sequence[str] = (),
-        sources: Sequence[str] = (),
+        filters: Filters = NO_FILTERS,
     ) -> list[Hit]:
         query = (query or "").strip()
         if not query:
@@ -304,29 +300,27 @@ class Retriever:
         depth = max(4 * k, 20)
         self._refresh()
         if mode == "dense":
-            ranked = self.store.query(self.embedder.embed_query(query), k, languages, sources)
+            ranked = self.store.query(self.embedder.embed_query(query), k, filters)
         elif mode == "bm25":
             lexical = self.lexical()
-            ranked = lexical.search(query, k, lexical.mask(languages, sources))
+            ranked = lexical.search(query, k, lexical.mask(filters))
         else:
-            dense, lexical = self._dense_and_lexical(query, depth, languages, sources)
-            sparse = lexical.search(query, depth, lexical.mask(languages, sources), per_language=True)
+            dense, lexical = self._dense_and_lexical(query, depth, filters)
+            sparse = lexical.search(query, depth, lexical.mask(filters), per_language=True)
             ranked = fuse([c for c, _ in dense], [c for c, _ in sparse], k, self.rrf_k, self.bm25_weight)
         complete = self.complete_sources()
         return [_hit(chunk, score) for chunk, score in ranked if chunk.source in complete][:k]
 
     def _dense_and_lexical(
-        self, query: str, depth: int, languages: Sequence[str], sources: Sequence[str]
+        self, query: str, depth: int, filters: Filters
     ) -> tuple[list[tuple[Chunk, float]], LexicalIndex]:
         """Dense hits and the lexical index; on a cold start the index is built in a thread while the
         encoder loads and embeds the query (about 2 s saved at 10k chunks)."""
         if self._lexical is not None:
-            return self.store.query(
-                self.embedder.embed_query(query), depth, languages, sources
-            ), self._lexical
+            return self.store.query(self.embedder.embed_query(query), depth, filters), self._lexical
         with ThreadPoolExecutor(max_workers=1) as pool:
             lexical_future = pool.submit(self.lexical)
-            dense = self.store.query(self.embedder.embed_query(query), depth, languages, sources)
+            dense = self.store.query(self.embedder.embed_query(query), depth, filters)
             return dense, lexical_future.result()
 
 
@@ -340,4 +334,6 @@ def _hit(chunk: Chunk, score: float) -> Hit:
         chunk.language,
         chunk.title,
         chunk.id,
+        chunk.published,
+        chunk.outlet,
     )

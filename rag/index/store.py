@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,16 @@ import numpy as np
 
 from rag.errors import ConfigError, StoreError
 from rag.index.client import _REINDEX_HINT, _Shared, _translated, chroma_dir
+from rag.index.filters import Filters, day_number
 from rag.ingest.chunking import Chunk
 from rag.ingest.corpus import Article, sha256_text
 
 log = logging.getLogger(__name__)
 
 PAGE = 2000  # records per Chroma call
+
+
+NO_FILTERS = Filters()
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,14 @@ class ArticleRecord:
     chunk_count: int
     ingested_at: str  # ISO 8601, UTC
     chunking: str = ""  # chunker parameters the chunks were made with
+    published: str | None = None  # ISO date of publication, None when not found
+    published_from: str = ""  # where it was found (``rag.ingest.metadata``)
+    outlet: str | None = None
+    outlet_from: str = ""
+    story: str = ""  # the story group (``rag.index.stories``): copies and translations of one story
+
+
+RECORD_FIELDS = tuple(ArticleRecord.__dataclass_fields__)
 
 
 class Store:
@@ -139,9 +151,7 @@ class Store:
             for offset in range(0, int(self._articles.count()), PAGE):
                 got = self._articles.get(include=["metadatas"], limit=PAGE, offset=offset)
                 for meta in got["metadatas"]:
-                    record = ArticleRecord(
-                        **{k: meta[k] for k in ArticleRecord.__dataclass_fields__ if k in meta}
-                    )
+                    record = ArticleRecord(**{k: meta[k] for k in RECORD_FIELDS if meta.get(k) is not None})
                     records[record.source] = record
         return records
 
@@ -212,19 +222,15 @@ class Store:
                 )
         return found
 
-    def query(
-        self, vector: np.ndarray, k: int, languages: Sequence[str] = (), sources: Sequence[str] = ()
-    ) -> list[tuple[Chunk, float]]:
-        """The ``k`` nearest chunks to ``vector`` with their cosine similarity, best first."""
+    def query(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS) -> list[tuple[Chunk, float]]:
+        """The ``k`` nearest chunks to ``vector`` that ``filters`` keeps, with their cosine, best first."""
         from llama_index.core.vector_stores.types import VectorStoreQuery
 
         self.revision()  # reopens the client when another process wrote since
         k = min(k, self.count())
         if k <= 0:
             return []
-        query = VectorStoreQuery(
-            query_embedding=vector.tolist(), similarity_top_k=k, filters=_filters(languages, sources)
-        )
+        query = VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=k, filters=filters.where())
         with self._use(), _translated("vector search"):
             result = self._vectors.query(query)
         pairs = []
@@ -241,9 +247,13 @@ class Store:
         self.replace_articles([(article, chunks, vectors)], chunking)
 
     def replace_articles(
-        self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]], chunking: str = ""
+        self,
+        items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]],
+        chunking: str = "",
+        stories: dict[str, str] | None = None,
     ) -> None:
-        """Make each article's chunks its only chunks, then record the articles as complete.
+        """Make each article's chunks its only chunks, then record the articles as complete (with the
+        story group of each in ``stories``, by article id; an article alone is its own story).
 
         One batch of Chroma calls for the whole group: manifests out, old chunks out, new chunks in,
         manifests in (last, so an interruption anywhere leaves articles that the next ingest redoes).
@@ -268,9 +278,7 @@ class Store:
         ]
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         manifests = [
-            ArticleRecord(
-                a.source, a.article_id, a.title, a.language, a.content_hash, len(chunks), now, chunking
-            ).__dict__
+            _manifest(a, len(chunks), now, chunking, (stories or {}).get(a.article_id, ""))
             for a, chunks, _ in items
         ]
         with self._use(), _translated(f"writing {len(items)} article(s) ({items[0][0].source}...)"):
@@ -314,18 +322,43 @@ def text_hash(text: str) -> str:
     return sha256_text(text)[:20]
 
 
+def _manifest(article: Article, chunks: int, now: str, chunking: str, story: str) -> dict[str, Any]:
+    record = ArticleRecord(
+        article.source,
+        article.article_id,
+        article.title,
+        article.language,
+        article.content_hash,
+        chunks,
+        now,
+        chunking,
+        article.published,
+        article.published_from,
+        article.outlet,
+        article.outlet_from,
+        story or article.article_id,
+    )
+    return {k: v for k, v in asdict(record).items() if v is not None}  # Chroma keeps no None
+
+
 def _chunk_meta(chunk: Chunk, article: Article) -> dict[str, Any]:
-    return {
-        "source": chunk.source,
-        "article_id": chunk.article_id,
-        "index": chunk.index,
-        "start": chunk.start,
-        "end": chunk.end,
-        "language": chunk.language,
-        "title": chunk.title,
-        "content_hash": article.content_hash,
-        "text_hash": text_hash(chunk.text),
-    }
+    dated = {"published": article.published, "published_day": day_number(article.published, "published")}
+    outlet = {"outlet": article.outlet, "outlet_key": article.outlet.casefold()} if article.outlet else {}
+    return (
+        (dated if article.published else {})
+        | outlet
+        | {
+            "source": chunk.source,
+            "article_id": chunk.article_id,
+            "index": chunk.index,
+            "start": chunk.start,
+            "end": chunk.end,
+            "language": chunk.language,
+            "title": chunk.title,
+            "content_hash": article.content_hash,
+            "text_hash": text_hash(chunk.text),
+        }
+    )
 
 
 def _to_chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
@@ -339,19 +372,6 @@ def _to_chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
         text,
         meta.get("language", "und"),
         meta.get("title", ""),
+        meta.get("published"),
+        meta.get("outlet"),
     )
-
-
-def _filters(languages: Sequence[str], sources: Sequence[str]) -> Any:
-    from llama_index.core.vector_stores.types import (
-        FilterOperator,
-        MetadataFilter,
-        MetadataFilters,
-    )
-
-    filters: list[MetadataFilter | MetadataFilters] = [
-        MetadataFilter(key=key, value=list(values), operator=FilterOperator.IN)
-        for key, values in (("language", languages), ("source", sources))
-        if values
-    ]
-    return MetadataFilters(filters=filters) if filters else None

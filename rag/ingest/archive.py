@@ -12,6 +12,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 from rag.ingest.corpus import Article, sha256_text
@@ -19,6 +20,7 @@ from rag.ingest.corpus import Article, sha256_text
 log = logging.getLogger(__name__)
 
 FOLDER = "articles"
+FIELDS = tuple(Article.__dataclass_fields__)  # copies kept before dates and outlets lack those keys
 
 
 class Archive:
@@ -32,13 +34,7 @@ class Archive:
 
     def put(self, article: Article) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        record = {
-            "source": article.source,
-            "title": article.title,
-            "language": article.language,
-            "content_hash": article.content_hash,
-            "text": article.text,
-        }
+        record = asdict(article)
         path = self._path(article.article_id)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         with open(partial, "w", encoding="utf-8", newline="") as handle:
@@ -60,13 +56,7 @@ class Archive:
         for path in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
             try:
                 record = json.loads(path.read_text(encoding="utf-8"))
-                article = Article(
-                    record["source"],
-                    record["text"],
-                    record["title"],
-                    record["language"],
-                    record["content_hash"],
-                )
+                article = Article(**{k: record[k] for k in FIELDS if k in record})
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("kept article %s is unreadable (%s): left out", path, exc)
                 continue

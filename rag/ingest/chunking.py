@@ -35,6 +35,8 @@ class Chunk:
     text: str
     language: str = "und"
     title: str = ""
+    published: str | None = None  # the article's publication date (ISO), when known
+    outlet: str | None = None
 
 
 def sentence_spans(text: str, max_chars: int | None = None) -> list[tuple[int, int]]:
@@ -120,4 +122,6 @@ def _make_chunk(article: Article, index: int, start: int, end: int) -> Chunk:
         text,
         article.language,
         article.title,
+        article.published,
+        article.outlet,
     )

@@ -19,6 +19,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from rag.errors import CorpusError
+from rag.ingest.metadata import find_metadata
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,10 @@ class Article:
     title: str
     language: str  # ISO 639-1 code, "und" when unknown
     content_hash: str  # sha256 of text
+    published: str | None = None  # ISO date of publication (rag.ingest.metadata), None when not found
+    published_from: str = ""  # where the date was found, quoting what was read
+    outlet: str | None = None  # the outlet that published it, None when not found
+    outlet_from: str = ""
 
     @property
     def article_id(self) -> str:
@@ -102,13 +107,25 @@ def load_file(path: Path, max_bytes: int) -> Article | Skipped:
     except OSError as exc:
         return Skipped(source, f"unreadable: {exc.strerror or exc}")
     try:
-        text, title = extract(data, suffix)
+        text, title, declared = extract_declared(data, suffix)
     except CorpusError as exc:
         return Skipped(source, str(exc))
     if not text.strip():
         return Skipped(source, "empty: no text")
     title = shorten(title or first_line(text) or path.stem)
-    return Article(source, text, title, detect_language(text), sha256_text(text))
+    language = detect_language(text)
+    found = find_metadata(text, language, declared)
+    return Article(
+        source,
+        text,
+        title,
+        language,
+        sha256_text(text),
+        found.published,
+        found.published_from,
+        found.outlet,
+        found.outlet_from,
+    )
 
 
 def sha256_text(text: str) -> str:
@@ -117,14 +134,21 @@ def sha256_text(text: str) -> str:
 
 def extract(data: bytes, suffix: str) -> tuple[str, str]:
     """Text and declared title ("" if none) of a file's bytes."""
+    text, title, _ = extract_declared(data, suffix)
+    return text, title
+
+
+def extract_declared(data: bytes, suffix: str) -> tuple[str, str, dict[str, str]]:
+    """Text, declared title and what the file declares about itself (``front matter:<key>``,
+    ``meta:<name>``, ``time``: lower-case keys, for ``rag.ingest.metadata``)."""
     if suffix == ".pdf":
-        return _extract_pdf(data)
+        return (*_extract_pdf(data), {})
     text = decode(data)
     if suffix in (".html", ".htm"):
         return _extract_html(text)
-    if suffix in (".md", ".markdown"):
-        return text, _markdown_title(text)
-    return text, _front_matter_title(text)
+    declared = _front_matter(text)
+    title = _markdown_title(text) if suffix in (".md", ".markdown") else _front_matter_title(text)
+    return text, title, declared
 
 
 def decode(data: bytes) -> str:
@@ -173,6 +197,13 @@ def shorten(title: str, limit: int = MAX_TITLE_CHARS) -> str:
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
 _TITLE_LINE = re.compile(r"^title\s*:\s*(.+?)\s*$", re.I | re.M)
+
+
+def _front_matter(text: str) -> dict[str, str]:
+    """``key: value`` lines of a leading ``---`` block, as ``{"front matter:<key>": value}``."""
+    match = _FRONT_MATTER.match(text)
+    pairs = re.findall(r"^([A-Za-z_][\w-]*)\s*:\s*(.+?)\s*$", match.group(1), re.M) if match else []
+    return {f"front matter:{key.lower()}": value.strip("\"'") for key, value in pairs}
 
 
 def _front_matter_title(text: str) -> str:
@@ -224,16 +255,28 @@ class _HtmlText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.title: list[str] = []
+        self.declared: dict[str, str] = {}
         self._skip = 0
         self._in_title = False
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in ("meta", "time"):
+            self._declare(tag, dict(attrs))
         if tag == "title":
             self._in_title = True
         elif tag in self.SKIP:
             self._skip += 1
         if tag in self.BLOCK:
             self.parts.append("\n")
+
+    def _declare(self, tag: str, attrs: dict[str, str | None]) -> None:
+        if tag == "time":
+            if attrs.get("datetime"):
+                self.declared.setdefault("time", str(attrs["datetime"]))
+            return
+        name = attrs.get("property") or attrs.get("name") or attrs.get("itemprop")
+        if name and attrs.get("content"):
+            self.declared.setdefault(f"meta:{name.lower()}", str(attrs["content"]))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
@@ -250,13 +293,13 @@ class _HtmlText(HTMLParser):
             self.parts.append(re.sub(r"\s+", " ", data))
 
 
-def _extract_html(html: str) -> tuple[str, str]:
+def _extract_html(html: str) -> tuple[str, str, dict[str, str]]:
     parser = _HtmlText()
     parser.feed(html)
     parser.close()
     lines = (line.strip() for line in "".join(parser.parts).split("\n"))
     text = "\n".join(line for line in lines if line)
-    return text, " ".join("".join(parser.title).split())
+    return text, " ".join("".join(parser.title).split()), parser.declared
 
 
 def _extract_pdf(data: bytes) -> tuple[str, str]:
