@@ -16,11 +16,12 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 from rag.embed import Embedder, space_from
-from rag.errors import StoreError
+from rag.errors import QueryError, RagError, StoreError
 from rag.index.build import IngestOptions, IngestReport, ingest
 from rag.index.filters import FilterArgs, Filters, as_list
 from rag.index.retrieve import Hit, Retriever
@@ -30,6 +31,9 @@ from rag.settings import Settings
 
 if TYPE_CHECKING:
     from rag.answer import Answer, Answerer
+    from rag.answer.compare import Comparison
+    from rag.answer.glosses import Glosses
+    from rag.answer.transcript import Turn
     from rag.index.reindex import ReindexReport
 
 log = logging.getLogger(__name__)
@@ -115,11 +119,14 @@ class Assistant:
         *,
         generator: str | None = None,
         k: int | None = None,
+        gloss: bool = False,
         **filters: Unpack[FilterArgs],
     ) -> Answer:
         """A short answer in the question's language whose every claim cites an exact source sentence,
-        or a refusal (``answer.refused``) when the articles do not say; filters as ``search``."""
-        return self._answerer(generator, k, self.filters(**filters)).ask(question, history or ())
+        or a refusal (``answer.refused``) when the articles do not say; filters as ``search``. With
+        ``gloss``, citations in another language carry a machine translation (``Citation.gloss``)."""
+        answer = self._answerer(generator, k, self.filters(**filters)).ask(question, history or ())
+        return self.glosses(generator).add(answer) if gloss else answer
 
     def ask_stream(
         self,
@@ -128,10 +135,26 @@ class Assistant:
         *,
         generator: str | None = None,
         k: int | None = None,
+        gloss: bool = False,
         **filters: Unpack[FilterArgs],
     ) -> Iterator[str | Answer]:
         """Like ``ask``, but yields the LLM's raw text pieces as they come, then the verified ``Answer``."""
-        return self._answerer(generator, k, self.filters(**filters)).stream(question, history or ())
+        pieces = self._answerer(generator, k, self.filters(**filters)).stream(question, history or ())
+        if not gloss:
+            return pieces
+        glosses = self.glosses(generator)
+        return (glosses.add(p) if not isinstance(p, str) else p for p in pieces)
+
+    def gloss(self, quote: str, language: str, *, generator: str | None = None) -> str | None:
+        """A machine translation of ``quote`` into ``language`` (cached), or None when none can be made."""
+        return self.glosses(generator).gloss(quote, language)
+
+    def glosses(self, generator: str | None = None) -> Glosses:
+        """The gloss maker of ``generator``'s LLM, or of the configured one when ``generator`` has none."""
+        glosses = self._answerer(generator, None, NO_FILTERS).glosses
+        if glosses.translate is None and generator not in (None, self.settings.generator):
+            glosses = self._answerer(None, None, NO_FILTERS).glosses
+        return glosses
 
     def warm(self, generator: str | None = None) -> None:
         """Load the embedding model and the ``generator`` kind's LLM now rather than on the first question."""
@@ -164,6 +187,61 @@ class Assistant:
             return base
         top_k = k or self.settings.top_k
         return base.with_search(lambda q, top: self.retriever.search(q, k or top, None, filters), top_k)
+
+    def compare(
+        self,
+        question: str,
+        *,
+        generator: str | None = None,
+        k: int | None = None,
+        gloss: bool = False,
+        **filters: Unpack[FilterArgs],
+    ) -> Comparison:
+        """How each source (story group) that bears on ``question`` reports it, each answered on its own
+        with verified citations (or listed as silent), then where they agree and differ, each point cited on
+        both sides (``rag.answer.compare``); filters as ``search``."""
+        from rag.answer.compare import compare
+
+        s, base = self.settings, self.filters(**filters)
+        hits = self.retriever.search(question, max(4 * (k or s.top_k), 20), None, base)
+
+        def answerer_for(sources: tuple[str, ...]) -> Answerer:
+            return self._answerer(generator, k or s.top_k, replace(base, sources=sources))
+
+        records = self.store.articles()
+        return compare(
+            question, hits, records, answerer_for, s.compare_sources, s.compare_agree, s.compare_related
+        )
+
+    def export(self, turns: Sequence[Turn], format: str = "json") -> str:
+        """A chat (``rag.answer.transcript.Turn`` values) as ``json`` (reloads with ``load_chat``) or
+        ``markdown``."""
+        from rag.answer.transcript import to_json, to_markdown
+
+        if format not in ("json", "markdown"):
+            raise QueryError(f"export format must be json or markdown, not {format!r}")
+        return to_json(turns) if format == "json" else to_markdown(turns)
+
+    def load_chat(self, text: str) -> list[Turn]:
+        """The turns of an exported chat, each citation checked against this index: a quote that is no
+        longer ``article_text(source)[start:end]`` is a ``QueryError`` naming it (nothing half-loaded)."""
+        from rag.answer.transcript import from_json
+
+        turns = from_json(text)
+        for turn in turns:
+            for citation in _citations(turn):
+                try:
+                    text_now = self.article_text(citation.source)
+                except RagError:
+                    raise QueryError(
+                        f"the chat cites {citation.source}, which this index does not hold"
+                    ) from None
+                if text_now[citation.start : citation.end] != citation.quote:
+                    raise QueryError(
+                        f"the chat's quote of {citation.source} [{citation.start}:{citation.end}] is not in "
+                        "the article as indexed now (changed since the export)"
+                    )
+        return turns
 
     def sources(self) -> list[ArticleRecord]:
         return sorted(self.store.articles().values(), key=lambda r: r.source)
@@ -245,3 +323,11 @@ class _LazyEmbedder:
         vector = self._assistant.embedder.embed_query(text)
         self._last = (text, vector)
         return vector
+
+
+def _citations(turn: Turn) -> list[Any]:
+    found = list(turn.answer.citations) if turn.answer else []
+    if turn.comparison:
+        found += [c for v in turn.comparison.sources for c in v.citations]
+        found += [c for p in (*turn.comparison.agree, *turn.comparison.differ) for c in p.citations]
+    return found

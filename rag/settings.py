@@ -94,6 +94,15 @@ class Settings:
     bm25_weight: float = 0.5
     collection: str = "rag_chunks"
     chroma_url: str = ""  # empty: embedded PersistentClient in index_dir
+    # story groups (rag.index.stories; chosen on XQuAD-R dev articles: rag bench stories)
+    story_threshold: float = 0.50  # mean coverage (+ number agreement) with a story's members
+    story_number_weight: float = 0.25
+    story_duplicate: float = 0.85  # a second member in one language must be a near-copy of it
+    compare_sources: int = 6  # most sources (story groups) a comparison shows
+    compare_agree: float = (
+        0.80  # sentence-similarity cosine of two sources saying the same (rag bench compare)
+    )
+    compare_related: float = 0.55  # ... of two sentences on one matter (a difference when numbers conflict)
     progress: bool = True
     # answering (issue 3)
     generator: str = "local"  # local (llama.cpp in process), openai (any compatible server), extractive

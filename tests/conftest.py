@@ -79,7 +79,15 @@ def answering(seed_index, embedder, llm):
 
 # Fixtures that bring up a real component: tests using them are integration tests
 # (`make test-fast` skips them).
-REAL_COMPONENTS = {"embedder", "seed_index", "seed_assistant", "make_assistant", "llm", "answering"}
+REAL_COMPONENTS = {
+    "embedder",
+    "seed_index",
+    "seed_assistant",
+    "make_assistant",
+    "llm",
+    "answering",
+    "big_store",
+}
 # files whose tests start processes, servers or a browser of their own
 INTEGRATION_FILES = {
     "test_cli.py",

@@ -60,10 +60,10 @@ def test_front_matter_wins_over_the_text():
 
 def test_html_meta_tags_and_time():
     html = (
-        '<html><head><meta property="article:published_time" content="2016-10-04T08:00:00+03:00">'
-        '<meta property="og:site_name" content="RIA Novosti"><title>T</title></head>'
-        "<body><p>Text of the story.</p></body></html>"
-    ).encode()
+        b'<html><head><meta property="article:published_time" content="2016-10-04T08:00:00+03:00">'
+        b'<meta property="og:site_name" content="RIA Novosti"><title>T</title></head>'
+        b"<body><p>Text of the story.</p></body></html>"
+    )
     text, _, declared = extract_declared(html, ".html")
     found = find_metadata(text, "en", declared)
     assert found.published == "2016-10-04" and found.published_from.startswith("meta article:published_time")

@@ -46,6 +46,7 @@ from rag.answer.checks import (
 from rag.answer.claims import _attach, _Claim, split_claims
 from rag.answer.evidence import SentenceVectors, answerability, rank_sentences, select
 from rag.answer.followups import _first_line, _until_line_break, standalone
+from rag.answer.glosses import Glosses
 from rag.answer.language import (
     answer_language,
     language_name,
@@ -79,6 +80,7 @@ class Answerer:
         self.templates = settings.prompts_dir  # None: the templates shipped with the package
         translate = self._translate if generator else None
         self.phrases = Phrases(Path(settings.index_dir) / "phrases", translate, self.templates)
+        self.glosses = Glosses(Path(settings.index_dir) / "glosses", self._gloss if generator else None)
 
     # -- public ---------------------------------------------------------------------------------------
 
@@ -94,7 +96,7 @@ class Answerer:
     def stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Iterator[str | Answer]:
         """Text pieces as the LLM writes them (raw, before verification), then the final ``Answer``."""
         started = time.perf_counter()
-        question = _check_question(question)
+        question = check_question(question)
         language = question_language(question)
         standalone, prompt_question = self.standalone(question, history)
         hits = self.search(standalone, self.settings.top_k)
@@ -164,7 +166,7 @@ class Answerer:
         """A copy sharing the generator and sentence cache, with another search (filters, k)."""
         clone = Answerer(search, self.embedder, self.generator, self.settings)
         clone.settings = replace(self.settings, top_k=top_k)
-        clone.vectors, clone.phrases = self.vectors, self.phrases
+        clone.vectors, clone.phrases, clone.glosses = self.vectors, self.phrases, self.glosses
         return clone
 
     def _translate(self, plain: str, language: str) -> str:
@@ -176,6 +178,18 @@ class Answerer:
         )
         return _first_line(
             _until_line_break(self.generator.stream([{"role": "user", "content": prompt}], 80))
+        )
+
+    def _gloss(self, quote: str, language: str) -> str:
+        """A quote translated by the LLM (``Glosses`` checks and keeps it)."""
+        if self.generator is None:
+            raise ModelError("no LLM to gloss a quote with (RAG_GENERATOR)")
+        prompt = prompts.render(
+            "gloss", folder=self.templates, language_name=language_name(language), text=quote
+        )
+        most = min(4 * self._tokens(quote) + 16, self.settings.answer_tokens * 2)
+        return _first_line(
+            _until_line_break(self.generator.stream([{"role": "user", "content": prompt}], most))
         )
 
     @staticmethod
@@ -353,7 +367,7 @@ def _numbered(chosen: Sequence[Sentence]) -> str:
     return "\n".join(f"[{n}] {_one_line(s.text)}" for n, s in enumerate(chosen, start=1))
 
 
-def _check_question(question: str) -> str:
+def check_question(question: str) -> str:
     question = (question or "").strip()
     if not question:
         raise QueryError("the question is empty")

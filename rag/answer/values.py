@@ -24,6 +24,7 @@ class Citation:
     score: float = 0.0  # how strongly it supports the claims citing it (0..1)
     published: str | None = None  # the article's publication date (ISO), when known
     outlet: str | None = None
+    gloss: str | None = None  # a machine translation of the quote into the answer's language (on request)
 
 
 @dataclass(frozen=True)

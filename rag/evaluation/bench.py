@@ -11,6 +11,7 @@ generator. ``rag bench ingest`` (``rag.evaluation.bench_ingest``): streaming ing
 articles, throughput and peak memory. These three also write ``<bench>.json``, ``.md`` and ``.png`` to
 ``--out``. ``rag bench page`` and ``rag bench load`` (``rag.evaluation.bench_page``): the chat page in
 headless Chromium, first answer text on screen; simultaneous chat sessions, seconds per turn.
+``rag bench stories`` (``rag.evaluation.bench_stories``): story grouping on XQuAD-R's parallel paragraphs.
 ``rag bench encoder`` (``rag.evaluation.bench_encoder``) parses its own options.
 """
 
@@ -23,6 +24,7 @@ from rag.evaluation.bench_answer import answer_markdown, answer_plot, bench_answ
 from rag.evaluation.bench_page import CHROMIUM_ARGS, bench_load, bench_page, chat_sessions
 from rag.evaluation.bench_retrieval import MODES, bench_retrieval
 from rag.evaluation.bench_speed import bench_speed, speed_markdown, speed_plot
+from rag.evaluation.bench_stories import bench_stories, stories_markdown, stories_plot
 from rag.evaluation.report import write_outputs
 
 __all__ = ["CHROMIUM_ARGS", "MODES", "REPORTED", "add_arguments", "chat_sessions", "run"]
@@ -44,8 +46,14 @@ def add_arguments(parser: Any) -> None:
     answer = _answer_parser(sub)
     _page_parsers(sub)
     ingest = _ingest_parser(sub)
+    stories = sub.add_parser(
+        "stories", help="story grouping on XQuAD-R's parallel paragraphs (precision, recall)"
+    )
+    stories.add_argument("--xquad", default=None, help=_XQUAD_HELP)
+    stories.add_argument("--articles", type=int, default=48, help="the first N of XQuAD-R's 48 articles")
+    stories.add_argument("--orders", type=int, default=3, help="random arrival orders to average")
     speed.add_argument("--sizes", default="1000,10000,100000", help="index sizes (chunks) for search latency")
-    for p in (speed, answer, ingest):
+    for p in (speed, answer, ingest, stories):
         p.add_argument("--out", default="bench-out", help="folder for <bench>.json, .md and .png")
     speed.add_argument("--queries", type=int, default=100)
     speed.add_argument("--cold-runs", type=int, default=3)
@@ -116,6 +124,7 @@ def _ingest_parser(sub: Any) -> Any:
 REPORTED = {
     "speed": (bench_speed, speed_markdown, speed_plot),
     "answer": (bench_answer, answer_markdown, answer_plot),
+    "stories": (bench_stories, stories_markdown, stories_plot),
 }
 
 

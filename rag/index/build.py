@@ -20,6 +20,7 @@ from typing import Any
 from rag.embed import Embedder
 from rag.index.locks import file_lock
 from rag.index.store import Store
+from rag.index.stories import StoryPolicy, assign, document
 from rag.ingest.archive import Archive
 from rag.ingest.chunking import Chunk, chunk_article
 from rag.ingest.corpus import Article, Skipped, iter_files, load_file
@@ -71,10 +72,12 @@ class IngestOptions:
     chunk_chars: int
     overlap_chars: int
     max_bytes: int
+    stories: StoryPolicy = field(default_factory=StoryPolicy)
 
     @classmethod
     def of(cls, settings: Settings) -> IngestOptions:
-        return cls(settings.chunk_chars, settings.chunk_overlap_chars, settings.max_file_bytes)
+        policy = StoryPolicy(settings.story_threshold, settings.story_number_weight, settings.story_duplicate)
+        return cls(settings.chunk_chars, settings.chunk_overlap_chars, settings.max_file_bytes, policy)
 
     @property
     def key(self) -> str:
@@ -143,7 +146,7 @@ def _ingest(
     keep_missing(store, archive, known)
     changed = _changed(files, known, options, tally, meter)
     try:
-        embedded = embed_and_write(changed, store, archive, embedder_factory, options.key, meter, tally)
+        embedded = embed_and_write(changed, store, archive, embedder_factory, options, meter, tally)
     finally:
         meter.close()
     if tally.repeats:
@@ -215,13 +218,13 @@ def embed_and_write(
     store: Store,
     archive: Archive,
     embedder_factory: Any,
-    key: str,
+    options: IngestOptions,
     meter: Progress,
     tally: Tally,
 ) -> int:
     """Embed and write ``changed`` in groups of about ``GROUP_CHUNKS`` chunks as they stream in; the
     embedder is made when the first group is ready (never, when nothing changed). Each article's text is
-    kept in ``archive`` before the store holds it."""
+    kept in ``archive`` before the store holds it; each joins its story group (``rag.index.stories``)."""
     embedder: Embedder | None = None
     total = 0
     for group in _groups(changed, GROUP_CHUNKS):
@@ -230,13 +233,16 @@ def embed_and_write(
         texts = [c.text for _, chunks in kept for c in chunks]
         embedder = embedder or embedder_factory()
         vectors: Any = embedder.embed_documents(texts) if texts else []
-        items, offset = [], 0
+        items, documents, offset = [], [], 0
         for article, chunks in kept:
-            items.append((article, chunks, vectors[offset : offset + len(chunks)]))
+            mine = vectors[offset : offset + len(chunks)]
+            items.append((article, chunks, mine))
+            if len(chunks):
+                documents.append(document(article.article_id, article.language, mine, article.text))
             offset += len(chunks)
         for article, _ in kept:
             archive.put(article)
-        store.replace_articles(items, key)
+        store.replace_articles(items, options.key, assign(documents, store, options.stories))
         total += offset
         meter.advance(files=len(group), chunks=offset)
     return total

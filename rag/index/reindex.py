@@ -138,7 +138,7 @@ def _write_all(
     meter = Progress(len(articles), show_bar=progress)
     chunked = ((article, options.chunks(article)) for article in articles)
     try:
-        embed_and_write(chunked, store, archive, embedder_factory, options.key, meter, tally)
+        embed_and_write(chunked, store, archive, embedder_factory, options, meter, tally)
     finally:
         meter.close()
     return [a.source for a in articles]

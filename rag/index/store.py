@@ -13,8 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,20 @@ import numpy as np
 
 from rag.errors import ConfigError, StoreError
 from rag.index.client import _REINDEX_HINT, _Shared, _translated, chroma_dir
-from rag.index.filters import Filters, day_number
+from rag.index.filters import Filters
+from rag.index.records import (
+    RECORD_FIELDS,
+    ArticleRecord,
+    chunk_meta,
+    document_meta,
+    manifest,
+    text_hash,
+    to_chunk,
+    to_document,
+)
+from rag.index.stories import Document
 from rag.ingest.chunking import Chunk
-from rag.ingest.corpus import Article, sha256_text
+from rag.ingest.corpus import Article
 
 log = logging.getLogger(__name__)
 
@@ -32,28 +42,6 @@ PAGE = 2000  # records per Chroma call
 
 
 NO_FILTERS = Filters()
-
-
-@dataclass(frozen=True)
-class ArticleRecord:
-    """What the index knows about one ingested article."""
-
-    source: str
-    article_id: str
-    title: str
-    language: str
-    content_hash: str
-    chunk_count: int
-    ingested_at: str  # ISO 8601, UTC
-    chunking: str = ""  # chunker parameters the chunks were made with
-    published: str | None = None  # ISO date of publication, None when not found
-    published_from: str = ""  # where it was found (``rag.ingest.metadata``)
-    outlet: str | None = None
-    outlet_from: str = ""
-    story: str = ""  # the story group (``rag.index.stories``): copies and translations of one story
-
-
-RECORD_FIELDS = tuple(ArticleRecord.__dataclass_fields__)
 
 
 class Store:
@@ -123,6 +111,9 @@ class Store:
             self._articles = client.get_or_create_collection(f"{self.name}-articles", embedding_function=None)
             self._revisions = client.get_or_create_collection(
                 f"{self.name}-revision", embedding_function=None
+            )
+            self._documents = client.get_or_create_collection(
+                f"{self.name}-documents", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
             )
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -207,7 +198,7 @@ class Store:
             for offset in range(0, self.count(), PAGE):
                 got = self._chunks.get(include=["documents", "metadatas"], limit=PAGE, offset=offset)
                 chunks.extend(
-                    _to_chunk(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
+                    to_chunk(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
                 )
         return sorted(chunks, key=lambda c: (c.source, c.index))
 
@@ -220,6 +211,42 @@ class Store:
                 found.update(
                     (i, np.asarray(v, dtype=np.float32)) for i, v in zip(got["ids"], got["embeddings"])
                 )
+        return found
+
+    def nearest(self, vectors: np.ndarray, k: int) -> list[list[Document]]:
+        """The ``k`` stored documents nearest to each of ``vectors`` (``rag.index.stories.Documents``)."""
+        with self._use(), _translated("finding related articles"):
+            total = int(self._documents.count())
+            if not total or not len(vectors):
+                return [[] for _ in vectors]
+            got = self._documents.query(
+                query_embeddings=np.asarray(vectors).tolist(),
+                n_results=min(k, total),
+                include=["embeddings", "metadatas"],
+            )
+        return [
+            [to_document(i, v, m) for i, v, m in zip(ids, vecs, metas)]
+            for ids, vecs, metas in zip(got["ids"], got["embeddings"], got["metadatas"])
+        ]
+
+    def members(self, stories: Collection[str]) -> dict[str, list[Document]]:
+        """The stored documents of each story in ``stories``, with their chunk vectors."""
+        found: dict[str, list[Document]] = {}
+        if not stories:
+            return found
+        with self._use(), _translated("reading story groups"):
+            got = self._documents.get(
+                where={"story": {"$in": sorted(stories)}}, include=["embeddings", "metadatas"]
+            )
+            chunks = self._chunks.get(
+                where={"article_id": {"$in": list(got["ids"]) or [""]}}, include=["embeddings", "metadatas"]
+            )
+        by_article: dict[str, list[Any]] = {}
+        for vector, meta in zip(chunks["embeddings"], chunks["metadatas"]):
+            by_article.setdefault(meta["article_id"], []).append(vector)
+        for i, v, m in zip(got["ids"], got["embeddings"], got["metadatas"]):
+            doc = to_document(i, v, m, by_article.get(i, []))
+            found.setdefault(doc.story, []).append(doc)
         return found
 
     def query(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS) -> list[tuple[Chunk, float]]:
@@ -236,7 +263,7 @@ class Store:
         pairs = []
         for node, sim in zip(result.nodes or [], result.similarities or []):
             cosine = 1.0 + float(np.log(max(sim, 1e-12)))  # llama-index reports exp(-distance)
-            pairs.append((_to_chunk(node.node_id, node.get_content(), node.metadata), cosine))
+            pairs.append((to_chunk(node.node_id, node.get_content(), node.metadata), cosine))
         return pairs
 
     # --- writing ---------------------------------------------------------------------------------
@@ -250,10 +277,11 @@ class Store:
         self,
         items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]],
         chunking: str = "",
-        stories: dict[str, str] | None = None,
+        documents: Sequence[Document] = (),
     ) -> None:
-        """Make each article's chunks its only chunks, then record the articles as complete (with the
-        story group of each in ``stories``, by article id; an article alone is its own story).
+        """Make each article's chunks its only chunks, then record the articles as complete, with their
+        story groups (``documents``, from ``rag.index.stories.assign``; an article without one is a story
+        of its own).
 
         One batch of Chroma calls for the whole group: manifests out, old chunks out, new chunks in,
         manifests in (last, so an interruption anywhere leaves articles that the next ingest redoes).
@@ -268,7 +296,7 @@ class Store:
                 id_=c.id,
                 text=c.text,
                 embedding=v.tolist(),
-                metadata=_chunk_meta(c, article),
+                metadata=chunk_meta(c, article),
                 start_char_idx=c.start,
                 end_char_idx=c.end,
                 relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=article.article_id)},
@@ -277,15 +305,23 @@ class Store:
             for c, v in zip(chunks, vectors)
         ]
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        stories = {d.article_id: d.story for d in documents}
+        sources = {a.article_id: a.source for a, _, _ in items}
         manifests = [
-            _manifest(a, len(chunks), now, chunking, (stories or {}).get(a.article_id, ""))
-            for a, chunks, _ in items
+            manifest(a, len(chunks), now, chunking, stories.get(a.article_id, "")) for a, chunks, _ in items
         ]
         with self._use(), _translated(f"writing {len(items)} article(s) ({items[0][0].source}...)"):
             self._articles.delete(ids=ids)
             self._chunks.delete(where={"document_id": {"$in": ids}})
             if nodes:
                 self._vectors.add(nodes)
+            self._documents.delete(ids=ids)
+            if documents:
+                self._documents.upsert(
+                    ids=[d.article_id for d in documents],
+                    embeddings=[d.vector.tolist() for d in documents],
+                    metadatas=[document_meta(d, sources[d.article_id]) for d in documents],
+                )
             self._articles.upsert(
                 ids=ids,
                 embeddings=[[1.0]] * len(ids),
@@ -301,6 +337,7 @@ class Store:
         with self._use(), _translated(f"removing {source}"):
             self._articles.delete(ids=[record.article_id])
             self._chunks.delete(where={"document_id": record.article_id})
+            self._documents.delete(ids=[record.article_id])
             self._touch()
         return record
 
@@ -314,64 +351,6 @@ class Store:
                 orphans.update(m["article_id"] for m in got["metadatas"] if m["article_id"] not in complete)
             if orphans:
                 self._chunks.delete(where={"document_id": {"$in": sorted(orphans)}})
+                self._documents.delete(ids=sorted(orphans))
                 self._touch()
         return len(orphans)
-
-
-def text_hash(text: str) -> str:
-    return sha256_text(text)[:20]
-
-
-def _manifest(article: Article, chunks: int, now: str, chunking: str, story: str) -> dict[str, Any]:
-    record = ArticleRecord(
-        article.source,
-        article.article_id,
-        article.title,
-        article.language,
-        article.content_hash,
-        chunks,
-        now,
-        chunking,
-        article.published,
-        article.published_from,
-        article.outlet,
-        article.outlet_from,
-        story or article.article_id,
-    )
-    return {k: v for k, v in asdict(record).items() if v is not None}  # Chroma keeps no None
-
-
-def _chunk_meta(chunk: Chunk, article: Article) -> dict[str, Any]:
-    dated = {"published": article.published, "published_day": day_number(article.published, "published")}
-    outlet = {"outlet": article.outlet, "outlet_key": article.outlet.casefold()} if article.outlet else {}
-    return (
-        (dated if article.published else {})
-        | outlet
-        | {
-            "source": chunk.source,
-            "article_id": chunk.article_id,
-            "index": chunk.index,
-            "start": chunk.start,
-            "end": chunk.end,
-            "language": chunk.language,
-            "title": chunk.title,
-            "content_hash": article.content_hash,
-            "text_hash": text_hash(chunk.text),
-        }
-    )
-
-
-def _to_chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
-    return Chunk(
-        chunk_id,
-        meta["source"],
-        meta["article_id"],
-        int(meta["index"]),
-        int(meta["start"]),
-        int(meta["end"]),
-        text,
-        meta.get("language", "und"),
-        meta.get("title", ""),
-        meta.get("published"),
-        meta.get("outlet"),
-    )

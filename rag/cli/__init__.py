@@ -1,4 +1,5 @@
-"""The ``rag`` command: the same verbs as the Python API (ingest, search, ask, sources, remove, reindex).
+"""The ``rag`` command: the same verbs as the Python API (ingest, search, ask, compare, sources, remove,
+reindex).
 
 Only the standard library is imported at start-up, so ``rag --help`` is instant; ``RagError`` becomes a
 one-line message on stderr and exit status 1.
@@ -12,9 +13,11 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
+from rag.cli.common import open_assistant as _open
+from rag.cli.common import print_json as _print_json
+from rag.cli.evaluation import cmd_bench, cmd_eval, eval_verbs
 from rag.errors import QueryError, RagError
 
 log = logging.getLogger("rag")
@@ -30,12 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     _ingest_verb(verbs)
     _question_verbs(verbs)
-    _xquad_options(_eval_verb(verbs))
+    eval_verbs(verbs)
     _index_verbs(verbs)
-    p = verbs.add_parser("bench", help="print speed and quality figures (see docs/benchmarks.md)")
-    from rag.evaluation.bench import add_arguments
-
-    add_arguments(p)
     return parser
 
 
@@ -97,10 +96,23 @@ def _question_verbs(verbs: Any) -> None:
     )
     p.add_argument("-k", type=int, default=None, help="passages to read (default: RAG_TOP_K or 5)")
     add_filter_flags(p)
+    p.add_argument("--gloss", action="store_true", help="machine-translate quotes in other languages")
     p.add_argument(
         "--history", metavar="FILE", help="JSON file with earlier turns: [[question, answer], ...]"
     )
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    p = verbs.add_parser("compare", help="how each source reports a question; where they agree and differ")
+    p.add_argument("question")
+    p.add_argument(
+        "--generator",
+        choices=("local", "openai", "extractive"),
+        help="who writes each source's answer (default: RAG_GENERATOR or local)",
+    )
+    p.add_argument("-k", type=int, default=None, help="passages read per source (default: RAG_TOP_K or 5)")
+    add_filter_flags(p)
+    p.add_argument("--gloss", action="store_true", help="machine-translate quotes in other languages")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
 
     p = verbs.add_parser("chat", help="open the chat page in the browser (http://127.0.0.1:7860)")
     p.add_argument(
@@ -113,77 +125,6 @@ def _question_verbs(verbs: Any) -> None:
         "--generator",
         choices=("local", "openai", "extractive"),
         help="default generator on the page (default: RAG_GENERATOR or local)",
-    )
-
-
-def _eval_verb(verbs: Any) -> argparse.ArgumentParser:
-    """eval: measure retrieval, citations and answers on a question set."""
-    p = verbs.add_parser("eval", help="measure retrieval, citations and answers on a question set")
-    p.add_argument(
-        "dataset",
-        metavar="DATASET",
-        help="JSONL question set, or a built-in name (seeds); xquad-r for the XQuAD-R retrieval "
-        "benchmark; xquad-qa for the held-out multilingual answer benchmark",
-    )
-    p.add_argument(
-        "--corpus", metavar="PATH", help="articles to index into a temporary index (default: seeds/)"
-    )
-    p.add_argument("--retrieval-only", action="store_true", help="no answers: retrieval metrics only")
-    p.add_argument(
-        "--generator",
-        choices=("local", "openai", "extractive"),
-        help="who writes the answers (default: RAG_GENERATOR or local)",
-    )
-    p.add_argument("--out", metavar="DIR", default="eval-out", help="report folder (default: eval-out/)")
-    p.add_argument(
-        "--compare",
-        nargs="+",
-        metavar="NAME:KEY=VALUE,...",
-        default=[],
-        help="named configurations run on the same data, e.g. dense:retrieval=dense "
-        "bm25:retrieval=bm25 small:chunk_chars=400,chunk_overlap_chars=80",
-    )
-    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    return p
-
-
-def _xquad_options(p: argparse.ArgumentParser) -> None:
-    """The options of ``rag eval xquad-r`` and ``rag eval xquad-qa``."""
-    p.add_argument(
-        "--data", metavar="DIR", help="xquad-r: the XQuAD-R folder (default: ../shared/bench/xquad-r)"
-    )
-    p.add_argument(
-        "--sample", type=int, metavar="N", help="xquad-r: only the first N paragraphs of each language"
-    )
-    p.add_argument(
-        "--answers", type=int, default=30, metavar="N", help="xquad-r: questions answered for EM/F1"
-    )
-    p.add_argument(
-        "--questions",
-        type=int,
-        metavar="N",
-        help="xquad-r LAReQA: score N questions per language (evenly spread) against the whole pool",
-    )
-    p.add_argument(
-        "--part", choices=("lareqa", "ours", "both"), default="both", help="xquad-r: which protocol"
-    )
-    p.add_argument(
-        "--split",
-        choices=("dev", "test"),
-        default="dev",
-        help="xquad-qa: dev (XQuAD-R articles 0-23, for tuning) or test (24-47, for reporting only)",
-    )
-    p.add_argument("--limit", type=int, metavar="N", help="xquad-qa: only the first N questions")
-    p.add_argument(
-        "--calibrate",
-        action="store_true",
-        help="xquad-qa, dev split: rank every question's evidence with the gate open and fit the answer "
-        "policy's decision",
-    )
-    p.add_argument(
-        "--every-question",
-        action="store_true",
-        help="xquad-qa: ask every question of the split's articles (the calibration set; about 1,200)",
     )
 
 
@@ -216,16 +157,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _open(args: argparse.Namespace) -> Any:
-    from rag.api import Assistant
-
-    return Assistant.open(args.index)
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2))
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
     report = _open(args).ingest(args.paths, progress=not args.no_progress and not args.json)
     _print_json(report.to_dict()) if args.json else print(report.summary())
@@ -247,7 +178,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     history = _read_history(args.history) if args.history else None
-    answer = _open(args).ask(args.question, history, generator=args.generator, k=args.k, **filter_args(args))
+    answer = _open(args).ask(
+        args.question, history, generator=args.generator, k=args.k, gloss=args.gloss, **filter_args(args)
+    )
     if args.json:
         _print_json(answer.to_dict())
         return 0
@@ -257,7 +190,39 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for c in answer.citations:
         print(f"[{c.marker}] {c.source} [{c.start}:{c.end}] ({_about(c)}) {c.title}")
         print(f"    “{' '.join(c.quote.split())}”")
+        if c.gloss:
+            print(f"    machine translation: {c.gloss}")
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    result = _open(args).compare(
+        args.question, generator=args.generator, k=args.k, gloss=args.gloss, **filter_args(args)
+    )
+    if args.json:
+        _print_json(result.to_dict())
+        return 0
+    if not result.sources:
+        print("no article bears on the question")
+    for view in result.sources:
+        also = f" (also in: {', '.join(view.also_in)})" if view.also_in else ""
+        print(f"== {view.source} ({_about(view)}){also} {view.title}")
+        print(("   silent: " if view.silent else "   ") + view.answer)
+        _print_citations(view.citations)
+    for label, found in (("Agree", result.agree), ("Differ", result.differ)):
+        if found:
+            print(f"\n{label}:")
+        for point in found:
+            print("  " + point.text)
+            _print_citations(point.citations)
+    return 0
+
+
+def _print_citations(citations: Sequence[Any]) -> None:
+    for c in citations:
+        print(f"    [{c.marker}] {c.source} [{c.start}:{c.end}] ({_about(c)})")
+        if c.gloss:
+            print(f"        machine translation: {c.gloss}")
 
 
 def _about(item: Any) -> str:
@@ -283,8 +248,14 @@ def cmd_sources(args: argparse.Namespace) -> int:
         return 0
     if not records:
         print("the index is empty: run `rag ingest PATH`")
+    stories: dict[str, list[str]] = {}
+    for record in records:
+        stories.setdefault(record.story, []).append(record.source)
     for r in records:
         print(f"{r.source}  ({_about(r)}, {r.chunk_count} chunks, ingested {r.ingested_at})  {r.title}")
+        others = [o for o in stories.get(r.story, []) if o != r.source]
+        if others:
+            print(f"    same story as: {', '.join(others)}")
     return 0
 
 
@@ -316,86 +287,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from rag.evaluation.report import comparison_markdown, latency_table, metrics_table
-    from rag.evaluation.run import evaluate
-
-    if args.dataset == "xquad-r":
-        return _eval_xquad(args)
-    if args.dataset == "xquad-qa":
-        from rag.evaluation.xquad_qa import evaluate_pile
-
-        result = evaluate_pile(
-            args.split,
-            Path(args.data) if args.data else None,
-            args.retrieval_only,
-            args.generator,
-            args.out,
-            args.compare,
-            args.limit,
-            args.calibrate,
-            args.every_question,
-        )
-        if args.calibrate:
-            _print_json(result["calibration"])
-            return 0
-    else:
-        result = evaluate(
-            args.dataset, args.corpus, args.index, args.retrieval_only, args.generator, args.out, args.compare
-        )
-    reports = result if args.compare else {"default": result}
-    if args.json:
-        _print_json({name: {"metrics": r["metrics"], "latency": r["latency"]} for name, r in reports.items()})
-        return 0
-    if args.compare:
-        print(comparison_markdown(reports))
-    else:
-        print(metrics_table({"all": result["metrics"]}, "set") + "\n")
-        print(metrics_table(result["by_language"], "question language") + "\n")
-        print(metrics_table(result["by_document_language"], "document language") + "\n")
-        print(metrics_table(result["by_pair"], "pair") + "\n")
-        print(latency_table(result["latency"]) + "\n")
-    problems = next(iter(reports.values()))["config"]["problems"]
-    for p in problems:
-        print(f"skipped line {p['line']}: {p['message']}", file=sys.stderr)
-    print(f"reports in {args.out}/")
-    return 0
-
-
-def _eval_xquad(args: argparse.Namespace) -> int:
-    from rag.embed import embedder_from
-    from rag.evaluation import xquad
-    from rag.settings import Settings
-
-    root = Path(args.data) if args.data else Settings.from_env().xquad_dir
-    embedder = embedder_from(Settings.from_env())
-    result: dict[str, Any] = {"data": str(root), "sample": args.sample}
-    if args.part in ("lareqa", "both"):
-        result["lareqa"] = xquad.lareqa(embedder, root, args.sample, questions_per_language=args.questions)
-    if args.part in ("ours", "both"):
-        result["ours"] = xquad.our_setting(embedder, root, args.sample, args.answers, args.generator)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "xquad-r.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
-    (out / "xquad-r.md").write_text(xquad.markdown(result), encoding="utf-8")
-    if args.json:
-        _print_json(result)
-    else:
-        print(xquad.markdown(result))
-        print(f"reports in {out}/")
-    return 0
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from rag.evaluation.bench import run
-
-    return run(args)
-
-
 COMMANDS = {
     "ingest": cmd_ingest,
     "search": cmd_search,
     "ask": cmd_ask,
+    "compare": cmd_compare,
     "chat": cmd_chat,
     "eval": cmd_eval,
     "sources": cmd_sources,
@@ -403,6 +299,3 @@ COMMANDS = {
     "reindex": cmd_reindex,
     "bench": cmd_bench,
 }
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""``python -m rag.cli``: the ``rag`` command."""
+
+from rag.cli import main
+
+raise SystemExit(main())
