@@ -30,7 +30,7 @@ from rag.ingest.archive import Archive
 from rag.settings import Settings
 
 if TYPE_CHECKING:
-    from rag.answer import Answer, Answerer
+    from rag.answer import Answer, Answerer, Citation
     from rag.answer.compare import Comparison
     from rag.answer.glosses import Glosses
     from rag.answer.transcript import Turn
@@ -126,6 +126,7 @@ class Assistant:
         or a refusal (``answer.refused``) when the articles do not say; filters as ``search``. With
         ``gloss``, citations in another language carry a machine translation (``Citation.gloss``)."""
         answer = self._answerer(generator, k, self.filters(**filters)).ask(question, history or ())
+        answer = self._with_stories(answer)
         return self.glosses(generator).add(answer) if gloss else answer
 
     def ask_stream(
@@ -140,10 +141,30 @@ class Assistant:
     ) -> Iterator[str | Answer]:
         """Like ``ask``, but yields the LLM's raw text pieces as they come, then the verified ``Answer``."""
         pieces = self._answerer(generator, k, self.filters(**filters)).stream(question, history or ())
-        if not gloss:
-            return pieces
-        glosses = self.glosses(generator)
-        return (glosses.add(p) if not isinstance(p, str) else p for p in pieces)
+        glosses = self.glosses(generator) if gloss else None
+        for piece in pieces:
+            if isinstance(piece, str):
+                yield piece
+            else:
+                piece = self._with_stories(piece)
+                yield glosses.add(piece) if glosses else piece
+
+    def _with_stories(self, answer: Answer) -> Answer:
+        """``answer`` whose citations name the other articles of their story (``Citation.also_in``)."""
+        return replace(answer, citations=self._stories_of(answer.citations))
+
+    def _stories_of(self, citations: tuple[Citation, ...]) -> tuple[Citation, ...]:
+        records = self.retriever.records()
+        members: dict[str, list[str]] = {}
+        for r in records.values():
+            members.setdefault(r.story or r.article_id, []).append(r.source)
+
+        def also(source: str) -> tuple[str, ...]:
+            record = records.get(source)
+            story = (record.story or record.article_id) if record else ""
+            return tuple(sorted(m for m in members.get(story, []) if m != source))
+
+        return tuple(replace(c, also_in=also(c.source)) for c in citations)
 
     def gloss(self, quote: str, language: str, *, generator: str | None = None) -> str | None:
         """A machine translation of ``quote`` into ``language`` (cached), or None when none can be made."""

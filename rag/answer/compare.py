@@ -66,13 +66,13 @@ class Comparison:
 
     def glossed(self, glosses: Glosses) -> Comparison:
         """The comparison with a gloss on each citation in another language than the question's."""
-        sources = tuple(
-            replace(v, citations=glosses.citations(v.citations, self.language)) for v in self.sources
-        )
-        agree, differ = (
-            tuple(replace(p, citations=glosses.citations(p.citations, self.language)) for p in found)
-            for found in (self.agree, self.differ)
-        )
+        return self.map_citations(lambda cited: glosses.citations(cited, self.language))
+
+    def map_citations(self, change: Callable[[tuple[Citation, ...]], tuple[Citation, ...]]) -> Comparison:
+        """The comparison with ``change`` applied to the citations of every source and point."""
+        sources = tuple(replace(v, citations=change(v.citations)) for v in self.sources)
+        agree = tuple(replace(p, citations=change(p.citations)) for p in self.agree)
+        differ = tuple(replace(p, citations=change(p.citations)) for p in self.differ)
         return replace(self, sources=sources, agree=agree, differ=differ)
 
     def to_dict(self) -> dict[str, Any]:

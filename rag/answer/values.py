@@ -25,6 +25,7 @@ class Citation:
     published: str | None = None  # the article's publication date (ISO), when known
     outlet: str | None = None
     gloss: str | None = None  # a machine translation of the quote into the answer's language (on request)
+    also_in: tuple[str, ...] = ()  # the other articles of its story group (copies, translations)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["citations"] = [asdict(c) for c in self.citations]
+        data["citations"] = [asdict(c) | {"also_in": list(c.also_in)} for c in self.citations]
         data["dropped"] = list(self.dropped)
         return data
 

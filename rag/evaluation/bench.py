@@ -12,6 +12,7 @@ articles, throughput and peak memory. These three also write ``<bench>.json``, `
 ``--out``. ``rag bench page`` and ``rag bench load`` (``rag.evaluation.bench_page``): the chat page in
 headless Chromium, first answer text on screen; simultaneous chat sessions, seconds per turn.
 ``rag bench stories`` (``rag.evaluation.bench_stories``): story grouping on XQuAD-R's parallel paragraphs.
+``rag bench compare`` (``rag.evaluation.bench_compare``): agreement of parallel sentences, comparison latency.
 ``rag bench encoder`` (``rag.evaluation.bench_encoder``) parses its own options.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.evaluation.bench_answer import answer_markdown, answer_plot, bench_answer
+from rag.evaluation.bench_compare import bench_compare, compare_markdown, compare_plot
 from rag.evaluation.bench_page import CHROMIUM_ARGS, bench_load, bench_page, chat_sessions
 from rag.evaluation.bench_retrieval import MODES, bench_retrieval
 from rag.evaluation.bench_speed import bench_speed, speed_markdown, speed_plot
@@ -52,8 +54,14 @@ def add_arguments(parser: Any) -> None:
     stories.add_argument("--xquad", default=None, help=_XQUAD_HELP)
     stories.add_argument("--articles", type=int, default=48, help="the first N of XQuAD-R's 48 articles")
     stories.add_argument("--orders", type=int, default=3, help="random arrival orders to average")
+    compare = sub.add_parser("compare", help="agreement of parallel sentences (XQuAD-R); comparison latency")
+    compare.add_argument("--xquad", default=None, help=_XQUAD_HELP)
+    compare.add_argument("--articles", type=int, default=0, help="only the first N articles of each split")
+    compare.add_argument("--corpus", default="seeds")
+    compare.add_argument("--generators", default="extractive", help="comma-separated; empty: no latency")
+    compare.add_argument("--questions", type=int, default=10, help="seeds questions to compare on")
     speed.add_argument("--sizes", default="1000,10000,100000", help="index sizes (chunks) for search latency")
-    for p in (speed, answer, ingest, stories):
+    for p in (speed, answer, ingest, stories, compare):
         p.add_argument("--out", default="bench-out", help="folder for <bench>.json, .md and .png")
     speed.add_argument("--queries", type=int, default=100)
     speed.add_argument("--cold-runs", type=int, default=3)
@@ -125,6 +133,7 @@ REPORTED = {
     "speed": (bench_speed, speed_markdown, speed_plot),
     "answer": (bench_answer, answer_markdown, answer_plot),
     "stories": (bench_stories, stories_markdown, stories_plot),
+    "compare": (bench_compare, compare_markdown, compare_plot),
 }
 
 

@@ -91,6 +91,8 @@ def render(results: Path) -> str:
     records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(results).glob("*.json"))]
     evals = [r for r in records if "metrics" in r["data"]]
     benches = [r for r in records if r["data"].get("bench") == "answer"]
+    stories = [r for r in records if r["data"].get("bench") == "stories"]
+    compares = [r for r in records if r["data"].get("bench") == "compare"]
     lines = [BEGIN, "", "## Current figures", ""]
     if evals:
         lines += [*_eval_rows(evals), ""]
@@ -99,7 +101,47 @@ def render(results: Path) -> str:
     if benches:
         lines += ["`rag bench answer` (the same scoring; the peer baseline among the generators):", ""]
         lines += [*_bench_rows(benches), ""]
+    if stories:
+        lines += ["`rag bench stories` (pairwise, XQuAD-R's parallel paragraphs as stories):", ""]
+        lines += [*_story_rows(stories), ""]
+    if compares:
+        lines += ["`rag bench compare` (agreement between parallel sentences; latency of a comparison):", ""]
+        lines += [*_compare_rows(compares), ""]
     return "\n".join([*lines, END])
+
+
+def _story_rows(records: Sequence[dict[str, Any]]) -> list[str]:
+    rows = ["| run | split | articles | precision | recall | threshold | articles/s | command |"]
+    rows.append("|---|---|---|---|---|---|---|---|")
+    for r in records:
+        d = r["data"]
+        for split in ("dev", "test"):
+            if split in d:
+                s = d[split]
+                rows.append(
+                    f"| {r['name']} | {split} | {s['articles']} | {_cell(s['precision'])} | "
+                    f"{_cell(s['recall'])} | {_cell(d['policy']['threshold'])} | "
+                    f"{_cell(s['articles_per_second'])} | `{r['command']}` |"
+                )
+    return rows
+
+
+def _compare_rows(records: Sequence[dict[str, Any]]) -> list[str]:
+    rows = ["| run | split | pairs | agree precision | agree recall | threshold | command |"]
+    rows.append("|---|---|---|---|---|---|---|")
+    for r in records:
+        d = r["data"]
+        for split, s in d.get("agreement", {}).items():
+            rows.append(
+                f"| {r['name']} | {split} | {s['pairs']} | {_cell(s['precision'])} | {_cell(s['recall'])} | "
+                f"{_cell(d['agree'])} | `{r['command']}` |"
+            )
+        for g in d.get("latency", []):
+            rows.append(
+                f"| {r['name']} | {g['generator']} latency | {g['questions']} | p50 {_cell(g['p50_s'])} s | "
+                f"p95 {_cell(g['p95_s'])} s | - | `{r['command']}` |"
+            )
+    return rows
 
 
 def update(doc: Path, results: Path) -> bool:

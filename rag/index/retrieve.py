@@ -27,6 +27,7 @@ import numpy as np
 from rag.embed import Embedder
 from rag.errors import QueryError, StoreError
 from rag.index.filters import Filters
+from rag.index.records import ArticleRecord
 from rag.index.store import NO_FILTERS, Store
 from rag.ingest.chunking import Chunk
 
@@ -225,7 +226,7 @@ class Retriever:
         self.rrf_k = rrf_k
         self.bm25_weight = bm25_weight
         self._lexical: LexicalIndex | None = None
-        self._complete: frozenset[str] | None = None
+        self._complete: dict[str, ArticleRecord] | None = None
         self._revision: str | None = None
         self._lock = threading.Lock()
 
@@ -275,9 +276,13 @@ class Retriever:
 
     def complete_sources(self) -> frozenset[str]:
         """Sources whose ingest finished (a chunk of any other was left by an interrupted ingest)."""
+        return frozenset(self.records())
+
+    def records(self) -> dict[str, ArticleRecord]:
+        """The store's article records (as of the last ``_refresh``), by source."""
         with self._lock:
             if self._complete is None:
-                self._complete = frozenset(self.store.articles())
+                self._complete = self.store.articles()
             return self._complete
 
     def search(

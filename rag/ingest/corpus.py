@@ -176,7 +176,9 @@ def decode(data: bytes) -> str:
 
 
 def first_line(text: str) -> str:
-    for line in text.splitlines():
+    """The first non-empty line after any front matter, without heading marks."""
+    match = _FRONT_MATTER.match(text)
+    for line in text[match.end() if match else 0 :].splitlines():
         line = line.strip().lstrip("#").strip()
         if line:
             return line
