@@ -195,3 +195,13 @@ def test_a_translation_is_one_story_and_citations_say_also_in(tmp_path, embedder
     speaking = [v for v in result.sources if not v.silent]
     assert len(speaking) == 1 and len(speaking[0].also_in) == 1  # one story, shown once, "also in" its twin
     assert [v.source.split("/")[-1] for v in result.sources if v.silent] == ["other.txt"]
+
+
+def test_the_seeds_agree_on_zakharovas_reply(seed_assistant):
+    result = seed_assistant.compare(
+        "What did Zakharova say about the decision of Washington?", generator="extractive"
+    )
+    assert result.agree, result.to_dict()
+    point = result.agree[0]
+    assert {c.language for c in point.citations} == {"en", "id"}  # one sentence from each report
+    assert point.text.startswith("The sources agree:") and exact(seed_assistant, point.citations)

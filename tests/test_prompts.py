@@ -49,3 +49,18 @@ def test_answerer_reads_templates_from_its_settings(tmp_path):
     assert answerer.ask("What happened in Aleppo?").text == "Nothing on that, sorry."
     assert answerer.system_message(answerer.templates)["content"].strip() == "Custom system."
     assert Answerer.system_message()["content"] == render("system")  # the shipped one by default
+
+
+def test_the_prompt_gives_each_source_its_publication_date(tmp_path):
+    """So "what happened first / latest" can be answered from dates; a claim may state the date."""
+    from rag.answer.answerer import Answerer, _with_date
+    from rag.answer.values import Sentence
+    from rag.settings import Settings
+
+    settings = Settings.from_env(index_dir=tmp_path / "index")
+    answerer = Answerer(lambda q, k: [], embedder=None, generator=None, settings=settings)  # type: ignore[arg-type]
+    dated = Sentence("a.txt", 0, 12, "Talks ended.", "t", "en", published="2016-10-04")
+    undated = Sentence("b.txt", 0, 12, "Talks began.", "t", "en")
+    user = answerer.messages("When did the talks end?", [dated, undated], "en")[-1]["content"]
+    assert "[1] (published 2016-10-04) Talks ended." in user and "[2] Talks began." in user
+    assert _with_date(dated).endswith("2016-10-04 2016 10 4") and _with_date(undated) == "Talks began."

@@ -286,7 +286,7 @@ class Answerer:
                 same = macrolanguage(sentence.language) == claim_language
                 if not (
                     adds_content(claim, question, sentence.text, same, claim_language)
-                    and numbers_supported(claim, sentence.text)
+                    and numbers_supported(claim, _with_date(sentence))
                     and acronyms_supported(claim, sentence.text, question)
                 ):
                     continue
@@ -364,7 +364,20 @@ class Answerer:
 
 
 def _numbered(chosen: Sequence[Sentence]) -> str:
-    return "\n".join(f"[{n}] {_one_line(s.text)}" for n, s in enumerate(chosen, start=1))
+    """The sources of the prompt, each with its article's publication date when known (so "what happened
+    first / latest" can be answered from dates)."""
+    return "\n".join(
+        f"[{n}] {f'(published {s.published}) ' if s.published else ''}{_one_line(s.text)}"
+        for n, s in enumerate(chosen, start=1)
+    )
+
+
+def _with_date(sentence: Sentence) -> str:
+    """The sentence's text and its publication date's numbers (a claim may state when it was published)."""
+    if not sentence.published:
+        return sentence.text
+    year, month, day = sentence.published.split("-")
+    return f"{sentence.text} {sentence.published} {year} {int(month)} {int(day)}"
 
 
 def check_question(question: str) -> str:

@@ -1,20 +1,25 @@
 """HTML of the chat page (pure): answers, streaming text, errors, the sources panel and the articles table.
 
 Everything that comes from an article, a question or a model is HTML-escaped here, before Gradio sees it;
-citation markers become links only where they resolve to a citation.
+citation markers become links only where they resolve to a citation. A citation shows its outlet and date
+when known, and a machine translation (gloss), labelled as one, under the quote, never instead of it.
+(Comparisons of sources: ``rag.ui.compare_render``.)
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rag.answer import Answer, Citation
 
 CONTEXT_CHARS = 360  # article text shown on each side of a cited sentence
+ARTICLE_HEADERS = ["File", "Title", "Language", "Chunks", "Ingested (UTC)", "Published", "Outlet", "Story"]
+GLOSS_LABEL = "Machine translation (not the article's words):"
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
 
@@ -27,15 +32,27 @@ def answer_html(answer: Answer, turn: int) -> str:
     """The answer text, escaped, with each marker that resolves to a citation as a link to it."""
     if answer.refused:
         return f'<div class="refusal">{_text(answer.text)}</div>'
-    known = {c.marker for c in answer.citations}
+    return linked(_text(answer.text), {c.marker: c.marker for c in answer.citations}, turn)
+
+
+def linked(escaped: str, markers: Mapping[int, int], turn: int) -> str:
+    """``escaped`` text whose markers [n] become links to the panel's entry ``markers[n]`` of ``turn``;
+    a marker not in ``markers`` is dropped (never a marker that resolves to nothing)."""
 
     def link(match: re.Match[str]) -> str:
-        marker = int(match.group(1))
-        if marker not in known:
-            return ""  # never a marker that resolves to nothing
-        return f'<a class="cite" href="#src-{turn}-{marker}" title="show source {marker}">[{marker}]</a>'
+        marker = markers.get(int(match.group(1)))
+        return "" if marker is None else cite_link(turn, marker)
 
-    return _MARKER.sub(link, _text(answer.text))
+    return _MARKER.sub(link, escaped)
+
+
+def cite_link(turn: int, marker: int) -> str:
+    return f'<a class="cite" href="#src-{turn}-{marker}" title="show source {marker}">[{marker}]</a>'
+
+
+def markers_in(text: str) -> set[int]:
+    """The marker numbers written in ``text``."""
+    return {int(m) for m in _MARKER.findall(text)}
 
 
 def streaming_html(partial: str) -> str:
@@ -48,9 +65,13 @@ def error_html(message: str) -> str:
 
 
 def sources_html(
-    turns: Sequence[tuple[int, Sequence[Citation]]], texts: dict[str, str], shown: int | None = None
+    turns: Sequence[tuple[int, Sequence[Citation]]],
+    texts: dict[str, str],
+    shown: int | None = None,
+    labels: Mapping[int, str] | None = None,
 ) -> str:
-    """The sources panel: one section per answered turn (only ``shown``, default the last, visible)."""
+    """The sources panel: one section per answered turn (only ``shown``, default the last, visible),
+    headed ``labels[turn]`` (default "Answer")."""
     if not turns:
         return '<p class="empty-note">Sources of an answer appear here; click a marker such as [1].</p>'
     shown = turns[-1][0] if shown is None else shown
@@ -60,7 +81,8 @@ def sources_html(
         body = "".join(citation_html(turn, c, texts.get(c.source, "")) for c in citations)
         if not citations:
             body = '<p class="empty-note">No sources: the articles do not answer this question.</p>'
-        parts.append(f'<section class="{cls}" data-turn="{turn}"><h4>Answer {turn}</h4>{body}</section>')
+        label = _text((labels or {}).get(turn, "Answer"))
+        parts.append(f'<section class="{cls}" data-turn="{turn}"><h4>{label} {turn}</h4>{body}</section>')
     return "".join(parts)
 
 
@@ -73,22 +95,56 @@ def citation_html(turn: int, c: Citation, article: str) -> str:
         lead, tail = ("… " if lo > 0 else ""), (" …" if hi < len(article) else "")
     else:  # the article changed since the answer: show the quote alone
         before = after = lead = tail = ""
-    meta = (
-        f"[{c.marker}] <b>{_text(c.title)}</b> · {_text(c.source)} [{c.start}:{c.end}] · "
-        f"language {_text(c.language)} · score {c.score:.2f}"
-    )
     return (
         f'<div class="src" id="src-{turn}-{c.marker}" tabindex="0" data-source="{_attr(c.source)}" '
         f'data-start="{c.start}" data-end="{c.end}">'
-        f'<div class="meta">{meta}</div><div class="context">{lead}{_text(before)}'
-        f"<mark>{_text(c.quote)}</mark>{_text(after)}{tail}</div></div>"
+        f'<div class="meta">{_meta(c)}</div><div class="context">{lead}{_text(before)}'
+        f"<mark>{_text(c.quote)}</mark>{_text(after)}{tail}</div>{gloss_html(c.gloss)}</div>"
     )
 
 
+def _meta(c: Citation) -> str:
+    parts = [f"[{c.marker}] <b>{_text(c.title)}</b>", f"{_text(c.source)} [{c.start}:{c.end}]"]
+    if c.outlet:
+        parts.append(f'<span class="outlet">{_text(c.outlet)}</span>')
+    if c.published:
+        parts.append(f'<span class="published">published {_text(c.published)}</span>')
+    parts += [f"language {_text(c.language)}", f"score {c.score:.2f}"]
+    if c.also_in:
+        parts.append(f'<span class="also">also in: {_text(", ".join(c.also_in))}</span>')
+    return " · ".join(parts)
+
+
+def gloss_html(gloss: str | None) -> str:
+    """A machine translation of a quote, labelled as one (empty when there is none)."""
+    if not gloss:
+        return ""
+    return f'<div class="gloss"><span class="gloss-label">{GLOSS_LABEL}</span> {_text(gloss)}</div>'
+
+
 def article_rows(records: Sequence[Any]) -> list[list[Any]]:
-    return [
-        [r.source, r.title, r.language, r.chunk_count, r.ingested_at[:19].replace("T", " ")] for r in records
-    ]
+    """The articles table (``ARTICLE_HEADERS``): the articles of one story next to each other, each
+    naming the other files of its story ("also: b.txt"; empty for a story of one)."""
+    stories: dict[str, list[Any]] = {}
+    for r in sorted(records, key=lambda r: r.source):
+        stories.setdefault(getattr(r, "story", "") or r.article_id, []).append(r)
+    rows = []
+    for members in stories.values():
+        for r in members:
+            others = [PurePath(m.source).name for m in members if m is not r]
+            rows.append(
+                [
+                    r.source,
+                    r.title,
+                    r.language,
+                    r.chunk_count,
+                    r.ingested_at[:19].replace("T", " "),
+                    getattr(r, "published", None) or "",
+                    getattr(r, "outlet", None) or "",
+                    f"also: {', '.join(others)}" if others else "",
+                ]
+            )
+    return rows
 
 
 def _text(value: str) -> str:
