@@ -85,3 +85,35 @@ def test_bench_ingest_stand_in_sizes_run_the_real_pipeline(tmp_path):
     assert result["growth"]["stand-in"]["articles_x"] == 37.5
     assert "| 1500 | stand-in |" in (tmp_path / "ingest.md").read_text(encoding="utf-8")
     assert (tmp_path / "ingest.png").read_bytes().startswith(PNG)
+
+
+@pytest.mark.skipif(
+    not (DEFAULT_XQUAD / "en.json").exists(), reason="XQuAD-R not beside the repo (../shared)"
+)
+def test_bench_stories_groups_parallel_paragraphs_and_runs_at_scale(tmp_path):
+    args = ("--articles", "2", "--orders", "1", "--scale", "400", "--out", str(tmp_path))
+    proc = rag("bench", "stories", *args)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "stories.json").read_text(encoding="utf-8"))
+    dev = result["dev"]
+    assert result["articles"] == dev["articles"] == 2 * 5 * 11 and "test" not in result
+    assert dev["precision"] >= 0.9 and dev["recall"] >= 0.9  # 10 stories of 11 languages each
+    assert [c["threshold"] for c in dev["curve"]] == sorted(c["threshold"] for c in dev["curve"])
+    assert result["scale"]["articles"] == 400 and result["scale"]["grouping_articles_per_second"] > 0
+    assert "| dev | 110 |" in (tmp_path / "stories.md").read_text(encoding="utf-8")
+    assert (tmp_path / "stories.png").read_bytes().startswith(PNG)
+
+
+@pytest.mark.skipif(
+    not (DEFAULT_XQUAD / "en.json").exists(), reason="XQuAD-R not beside the repo (../shared)"
+)
+def test_bench_compare_agreement_and_latency(tmp_path):
+    args = ("--articles", "1", "--generators", "extractive", "--questions", "2", "--out", str(tmp_path))
+    proc = rag("bench", "compare", *args)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "compare.json").read_text(encoding="utf-8"))
+    assert set(result["agreement"]) == {"dev", "test"}
+    assert all(s["pairs"] > 0 and 0 <= s["precision"] <= 1 for s in result["agreement"].values())
+    (row,) = result["latency"]
+    assert row["generator"] == "extractive" and row["questions"] == 2 and 0 < row["p50_s"] <= row["p95_s"]
+    assert (tmp_path / "compare.png").read_bytes().startswith(PNG)

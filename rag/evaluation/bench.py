@@ -54,6 +54,9 @@ def add_arguments(parser: Any) -> None:
     stories.add_argument("--xquad", default=None, help=_XQUAD_HELP)
     stories.add_argument("--articles", type=int, default=48, help="the first N of XQuAD-R's 48 articles")
     stories.add_argument("--orders", type=int, default=3, help="random arrival orders to average")
+    stories.add_argument(
+        "--scale", type=int, default=10000, help="stand-in articles grouped in a real Chroma store (0: none)"
+    )
     compare = sub.add_parser("compare", help="agreement of parallel sentences (XQuAD-R); comparison latency")
     compare.add_argument("--xquad", default=None, help=_XQUAD_HELP)
     compare.add_argument("--articles", type=int, default=0, help="only the first N articles of each split")

@@ -10,6 +10,7 @@ held-out test articles (24-47), with the threshold's curve on both.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -117,7 +118,52 @@ def bench_stories(args: Any) -> dict[str, Any]:
             "articles_per_second": round(len(part) * len(runs) / max(sum(t for _, t in runs), 1e-9), 1),
             "curve": [{"threshold": t, "precision": round(p, 4), "recall": round(r, 4)} for t, p, r in curve],
         }
+    if args.scale:
+        result["scale"] = at_scale(args.scale)
     return result
+
+
+def at_scale(articles: int, batch: int = 500, dim: int = 768) -> dict[str, Any]:
+    """Grouping with the real Chroma store: ``articles`` stand-in articles (two copies per story, random
+    vectors) written as ingest writes them; articles/s, and the seconds to group one more."""
+    import numpy as np
+
+    from rag.index.store import Store
+    from rag.index.stories import StoryPolicy, assign, document
+    from rag.ingest.chunking import Chunk
+    from rag.ingest.corpus import Article, sha256_text
+
+    rng = np.random.default_rng(0)
+    bases = rng.normal(size=(articles // 2 + 1, dim)).astype(np.float32)
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(Path(folder), "scale")
+        grouping = 0.0
+        started = time.perf_counter()
+        for first in range(0, articles, batch):
+            items, docs = [], []
+            for n in range(first, min(first + batch, articles)):
+                text = f"stand-in article {n}"
+                article = Article(f"a{n}.txt", text, "", ("en", "de")[n % 2], sha256_text(text))
+                vectors = bases[n // 2 : n // 2 + 1] + 0.3 * rng.normal(size=(1, dim)).astype(np.float32)
+                chunk = Chunk(
+                    f"c{n}", article.source, article.article_id, 0, 0, len(text), text, article.language
+                )
+                items.append((article, [chunk], vectors))
+                docs.append(document(article.article_id, article.language, vectors, text))
+            began = time.perf_counter()
+            done = assign(docs, store, StoryPolicy())
+            grouping += time.perf_counter() - began
+            store.replace_articles(items, "scale", done)
+        total = time.perf_counter() - started
+        began = time.perf_counter()
+        assign([document("one-more", "ru", bases[:1], "")], store, StoryPolicy())
+        one = time.perf_counter() - began
+    return {
+        "articles": articles,
+        "ingest_articles_per_second": round(articles / total, 1),
+        "grouping_articles_per_second": round(articles / max(grouping, 1e-9), 1),
+        "one_more_seconds": round(one, 3),
+    }
 
 
 def stories_markdown(result: dict[str, Any]) -> str:
@@ -134,6 +180,15 @@ def stories_markdown(result: dict[str, Any]) -> str:
                 f"| {name} | {r['articles']} | {r['precision']:.3f} | {r['recall']:.3f} | "
                 f"{r['articles_per_second']:.0f} |"
             )
+    if result.get("scale"):
+        sc = result["scale"]
+        lines += [
+            "",
+            f"At {sc['articles']} stand-in articles in a real Chroma store: grouping "
+            f"{sc['grouping_articles_per_second']:.0f} articles/s, written with their chunks "
+            f"{sc['ingest_articles_per_second']:.0f} articles/s; one more article grouped in "
+            f"{sc['one_more_seconds']:.3f} s",
+        ]
     for name in ("dev", "test"):
         if name in result:
             curve = " · ".join(

@@ -286,24 +286,10 @@ class Store:
         One batch of Chroma calls for the whole group: manifests out, old chunks out, new chunks in,
         manifests in (last, so an interruption anywhere leaves articles that the next ingest redoes).
         """
-        from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
-
         if not items:
             return
         ids = [article.article_id for article, _, _ in items]
-        nodes: list[Any] = [
-            TextNode(
-                id_=c.id,
-                text=c.text,
-                embedding=v.tolist(),
-                metadata=chunk_meta(c, article),
-                start_char_idx=c.start,
-                end_char_idx=c.end,
-                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=article.article_id)},
-            )
-            for article, chunks, vectors in items
-            for c, v in zip(chunks, vectors)
-        ]
+        nodes = _nodes(items)
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         stories = {d.article_id: d.story for d in documents}
         sources = {a.article_id: a.source for a, _, _ in items}
@@ -354,3 +340,22 @@ class Store:
                 self._documents.delete(ids=sorted(orphans))
                 self._touch()
         return len(orphans)
+
+
+def _nodes(items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]]) -> list[Any]:
+    """llama-index nodes of the chunks of ``items`` (their vectors, spans and metadata)."""
+    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+    return [
+        TextNode(
+            id_=c.id,
+            text=c.text,
+            embedding=v.tolist(),
+            metadata=chunk_meta(c, article),
+            start_char_idx=c.start,
+            end_char_idx=c.end,
+            relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=article.article_id)},
+        )
+        for article, chunks, vectors in items
+        for c, v in zip(chunks, vectors)
+    ]
