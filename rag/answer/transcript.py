@@ -89,6 +89,7 @@ def _turn(item: dict[str, Any]) -> Turn:
 
 def _citation(data: dict[str, Any]) -> Citation:
     values = {f.name: data[f.name] for f in fields(Citation) if f.name in data}
+    values["also_in"] = tuple(data.get("also_in", ()))
     citation = Citation(**values)
     if (
         not isinstance(citation.start, int)
