@@ -220,7 +220,7 @@ class Assistant:
     ) -> Comparison:
         """How each source (story group) that bears on ``question`` reports it, each answered on its own
         with verified citations (or listed as silent), then where they agree and differ, each point cited on
-        both sides (``rag.answer.compare``); filters as ``search``."""
+        both sides (``rag.answer.compare``); filters and ``gloss`` as ``search`` and ``ask``."""
         from rag.answer.compare import compare
 
         s, base = self.settings, self.filters(**filters)
@@ -230,9 +230,11 @@ class Assistant:
             return self._answerer(generator, k or s.top_k, replace(base, sources=sources))
 
         records = self.store.articles()
-        return compare(
+        result = compare(
             question, hits, records, answerer_for, s.compare_sources, s.compare_agree, s.compare_related
         )
+        result = result.map_citations(self._stories_of)
+        return result.glossed(self.glosses(generator)) if gloss else result
 
     def export(self, turns: Sequence[Turn], format: str = "json") -> str:
         """A chat (``rag.answer.transcript.Turn`` values) as ``json`` (reloads with ``load_chat``) or

@@ -99,7 +99,7 @@ class Settings:
     story_number_weight: float = 0.25
     story_duplicate: float = 0.85  # a second member in one language must be a near-copy of it
     compare_sources: int = 6  # most sources (story groups) a comparison shows
-    # sentence-similarity cosine of two sources saying the same: precision 0.98 on XQuAD-R dev (rag bench compare)
+    # sentence-similarity cosine of two sources saying the same: dev precision 0.98 (rag bench compare)
     compare_agree: float = 0.74
     # ... of two sentences on one matter (a difference when their numbers conflict): the 95th percentile of
     # other sentences of the same paragraph on XQuAD-R dev

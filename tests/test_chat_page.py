@@ -3,6 +3,7 @@ real embedding model and local LLM. Screenshots go to test-artifacts/ (RAG_TEST_
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -102,17 +103,18 @@ def page(browser, server, request):
     context.close()
 
 
-def ask(page, question: str) -> None:
-    """Type a question and press Enter; wait for the verified answer (or a refusal / error)."""
+def ask(page, question: str, button: str = "") -> None:
+    """Type a question and press Enter (or click ``button``); wait for the verified answer, comparison,
+    refusal or error."""
     count = page.locator(BOT).count()
     page.fill("#question textarea", question)
-    page.press("#question textarea", "Enter")
+    page.click(button) if button else page.press("#question textarea", "Enter")
     page.wait_for_function(
         """([sel, n]) => {
              const bots = document.querySelectorAll(sel);
              if (bots.length <= n) return false;
              const last = bots[bots.length - 1];
-             return last.querySelector('a.cite, .refusal, .error-msg') !== null;
+             return last.querySelector('a.cite, .compare, .refusal, .error-msg') !== null;
            }""",
         arg=[BOT, count],
         timeout=ANSWER_TIMEOUT_MS,
@@ -288,3 +290,110 @@ def test_language_filter_and_top_k_settings_apply(page):
     assert {s.get_attribute("data-source").rsplit("/", 1)[-1] for s in sources.all()} == {
         "002_b2e3a6e9fb9339f0.txt"
     }
+
+
+ID_SEED, EN_SEED = "000_1b03c4f4f3f24ebf.txt", "002_b2e3a6e9fb9339f0.txt"
+TALKS = "Why did the US stop the talks with Russia?"
+
+
+def download(page, button: str, folder: Path) -> Path:
+    with page.expect_download() as started:
+        page.click(button)
+    path = folder / started.value.suggested_filename
+    started.value.save_as(path)
+    return path
+
+
+def load_chat(page, path) -> None:
+    with page.expect_file_chooser() as chooser:
+        page.click("#load-chat")
+    chooser.value.set_files(str(path))
+
+
+def assert_links_open_panel_entries(page, message) -> int:
+    """Every citation link of ``message`` opens (highlights) its own entry of the sources panel."""
+    links = message.locator("a.cite")
+    for i in range(links.count()):
+        href = links.nth(i).get_attribute("href")
+        links.nth(i).click()
+        active = page.locator("#sources-panel .src.active")
+        assert active.count() == 1 and "#" + active.get_attribute("id") == href
+    return links.count()
+
+
+def test_compare_sources_shows_both_seed_articles_side_by_side_with_working_links(page):
+    choose_generator(page, "extractive (no LLM)")
+    ask(page, TALKS, "#compare")
+    message = last_answer(page)
+    assert message.locator(".error-msg, .refusal").count() == 0
+    cards = message.locator(".cmp-source")
+    assert {ID_SEED, EN_SEED} <= {f.rsplit("/", 1)[-1] for f in cards.locator(".cmp-file").all_inner_texts()}
+    assert "2016-10-04" in cards.filter(has_text=EN_SEED).locator(".cmp-head").inner_text()
+    assert message.locator(".cmp-points h4").all_inner_texts() == ["Agree", "Differ"]
+    assert assert_links_open_panel_entries(page, message) >= 2
+    cited = [s.get_attribute("data-source") for s in page.locator(".turn.shown .src").all()]
+    assert {ID_SEED, EN_SEED} <= {c.rsplit("/", 1)[-1] for c in cited}
+
+
+def test_articles_tab_shows_dates_outlets_and_stories(page):
+    open_tab(page, "Articles")
+    page.wait_for_function("document.querySelector('#articles').innerText.includes('002_b2e3a6e9fb9339f0')")
+    table = page.locator("#articles").inner_text()
+    assert all(h in table for h in ("File", "Title", "Language", "Published", "Outlet", "Story"))
+    before, english = table.split(EN_SEED, 1)  # the Indonesian seed's row comes first, undated
+    assert "2016-10-04" in english and "2016-10-04" not in before
+
+
+def test_since_filter_after_every_article_answers_with_a_refusal(page):
+    choose_generator(page, "extractive (no LLM)")  # opens the settings
+    page.get_by_label("Published since").fill("2017-01-01")
+    ask(page, TALKS)
+    assert last_answer(page).locator(".refusal").count() == 1 and page.locator(f"{BOT} a.cite").count() == 0
+    assert "No sources" in page.locator("#sources-panel .turn.shown").inner_text()
+    page.get_by_label("Published since").fill("2017-13-01")
+    ask(page, TALKS)
+    assert "since must be a date" in last_answer(page).locator(".error-msg").inner_text()
+    assert "Traceback" not in page.content()
+
+
+def test_export_json_then_load_it_in_a_fresh_session_restores_the_chat(page, browser, server, tmp_path):
+    choose_generator(page, "extractive (no LLM)")
+    ask(page, "Who did TASS quote?")
+    ask(page, TALKS, "#compare")
+    exported = download(page, "#export-json", tmp_path)
+    record = json.loads(exported.read_text(encoding="utf-8"))  # a chat.json of both turns
+    assert exported.suffix == ".json" and record["format"] == "rag-chat"
+    assert [("answer" in t, "comparison" in t) for t in record["turns"]] == [(True, False), (False, True)]
+    markdown = download(page, "#export-md", tmp_path).read_text(encoding="utf-8")
+    assert markdown.startswith("# Chat with the articles") and TALKS in markdown
+    messages = f"#chat [data-testid='user'], {BOT}"
+    before = page.locator(messages).all_inner_texts()
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    try:
+        fresh.goto(server)
+        fresh.wait_for_selector("#question textarea")
+        load_chat(fresh, exported)
+        fresh.wait_for_function("document.querySelector('#chat-notice').innerText.includes('Loaded 2')")
+        assert fresh.locator(messages).all_inner_texts() == before and len(before) == 4
+        assert TALKS in fresh.locator("#chat [data-testid='user']").last.inner_text()
+        assert fresh.locator(f"{BOT} .compare .cmp-source").count() >= 2
+        for message in fresh.locator(BOT).all():
+            assert assert_links_open_panel_entries(fresh, message) >= 1
+        assert not fresh.locator("#export-json").is_disabled()  # the loaded chat exports again
+    finally:
+        fresh.context.close()
+
+
+def test_loading_a_file_that_is_not_a_chat_shows_an_error_and_keeps_the_chat(page, tmp_path):
+    choose_generator(page, "extractive (no LLM)")
+    ask(page, "Who did TASS quote?")
+    before = last_answer(page).inner_html()
+    other = tmp_path / "settings.json"
+    other.write_text('{"theme": "dark", "turns": []}', encoding="utf-8")
+    load_chat(page, other)
+    page.locator("#chat-notice .error-msg").wait_for(timeout=30_000)
+    notice = page.locator("#chat-notice").inner_text()
+    assert "settings.json" in notice and "not a chat export" in notice
+    assert page.locator(BOT).count() == 1 and last_answer(page).inner_html() == before
+    assert assert_links_open_panel_entries(page, last_answer(page)) >= 1

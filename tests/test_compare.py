@@ -129,6 +129,13 @@ def test_a_gloss_from_the_local_llm_is_in_the_question_language(answering):
     quote = "Washington’s inaction has led to the fact that during this period, the militants regrouped."
     made = answering.gloss(quote, "id")
     assert made and answer_language(made, "") == "id" and made != quote
+    # an extractive comparison is glossed by the configured LLM
+    result = answering.compare(
+        "What did Zakharova say about the decision of Washington?", generator="extractive", gloss=True
+    )
+    foreign = [c for c in all_citations(result) if c.language != "en"]
+    assert foreign and any(c.gloss for c in foreign)
+    assert all(answer_language(c.gloss, "") == "en" for c in foreign if c.gloss)
 
 
 def test_chat_export_reloads_and_checks_every_quote(seed_assistant):
@@ -205,3 +212,17 @@ def test_the_seeds_agree_on_zakharovas_reply(seed_assistant):
     point = result.agree[0]
     assert {c.language for c in point.citations} == {"en", "id"}  # one sentence from each report
     assert point.text.startswith("The sources agree:") and exact(seed_assistant, point.citations)
+
+
+def test_compare_citations_name_their_story_members(tmp_path, embedder):
+    from rag import Assistant
+
+    (tmp_path / "bank.en.txt").write_text(EN_STORY, encoding="utf-8")
+    (tmp_path / "bank.de.txt").write_text(DE_STORY, encoding="utf-8")
+    assistant = Assistant.open(tmp_path / "index", embedder=embedder, progress=False)
+    assistant.ingest([tmp_path])
+    result = assistant.compare(
+        "At what level did the central bank keep its interest rate?", generator="extractive"
+    )
+    cited = all_citations(result)
+    assert cited and all(len(c.also_in) == 1 for c in cited)

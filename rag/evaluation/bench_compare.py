@@ -67,7 +67,7 @@ def agreement(pairs: list[tuple], embedder: Any, threshold: float) -> dict[str, 
 
 
 def latency(corpus: Path, generators: list[str], questions: int, embedder: Any) -> list[dict[str, Any]]:
-    from rag import Assistant
+    from rag.api import Assistant
     from rag.evaluation.datasets import builtin_dataset, load_dataset
 
     seeds = load_dataset(builtin_dataset("seeds")).questions

@@ -7,14 +7,22 @@
   with file, title, language and score. Refusals look different. History is per browser session.
 * **Articles.** List, upload (``.txt .md .html .pdf``; sanitized names, size limit, per-file result,
   progress) and removal.
-* **Settings.** Generator, top-k, language filter, per session.
+* **Compare sources.** Each source (story group) that bears on the question, side by side with its own
+  cited answer or marked silent, then where the sources agree and differ, each point citing both; the
+  comparison's local markers are renumbered to its turn's entries in the sources panel.
+* **Export and load.** The session's chat (answers and comparisons) downloads as Markdown or JSON; a JSON
+  export loads back (chat, sources panel and follow-up history), checked against the index.
+* **Settings.** Generator, top-k, language, outlet and publication-date filters, glosses (machine
+  translations of quotes in other languages), per session.
 
 Everything that comes from an article, a question or a model is HTML-escaped before Gradio sees it; markers
 become links only where they resolve to a citation. Errors become plain messages, never tracebacks.
 
-The modules: ``render`` (the HTML, pure and escaped), ``uploads`` (names, types, sizes and per-file results
-of uploaded files), ``page`` (what happens on ask, upload, remove and per-session history, in plain Python)
-and ``app`` (the Gradio components, events and ``serve``: the only module that imports gradio). This face
+The modules: ``render`` and ``compare_render`` (the HTML, pure and escaped), ``uploads`` (names, types,
+sizes and per-file results of uploaded files), ``session`` (a browser session's turns, history and
+panel entries), ``page`` (what happens on ask, compare, export, load, upload and remove, in plain Python),
+``assets`` (CSS and script) and ``app`` (the Gradio components, events and ``serve``: the only module that
+imports gradio). This face
 re-exports them; ``build_app`` and ``serve`` load ``app``, and so gradio, only when first used.
 """
 
@@ -22,35 +30,45 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rag.ui.page import ChatPage, ChatSession, Corpus, check_bind
+from rag.ui.compare_render import Numbered, comparison_html, number
+from rag.ui.page import ChatPage, Corpus, check_bind
 from rag.ui.render import (
+    ARTICLE_HEADERS,
     CONTEXT_CHARS,
     answer_html,
     article_rows,
     citation_html,
     error_html,
+    gloss_html,
     sources_html,
     streaming_html,
 )
+from rag.ui.session import ChatSession, ask_options
 from rag.ui.uploads import MAX_NAME_CHARS, FileResult, file_results, safe_name, save_uploads
 
 if TYPE_CHECKING:
     from rag.ui.app import build_app, serve
 
 __all__ = [
+    "ARTICLE_HEADERS",
     "CONTEXT_CHARS",
     "MAX_NAME_CHARS",
     "ChatPage",
     "ChatSession",
     "Corpus",
     "FileResult",
+    "Numbered",
     "answer_html",
     "article_rows",
+    "ask_options",
     "build_app",
     "check_bind",
     "citation_html",
+    "comparison_html",
     "error_html",
     "file_results",
+    "gloss_html",
+    "number",
     "safe_name",
     "save_uploads",
     "serve",

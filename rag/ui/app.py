@@ -6,6 +6,7 @@ package that imports gradio; ``rag.ui`` loads it on first use of ``build_app`` o
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,8 +14,9 @@ import gradio as gr
 
 from rag.errors import ConfigError
 from rag.ingest.corpus import SUPPORTED_SUFFIXES
+from rag.ui.assets import CSS, JS
 from rag.ui.page import ChatPage, Corpus, check_bind
-from rag.ui.render import sources_html
+from rag.ui.render import ARTICLE_HEADERS, sources_html
 
 if TYPE_CHECKING:
     from rag.api import Assistant
@@ -32,62 +34,35 @@ GENERATOR_CHOICES = [
     ("extractive (no LLM)", "extractive"),
 ]
 
-CSS = """
-#sources-panel { max-height: 70vh; overflow-y: auto; }
-#sources-panel .turn { display: none; }
-#sources-panel .turn.shown { display: block; }
-.src { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 10px; margin: 0 0 10px 0; }
-.src.active, .src:focus { outline: 3px solid #0969da; }
-.src .meta { font-size: 0.85em; color: #57606a; margin-bottom: 4px; }
-.src .context { white-space: pre-wrap; line-height: 1.45; }
-.src mark { background: #fff3a3; padding: 0 1px; }
-.src.active mark { background: #ffd33d; }
-.cite { text-decoration: none; font-weight: 600; }
-.refusal { font-style: italic; color: #6e4b00; }
-.error-msg { color: #b42318; }
-.empty-note { color: #57606a; font-style: italic; }
-"""
-
-# Citation links: show that turn's sources, highlight and focus the cited one. Plain DOM, no framework.
-JS = """
-<script>
-(() => {
-  function openCitation(turn, marker) {
-    const panel = document.getElementById('sources-panel');
-    if (!panel) return false;
-    panel.querySelectorAll('.turn').forEach(t => t.classList.toggle('shown', t.dataset.turn === turn));
-    panel.querySelectorAll('.src.active').forEach(s => s.classList.remove('active'));
-    const target = document.getElementById('src-' + turn + '-' + marker);
-    if (!target) return false;
-    target.classList.add('active');
-    target.scrollIntoView({block: 'nearest'});
-    target.focus({preventScroll: true});
-    return true;
-  }
-  document.addEventListener('click', (event) => {
-    const link = event.target.closest && event.target.closest('a[href^="#src-"]');
-    if (!link) return;
-    const m = /^#src-(\\d+)-(\\d+)$/.exec(link.getAttribute('href') || '');
-    if (!m) return;
-    event.preventDefault();
-    event.stopPropagation();
-    openCitation(m[1], m[2]);
-  }, true);
-})();
-</script>
-"""
-
 
 @dataclass(frozen=True)
 class _ChatTab:
     chat: Any
     question: Any
     send: Any
+    compare: Any
     new: Any
+    export_md: Any
+    export_json: Any
+    load: Any
+    notice: Any
     sources: Any
+    settings: _Settings
+
+
+@dataclass(frozen=True)
+class _Settings:
     generator: Any
     top_k: Any
     languages: Any
+    outlets: Any
+    since: Any
+    until: Any
+    gloss: Any
+
+    def inputs(self) -> list[Any]:
+        """In the order ``ChatPage.respond`` and ``ChatPage.compare`` take them after the session."""
+        return [self.generator, self.top_k, self.languages, self.outlets, self.since, self.until, self.gloss]
 
 
 @dataclass(frozen=True)
@@ -115,12 +90,12 @@ def build_app(assistant: Assistant) -> Any:
         with gr.Tab("Articles"):
             articles = _articles_tab(assistant.settings)
         _wire_chat(page, chat, session)
-        _wire_articles(app, page, articles, chat.languages)
+        _wire_articles(app, page, articles, chat.settings)
     return app
 
 
 def _chat_tab(s: Any) -> _ChatTab:
-    """The conversation, its sources panel and the per-session settings."""
+    """The conversation, its buttons, its sources panel and the per-session settings."""
     with gr.Row():
         with gr.Column(scale=3):
             chat = gr.Chatbot(
@@ -141,27 +116,50 @@ def _chat_tab(s: Any) -> _ChatTab:
             )
             with gr.Row():
                 send = gr.Button("Send", variant="primary", elem_id="send")
+                compare = gr.Button("Compare sources", elem_id="compare")
                 new = gr.Button("New chat", elem_id="new-chat")
+            with gr.Row():
+                export_md = gr.DownloadButton("Export Markdown", elem_id="export-md", interactive=False)
+                export_json = gr.DownloadButton("Export JSON", elem_id="export-json", interactive=False)
+                load = gr.UploadButton("Load chat", file_types=[".json"], elem_id="load-chat")
+            notice = gr.HTML("", elem_id="chat-notice")
             gr.Examples([[e] for e in EXAMPLES], inputs=[question], label="Examples")
         with gr.Column(scale=2):
             gr.Markdown("### Sources")
             sources = gr.HTML(sources_html([], {}), elem_id="sources-panel")
+    settings = _settings_accordion(s)
+    return _ChatTab(
+        chat, question, send, compare, new, export_md, export_json, load, notice, sources, settings
+    )
+
+
+def _settings_accordion(s: Any) -> _Settings:
     with gr.Accordion("Settings", open=False, elem_id="settings"):
         generator = gr.Radio(GENERATOR_CHOICES, value=s.generator, label="Generator", elem_id="generator")
         top_k = gr.Slider(1, 20, value=s.top_k, step=1, label="Passages to read (top-k)", elem_id="top-k")
         languages = gr.CheckboxGroup(
             [], label="Only articles in these languages (none: all)", elem_id="languages"
         )
-    return _ChatTab(chat, question, send, new, sources, generator, top_k, languages)
+        outlets = gr.CheckboxGroup(
+            [], label="Only articles from these outlets (none: all)", elem_id="outlets"
+        )
+        with gr.Row():
+            since = gr.Textbox(label="Published since", placeholder="YYYY-MM-DD", elem_id="since")
+            until = gr.Textbox(label="Published until", placeholder="YYYY-MM-DD", elem_id="until")
+        gloss = gr.Checkbox(
+            False, label="Translate quotes in other languages (machine translation)", elem_id="gloss"
+        )
+    return _Settings(generator, top_k, languages, outlets, since, until, gloss)
 
 
 def _articles_tab(s: Any) -> _ArticlesTab:
     """The articles list, uploads with per-file results, and removal."""
     articles = gr.Dataframe(
-        headers=["File", "Title", "Language", "Chunks", "Ingested (UTC)"],
+        headers=ARTICLE_HEADERS,
         interactive=False,
         elem_id="articles",
         wrap=True,
+        column_widths=["19%", "29%", "7%", "6%", "11%", "9%", "8%", "11%"],
     )
     uploads = gr.File(
         label=f"Upload articles ({', '.join(SUPPORTED_SUFFIXES)}; at most {s.max_file_mb:g} MB each)",
@@ -181,15 +179,48 @@ def _articles_tab(s: Any) -> _ArticlesTab:
 
 
 def _wire_chat(page: ChatPage, tab: _ChatTab, session: Any) -> None:
-    ask_inputs = [tab.question, tab.chat, session, tab.generator, tab.top_k, tab.languages]
-    ask_outputs = [tab.chat, session, tab.sources, tab.question]
-    tab.question.submit(page.respond, ask_inputs, ask_outputs, concurrency_limit=4, show_progress="hidden")
-    tab.send.click(page.respond, ask_inputs, ask_outputs, concurrency_limit=4, show_progress="hidden")
-    tab.new.click(_new_chat, None, ask_outputs, queue=False)
-    tab.chat.clear(_new_chat, None, ask_outputs, queue=False)  # the chat's own clear button
+    """Ask, compare, new chat, and export / load. The download buttons get the chat's files in the same
+    update that shows a new turn, so a click right after it downloads the whole chat."""
+    ask_inputs = [tab.question, tab.chat, session, *tab.settings.inputs()]
+    ask_outputs = [tab.chat, session, tab.sources, tab.question, tab.export_md, tab.export_json]
+    asking = {"concurrency_id": "chat", "concurrency_limit": 4, "show_progress": "hidden"}
+    respond, compare = _exporting(page, page.respond), _exporting(page, page.compare)
+    tab.question.submit(respond, ask_inputs, ask_outputs, **asking)
+    tab.send.click(respond, ask_inputs, ask_outputs, **asking)
+    tab.compare.click(compare, ask_inputs, ask_outputs, **asking)
+    tab.new.click(_new_chat, None, [*ask_outputs, tab.notice], queue=False)
+    tab.chat.clear(_new_chat, None, [*ask_outputs, tab.notice], queue=False)  # the chat's own clear button
+
+    def load(file: Any, chat: list[dict], state: Any) -> tuple[Any, ...]:
+        chat, loaded, panel, notice = page.load_chat(file, chat, state)
+        return chat, loaded, panel, notice, *_downloads(page, loaded if loaded is not state else None)
+
+    load_outputs = [tab.chat, session, tab.sources, tab.notice, tab.export_md, tab.export_json]
+    tab.load.upload(load, [tab.load, tab.chat, session], load_outputs, concurrency_limit=1)
 
 
-def _wire_articles(app: Any, page: ChatPage, tab: _ArticlesTab, languages: Any) -> None:
+def _exporting(page: ChatPage, handler: Any) -> Any:
+    """``handler``'s updates, each followed by the download buttons' files: new ones when its session has
+    gained a turn, unchanged otherwise (while the answer streams, or after an error)."""
+
+    def run(question: str, chat: list[dict], state: Any, *settings: Any) -> Iterator[tuple[Any, ...]]:
+        before = len(state.chat) if state is not None else 0
+        for update in handler(question, chat, state, *settings):
+            yield (*update, *_downloads(page, update[1] if len(update[1].chat) != before else None))
+
+    return run
+
+
+def _downloads(page: ChatPage, session: Any) -> tuple[Any, Any]:
+    """The download buttons' files for ``session`` (disabled while its chat is empty); unchanged for
+    None."""
+    if session is None:
+        return gr.skip(), gr.skip()
+    md, js = page.exports(session)
+    return gr.update(value=md, interactive=md is not None), gr.update(value=js, interactive=js is not None)
+
+
+def _wire_articles(app: Any, page: ChatPage, tab: _ArticlesTab, settings: _Settings) -> None:
     """Upload and removal events, and the corpus shown when the page loads."""
 
     def articles() -> tuple[Any, ...]:
@@ -203,23 +234,27 @@ def _wire_articles(app: Any, page: ChatPage, tab: _ArticlesTab, languages: Any) 
         message, corpus = page.remove(source)
         return (message, *_corpus_updates(corpus))
 
-    corpus_outputs = [tab.articles, tab.to_remove, languages]
+    corpus_outputs = [tab.articles, tab.to_remove, settings.languages, settings.outlets]
     tab.add.click(upload, [tab.uploads], [tab.results, tab.uploads, *corpus_outputs], concurrency_limit=1)
     tab.remove.click(remove, [tab.to_remove], [tab.removed, *corpus_outputs], concurrency_limit=1)
     app.load(articles, None, corpus_outputs)
 
 
-def _corpus_updates(corpus: Corpus) -> tuple[Any, Any, Any]:
-    """The articles table, the removal choices (reset) and the language filter's choices."""
+def _corpus_updates(corpus: Corpus) -> tuple[Any, Any, Any, Any]:
+    """The articles table, the removal choices (reset) and the language and outlet filters' choices."""
     return (
         corpus.rows,
         gr.update(choices=corpus.sources, value=None),
         gr.update(choices=corpus.languages),
+        gr.update(
+            choices=corpus.outlets, info=None if corpus.outlets else "No article names its outlet yet."
+        ),
     )
 
 
 def _new_chat() -> tuple[Any, ...]:
-    return [], None, sources_html([], {}), ""
+    nothing = gr.update(value=None, interactive=False)
+    return [], None, sources_html([], {}), "", nothing, nothing, ""
 
 
 def _launch_kwargs(settings: Any) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""What the chat page does, in plain Python (no gradio, testable without a browser): per-session history
-and citations, asking with a streamed then verified answer, the articles list, uploads, removal, and who may
-open the page (``check_bind``). ``rag.ui.app`` wires these handlers to the Gradio components.
+"""What the chat page does, in plain Python (no gradio, testable without a browser): asking with a
+streamed then verified answer, comparing sources, exporting and loading a chat, the articles list,
+uploads, removal, and who may open the page (``check_bind``). Per-session state is
+``rag.ui.session.ChatSession``; ``rag.ui.app`` wires these handlers to the Gradio components.
 
 Errors become plain messages, never tracebacks.
 """
@@ -9,44 +10,42 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import ConfigError, RagError
-from rag.ui.render import answer_html, article_rows, error_html, question_html, sources_html, streaming_html
+from rag.errors import ConfigError, QueryError, RagError
+from rag.ui.compare_render import comparison_html
+from rag.ui.render import (
+    answer_html,
+    article_rows,
+    error_html,
+    question_html,
+    sources_html,
+    streaming_html,
+)
+from rag.ui.session import ChatSession, ask_options
 from rag.ui.uploads import FileResult, file_results, save_uploads
 
 if TYPE_CHECKING:
-    from rag.answer import Answer, Citation
     from rag.api import Assistant
 
 log = logging.getLogger(__name__)
+Update = tuple[list[dict], ChatSession, str, str]  # chat messages, session, sources panel, question box
+EXPORTS = {"markdown": "chat.md", "json": "chat.json"}
 
 
 @dataclass(frozen=True)
 class Corpus:
-    """The articles tab's view of the index: table rows, removable sources and the languages to filter."""
+    """The articles tab's view of the index: table rows, removable sources, and the languages and outlets
+    to filter on."""
 
     rows: list[list[Any]]
     sources: list[str]
     languages: list[str]
-
-
-class ChatSession:
-    """Per-browser-session state: turns for follow-ups and the citations of each answer."""
-
-    def __init__(self) -> None:
-        self.history: list[tuple[str, str]] = []
-        self.turns: list[tuple[int, tuple[Citation, ...]]] = []
-
-    def add(self, question: str, answer: Answer) -> int:
-        turn = len(self.turns) + 1
-        self.turns.append((turn, answer.citations))
-        if not answer.refused:
-            self.history.append((question, answer.text))
-        return turn
+    outlets: list[str]
 
 
 class ChatPage:
@@ -65,7 +64,11 @@ class ChatPage:
         generator: str,
         k: float,
         languages: list[str],
-    ) -> Iterator[tuple[Any, ...]]:
+        outlets: list[str] | None = None,
+        since: str = "",
+        until: str = "",
+        gloss: bool = False,
+    ) -> Iterator[Update]:
         """Yield (chat, session, sources panel, question box) while the answer streams, then verified."""
         session = session or ChatSession()
         question = (question or "").strip()
@@ -73,15 +76,14 @@ class ChatPage:
         if not question:
             yield chat, session, panel, ""
             return
+        options = ask_options(generator, k, languages, outlets, since, until, gloss)
         chat = [*chat, {"role": "user", "content": question_html(question)}]
         chat.append({"role": "assistant", "content": " …"})
         yield chat, session, panel, ""
         try:
             answer = None
             text = ""
-            for piece in self.assistant.ask_stream(
-                question, session.history, generator=generator, k=int(k), language=languages or None
-            ):
+            for piece in self.assistant.ask_stream(question, session.history, **options):
                 if isinstance(piece, str):
                     text += piece
                     chat[-1] = {"role": "assistant", "content": streaming_html(text)}
@@ -92,15 +94,83 @@ class ChatPage:
                 raise RagError("no answer was produced")
             turn = session.add(question, answer)
             chat[-1] = {"role": "assistant", "content": answer_html(answer, turn)}
-        except RagError as exc:
-            chat[-1] = {"role": "assistant", "content": error_html(str(exc))}
         except Exception as exc:  # never a traceback on the page
-            log.exception("answering failed")
-            chat[-1] = {
-                "role": "assistant",
-                "content": error_html(f"unexpected error ({type(exc).__name__}); see the server log"),
-            }
+            chat[-1] = {"role": "assistant", "content": _failure(exc, "answering")}
         yield chat, session, self.sources(session), ""
+
+    def compare(
+        self,
+        question: str,
+        chat: list[dict],
+        session: ChatSession | None,
+        generator: str,
+        k: float,
+        languages: list[str],
+        outlets: list[str] | None = None,
+        since: str = "",
+        until: str = "",
+        gloss: bool = False,
+    ) -> Iterator[Update]:
+        """Compare the sources on the question: yield the chat with a placeholder, then with the
+        comparison (each source's answer, then agreements and differences) as the assistant's message."""
+        session = session or ChatSession()
+        question = (question or "").strip()
+        panel = self.sources(session)
+        if not question:
+            yield chat, session, panel, ""
+            return
+        options = ask_options(generator, k, languages, outlets, since, until, gloss)
+        chat = [*chat, {"role": "user", "content": question_html(question)}]
+        chat.append({"role": "assistant", "content": streaming_html("comparing the sources")})
+        yield chat, session, panel, ""
+        try:
+            comparison = self.assistant.compare(question, **options)
+            turn = session.add_comparison(question, comparison)
+            chat[-1] = {"role": "assistant", "content": comparison_html(comparison, turn)}
+        except Exception as exc:  # never a traceback on the page
+            chat[-1] = {"role": "assistant", "content": _failure(exc, "comparing")}
+        yield chat, session, self.sources(session), ""
+
+    def exports(self, session: ChatSession | None) -> tuple[str | None, str | None]:
+        """The session's chat written as Markdown and as JSON (paths for the download buttons); None for
+        both while the chat is empty."""
+        if session is None or not session.chat:
+            return None, None
+        try:
+            session.folder = session.folder or tempfile.mkdtemp(prefix="rag-chat-")
+            paths = []
+            for fmt, name in EXPORTS.items():
+                path = Path(session.folder) / name
+                path.write_text(self.assistant.export(session.chat, fmt), encoding="utf-8")
+                paths.append(str(path))
+        except (OSError, RagError) as exc:  # the chat goes on; only its download is missing
+            log.warning("could not export the chat: %s", exc)
+            return None, None
+        return paths[0], paths[1]
+
+    def load_chat(
+        self, file: Any, chat: list[dict], session: ChatSession | None
+    ) -> tuple[list[dict], ChatSession | None, str, str]:
+        """Replace the session with an exported chat: (chat, session, sources panel, notice). A file that
+        is not a chat of this index leaves the chat as it was, with a message saying why."""
+        path = getattr(file, "name", file)
+        name = Path(path).name if path else ""
+        try:
+            if not path:
+                raise QueryError("choose a chat export (.json) first")
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise QueryError("not a chat export: the file is not UTF-8 text") from None
+            except OSError as exc:
+                raise QueryError(f"could not read the file: {exc.strerror or exc}") from None
+            loaded = ChatSession.of(self.assistant.load_chat(text))
+        except Exception as exc:  # the chat stays as it was
+            panel = self.sources(session) if session else sources_html([], {})
+            return chat, session, panel, _failure(exc, "loading a chat", f"Could not load {name}: ")
+        turns = f"{len(loaded.chat)} turn{'' if len(loaded.chat) == 1 else 's'}"
+        notice = f'<div class="notice">Loaded {turns} from {question_html(name)}.</div>'
+        return loaded.messages(), loaded, self.sources(loaded), notice
 
     def sources(self, session: ChatSession) -> str:
         texts = {}
@@ -108,7 +178,7 @@ class ChatPage:
             for c in citations:
                 if c.source not in texts:
                     texts[c.source] = self._article_text(c.source)
-        return sources_html(session.turns, texts)
+        return sources_html(session.turns, texts, labels=session.labels)
 
     def _article_text(self, source: str) -> str:
         try:
@@ -120,7 +190,8 @@ class ChatPage:
     def corpus(self) -> Corpus:
         records = self.assistant.sources()
         languages = sorted({r.language for r in records})
-        return Corpus(article_rows(records), [r.source for r in records], languages)
+        outlets = sorted({r.outlet for r in records if r.outlet}, key=str.casefold)
+        return Corpus(article_rows(records), [r.source for r in records], languages, outlets)
 
     def upload(self, files: Sequence[Any] | None, progress: Any = None) -> tuple[list[list[str]], Corpus]:
         """Store and ingest the uploaded files one by one; a result line per file, then the new corpus."""
@@ -174,6 +245,14 @@ def check_bind(host: str, user: str, password: str) -> tuple[str, str] | None:
             "RAG_CHAT_PASSWORD, or use --host 127.0.0.1"
         )
     return None
+
+
+def _failure(exc: Exception, doing: str, lead: str = "") -> str:
+    """The chat's message for a failure: the error's own words for a ``RagError``, else its kind."""
+    if isinstance(exc, RagError):
+        return error_html(lead + str(exc))
+    log.error("%s failed", doing, exc_info=exc)
+    return error_html(f"{lead}unexpected error ({type(exc).__name__}); see the server log")
 
 
 def _loopback(host: str) -> bool:
