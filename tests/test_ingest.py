@@ -104,11 +104,11 @@ KILLER = textwrap.dedent("""
         def upsert(self, **kwargs):
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def replace(self, items, chunking=""):
+    def replace(self, items, chunking="", documents=()):
         calls.append(items)
         if len(calls) == 2:  # the second group's chunks reach Chroma, then kill -9 before its manifests
             self._articles = DieOnManifest(self._articles)
-        return original(self, items, chunking)
+        return original(self, items, chunking, documents)
 
     rag.index.build.GROUP_CHUNKS = 1  # one article per group
     Store.replace_articles = replace

@@ -152,7 +152,10 @@ def chat_sessions(
         for turn in range(turns):
             question = questions[(user + turn) % len(questions)]
             started = time.perf_counter()
-            chat, sources, _ = client.predict(question, chat, generator, top_k, [], api_name="/respond")
+            filters: tuple[Any, ...] = ([], [], "", "", False)  # languages, outlets, since, until, gloss: none
+            chat, sources, *_ = client.predict(
+                question, chat, generator, top_k, *filters, api_name="/respond"
+            )
             seconds.append(time.perf_counter() - started)
             asked.append(question)
         return {"user": user, "asked": asked, "chat": chat, "sources": sources, "seconds": seconds}

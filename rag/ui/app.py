@@ -185,7 +185,7 @@ def _wire_chat(page: ChatPage, tab: _ChatTab, session: Any) -> None:
     ask_outputs = [tab.chat, session, tab.sources, tab.question, tab.export_md, tab.export_json]
     asking = {"concurrency_id": "chat", "concurrency_limit": 4, "show_progress": "hidden"}
     respond, compare = _exporting(page, page.respond), _exporting(page, page.compare)
-    tab.question.submit(respond, ask_inputs, ask_outputs, **asking)
+    tab.question.submit(respond, ask_inputs, ask_outputs, api_name="respond", **asking)  # rag bench load
     tab.send.click(respond, ask_inputs, ask_outputs, **asking)
     tab.compare.click(compare, ask_inputs, ask_outputs, **asking)
     tab.new.click(_new_chat, None, [*ask_outputs, tab.notice], queue=False)
