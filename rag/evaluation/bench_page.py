@@ -152,7 +152,7 @@ def chat_sessions(
         for turn in range(turns):
             question = questions[(user + turn) % len(questions)]
             started = time.perf_counter()
-            filters: tuple[Any, ...] = ([], [], "", "", False)  # languages, outlets, since, until, gloss: none
+            filters: tuple[Any, ...] = ([], [], "", "", False)  # languages, outlets, since, until, gloss
             chat, sources, *_ = client.predict(
                 question, chat, generator, top_k, *filters, api_name="/respond"
             )
