@@ -76,6 +76,18 @@ def filter_args(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in ("language", "source", "outlet", "since", "until")}
 
 
+def _answer_flags(p: argparse.ArgumentParser, written: str, passages: str) -> None:
+    """--generator, -k, the filters and --gloss: the options of ask and compare."""
+    p.add_argument(
+        "--generator",
+        choices=("local", "openai", "extractive"),
+        help=f"who writes {written} (default: RAG_GENERATOR or local)",
+    )
+    p.add_argument("-k", type=int, default=None, help=f"{passages} (default: RAG_TOP_K or 5)")
+    add_filter_flags(p)
+    p.add_argument("--gloss", action="store_true", help="machine-translate quotes in other languages")
+
+
 def _question_verbs(verbs: Any) -> None:
     """search, ask, chat: questions to the index."""
     p = verbs.add_parser("search", help="find the passages that answer a question")
@@ -89,14 +101,7 @@ def _question_verbs(verbs: Any) -> None:
 
     p = verbs.add_parser("ask", help="answer a question with cited source sentences")
     p.add_argument("question")
-    p.add_argument(
-        "--generator",
-        choices=("local", "openai", "extractive"),
-        help="who writes the answer (default: RAG_GENERATOR or local)",
-    )
-    p.add_argument("-k", type=int, default=None, help="passages to read (default: RAG_TOP_K or 5)")
-    add_filter_flags(p)
-    p.add_argument("--gloss", action="store_true", help="machine-translate quotes in other languages")
+    _answer_flags(p, "the answer", "passages to read")
     p.add_argument(
         "--history", metavar="FILE", help="JSON file with earlier turns: [[question, answer], ...]"
     )
@@ -104,14 +109,7 @@ def _question_verbs(verbs: Any) -> None:
 
     p = verbs.add_parser("compare", help="how each source reports a question; where they agree and differ")
     p.add_argument("question")
-    p.add_argument(
-        "--generator",
-        choices=("local", "openai", "extractive"),
-        help="who writes each source's answer (default: RAG_GENERATOR or local)",
-    )
-    p.add_argument("-k", type=int, default=None, help="passages read per source (default: RAG_TOP_K or 5)")
-    add_filter_flags(p)
-    p.add_argument("--gloss", action="store_true", help="machine-translate quotes in other languages")
+    _answer_flags(p, "each source's answer", "passages read per source")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
 
     p = verbs.add_parser("chat", help="open the chat page in the browser (http://127.0.0.1:7860)")
