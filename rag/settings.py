@@ -94,6 +94,10 @@ class Settings:
     bm25_weight: float = 0.5
     collection: str = "rag_chunks"
     chroma_url: str = ""  # empty: embedded PersistentClient in index_dir
+    # several ingests on one Chroma server (rag.index.writers): seconds between a writer's heartbeats, and
+    # how long a silent writer's unfinished articles are left alone before a repair removes them
+    writer_heartbeat_s: float = 5.0
+    writer_expiry_s: float = 30.0
     # story groups (rag.index.stories; chosen on XQuAD-R dev articles: rag bench stories)
     story_threshold: float = 0.50  # mean coverage (+ number agreement) with a story's members
     story_number_weight: float = 0.25
@@ -119,6 +123,14 @@ class Settings:
     # chat page (issue 4): required when `rag chat` binds a non-loopback address
     chat_user: str = ""
     chat_password: str = ""
+    # HTTP API (`rag serve`, issue 19): required (as a bearer token on /v1 and /metrics) when it binds a
+    # non-loopback address
+    api_key: str = ""
+    cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser; empty: no CORS
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8080
+    serve_generations: int = 1  # answers generated at once (one llama.cpp context answers one at a time)
+    serve_queue: int = 8  # requests waiting for a generation slot; beyond that: 429 with Retry-After
     # where things live outside the package (relative paths are from the current folder)
     prompts_dir: Path | None = None  # default: the templates shipped with the package
     xquad_dir: Path = DEFAULT_XQUAD  # the XQuAD-R benchmark (evaluation only)
@@ -137,6 +149,8 @@ class Settings:
             "llm_context",
             "context_tokens",
             "answer_tokens",
+            "serve_generations",
+            "serve_port",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"RAG_{name.upper()} must be >= 1, got {getattr(self, name)}")
@@ -144,8 +158,17 @@ class Settings:
             raise ConfigError("RAG_CHUNK_OVERLAP_CHARS must be >= 0 and smaller than RAG_CHUNK_CHARS")
         if self.max_file_mb <= 0:
             raise ConfigError(f"RAG_MAX_FILE_MB must be > 0, got {self.max_file_mb}")
+        if self.serve_queue < 0:
+            raise ConfigError(f"RAG_SERVE_QUEUE must be >= 0, got {self.serve_queue}")
         if self.llm_timeout <= 0:
             raise ConfigError(f"RAG_LLM_TIMEOUT must be > 0, got {self.llm_timeout}")
+        if self.writer_heartbeat_s <= 0:
+            raise ConfigError(f"RAG_WRITER_HEARTBEAT_S must be > 0, got {self.writer_heartbeat_s}")
+        if self.writer_expiry_s < 2 * self.writer_heartbeat_s:
+            raise ConfigError(
+                "RAG_WRITER_EXPIRY_S must be at least twice RAG_WRITER_HEARTBEAT_S, got "
+                f"{self.writer_expiry_s} and {self.writer_heartbeat_s}"
+            )
 
     @property
     def embedding_path(self) -> Path:
@@ -158,6 +181,10 @@ class Settings:
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -77,6 +82,50 @@ def answering(seed_index, embedder, llm):
     return Assistant.open(seed_index, embedder=embedder, llm=llm, progress=False, generator="local")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    """`chroma run` from the chromadb package, on a free loopback port, with its own data folder."""
+    folder = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    log = open(folder / "server.log", "wb")
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("chroma")),
+            "run",
+            "--path",
+            str(folder / "data"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"chroma run did not start: {(folder / 'server.log').read_text()[-2000:]}"
+                ) from None
+            time.sleep(0.3)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
 # Fixtures that bring up a real component: tests using them are integration tests
 # (`make test-fast` skips them).
 REAL_COMPONENTS = {
@@ -87,6 +136,7 @@ REAL_COMPONENTS = {
     "llm",
     "answering",
     "big_store",
+    "chroma_server",
 }
 # files whose tests start processes, servers or a browser of their own
 INTEGRATION_FILES = {

@@ -3,66 +3,17 @@ two workers (two assistants, as two `rag chat` processes would be) sharing it.""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from rag.errors import RagError
 
-from .conftest import SEEDS
+from .conftest import SEEDS, free_port
 from .test_ask import assert_exact, texts_of
 from .test_cli import rag
 
 HAMA_RU = "Сколько человек погибло при взрыве в Хаме?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory):
-    """`chroma run` from the chromadb package, on a free loopback port, with its own data folder."""
-    folder = tmp_path_factory.mktemp("chroma-server")
-    port = free_port()
-    log = open(folder / "server.log", "wb")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("chroma")),
-            "run",
-            "--path",
-            str(folder / "data"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"chroma run did not start: {(folder / 'server.log').read_text()[-2000:]}"
-                ) from None
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
 
 
 def worker(tmp_path, name, url, embedder, **kw):

@@ -1,5 +1,5 @@
 """The ``rag`` command: the same verbs as the Python API (ingest, search, ask, compare, sources, remove,
-reindex).
+reindex), the chat page (``chat``) and the HTTP API (``serve``).
 
 Only the standard library is imported at start-up, so ``rag --help`` is instant; ``RagError`` becomes a
 one-line message on stderr and exit status 1.
@@ -35,7 +35,26 @@ def build_parser() -> argparse.ArgumentParser:
     _question_verbs(verbs)
     eval_verbs(verbs)
     _index_verbs(verbs)
+    _serve_verb(verbs)
     return parser
+
+
+def _serve_verb(verbs: Any) -> None:
+    """serve: the HTTP API (OpenAI-compatible chat, search, sources)."""
+    p = verbs.add_parser(
+        "serve", help="serve the HTTP API: OpenAI-compatible /v1/chat/completions with citations, and more"
+    )
+    p.add_argument(
+        "--host",
+        default=None,
+        help="address to bind (default RAG_SERVE_HOST or 127.0.0.1; any other needs RAG_API_KEY)",
+    )
+    p.add_argument("--port", type=int, default=None, help="port (default RAG_SERVE_PORT or 8080)")
+    p.add_argument(
+        "--generator",
+        choices=("local", "openai", "extractive"),
+        help="who writes the answers (default: RAG_GENERATOR or local)",
+    )
 
 
 def _ingest_verb(verbs: Any) -> None:
@@ -285,6 +304,28 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from rag.serve.auth import check_bind
+    from rag.settings import Settings
+
+    settings = Settings.from_env(index_dir=args.index, generator=args.generator)
+    host = args.host or settings.serve_host
+    port = settings.serve_port if args.port is None else args.port
+    try:
+        check_bind(host, settings.api_key)  # before any model loads
+    except RagError as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 2
+    from rag.api import Assistant
+    from rag.serve import MODEL_ID, serve
+
+    def announce(url: str) -> None:
+        print(f"API on {url}/v1 (model {MODEL_ID!r}; Ctrl+C stops it)", flush=True)
+
+    serve(Assistant.open(settings=settings), host, port, announce)
+    return 0
+
+
 COMMANDS = {
     "ingest": cmd_ingest,
     "search": cmd_search,
@@ -296,4 +337,5 @@ COMMANDS = {
     "remove": cmd_remove,
     "reindex": cmd_reindex,
     "bench": cmd_bench,
+    "serve": cmd_serve,
 }

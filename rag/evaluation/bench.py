@@ -13,6 +13,7 @@ articles, throughput and peak memory. These three also write ``<bench>.json``, `
 headless Chromium, first answer text on screen; simultaneous chat sessions, seconds per turn.
 ``rag bench stories`` (``rag.evaluation.bench_stories``): story grouping on XQuAD-R's parallel paragraphs.
 ``rag bench compare`` (``rag.evaluation.bench_compare``): agreement of parallel sentences, comparison latency.
+``rag bench serve`` (``rag.evaluation.bench_serve``): the HTTP API under 50 simultaneous clients.
 ``rag bench encoder`` (``rag.evaluation.bench_encoder``) parses its own options.
 """
 
@@ -25,6 +26,7 @@ from rag.evaluation.bench_answer import answer_markdown, answer_plot, bench_answ
 from rag.evaluation.bench_compare import bench_compare, compare_markdown, compare_plot
 from rag.evaluation.bench_page import CHROMIUM_ARGS, bench_load, bench_page, chat_sessions
 from rag.evaluation.bench_retrieval import MODES, bench_retrieval
+from rag.evaluation.bench_serve import bench_serve, serve_markdown, serve_plot
 from rag.evaluation.bench_speed import bench_speed, speed_markdown, speed_plot
 from rag.evaluation.bench_stories import bench_stories, stories_markdown, stories_plot
 from rag.evaluation.report import write_outputs
@@ -64,7 +66,19 @@ def add_arguments(parser: Any) -> None:
     compare.add_argument("--generators", default="extractive", help="comma-separated; empty: no latency")
     compare.add_argument("--questions", type=int, default=10, help="seeds questions to compare on")
     speed.add_argument("--sizes", default="1000,10000,100000", help="index sizes (chunks) for search latency")
-    for p in (speed, answer, ingest, stories, compare):
+    serve = sub.add_parser("serve", help="the HTTP API under simultaneous clients: throughput, latency, 429s")
+    serve.add_argument("--clients", type=int, default=50, help="simultaneous clients on loopback")
+    serve.add_argument("--seconds", type=float, default=20.0, help="how long the clients post questions")
+    serve.add_argument("--generations", type=int, default=2, help="RAG_SERVE_GENERATIONS of the server")
+    serve.add_argument("--queue", type=int, default=16, help="RAG_SERVE_QUEUE of the server")
+    serve.add_argument(
+        "--fake-seconds", type=float, default=0.25, help="seconds the stand-in LLM takes per answer"
+    )
+    serve.add_argument(
+        "--local-clients", type=int, default=0, help="then N clients at once against the real local LLM"
+    )
+    serve.add_argument("--corpus", default="seeds")
+    for p in (speed, answer, ingest, stories, compare, serve):
         p.add_argument("--out", default="bench-out", help="folder for <bench>.json, .md and .png")
     speed.add_argument("--queries", type=int, default=100)
     speed.add_argument("--cold-runs", type=int, default=3)
@@ -137,6 +151,7 @@ REPORTED = {
     "answer": (bench_answer, answer_markdown, answer_plot),
     "stories": (bench_stories, stories_markdown, stories_plot),
     "compare": (bench_compare, compare_markdown, compare_plot),
+    "serve": (bench_serve, serve_markdown, serve_plot),
 }
 
 

@@ -93,6 +93,7 @@ def render(results: Path) -> str:
     benches = [r for r in records if r["data"].get("bench") == "answer"]
     stories = [r for r in records if r["data"].get("bench") == "stories"]
     compares = [r for r in records if r["data"].get("bench") == "compare"]
+    serves = [r for r in records if r["data"].get("bench") == "serve"]
     lines = [BEGIN, "", "## Current figures", ""]
     if evals:
         lines += [*_eval_rows(evals), ""]
@@ -107,6 +108,9 @@ def render(results: Path) -> str:
     if compares:
         lines += ["`rag bench compare` (agreement between parallel sentences; latency of a comparison):", ""]
         lines += [*_compare_rows(compares), ""]
+    if serves:
+        lines += ["`rag bench serve` (the HTTP API, simultaneous clients on loopback):", ""]
+        lines += [*_serve_rows(serves), ""]
     return "\n".join([*lines, END])
 
 
@@ -140,6 +144,22 @@ def _compare_rows(records: Sequence[dict[str, Any]]) -> list[str]:
             rows.append(
                 f"| {r['name']} | {g['generator']} latency | {g['questions']} | p50 {_cell(g['p50_s'])} s | "
                 f"p95 {_cell(g['p95_s'])} s | - | `{r['command']}` |"
+            )
+    return rows
+
+
+def _serve_rows(records: Sequence[dict[str, Any]]) -> list[str]:
+    rows = ["| run | generator | clients | answers/s | p50 s | p95 s | 429s / requests | line | command |"]
+    rows.append("|---|---|---|---|---|---|---|---|---|")
+    for r in records:
+        d = r["data"]
+        line = f"{d['serve_generations']} at once, {d['serve_queue']} waiting"
+        for g in d.get("runs", []):
+            rows.append(
+                f"| {r['name']} | {g['generator']} | {g['clients']} | {_cell(g['answers_per_s'])} | "
+                f"{_cell(g['p50_s'])} | {_cell(g['p95_s'])} | {g['rejected_429']} / {g['requests']} | "
+                f"{line} | "
+                f"`{r['command']}` |"
             )
     return rows
 

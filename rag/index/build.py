@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -99,8 +99,10 @@ def ingest(
 ) -> IngestReport:
     """Ingest ``paths``; ``embedder_factory()`` is called only if something needs embedding. One ingest
     at a time per index folder: a second one waits for the first (``ingest_lock``). Every article's text
-    is also kept outside the store (``Archive``), so ``rag reindex`` can rebuild the store."""
-    with ingest_lock(store.index_dir):
+    is also kept outside the store (``Archive``), so ``rag reindex`` can rebuild the store. On a Chroma
+    server, ingests from other machines may write at the same time (``rag.index.writers``): the whole
+    ingest is one writing session with a heartbeat."""
+    with ingest_lock(store.index_dir), store.writing():
         return _ingest(paths, store, Archive(store.index_dir), embedder_factory, options, progress)
 
 
@@ -136,15 +138,15 @@ def _ingest(
     progress: bool,
 ) -> IngestReport:
     started = time.perf_counter()
-    repaired = store.remove_orphans()
-    if repaired:
-        log.info("removed chunks of %d article(s) left by an interrupted ingest", repaired)
+    repaired = store.repair()
+    if repaired.articles:
+        log.info("removed chunks of %d article(s) left by an interrupted ingest", repaired.articles)
     files = list(iter_files(paths, exclude=[store.index_dir]))  # names only: the total for progress and ETA
     tally = Tally()
     meter = Progress(len(files), show_bar=progress)
     known = store.articles()
     keep_missing(store, archive, known)
-    changed = _changed(files, known, options, tally, meter)
+    changed = _changed(files, known, options, tally, meter, redo=repaired.short)
     try:
         embedded = embed_and_write(changed, store, archive, embedder_factory, options, meter, tally)
     finally:
@@ -177,10 +179,11 @@ def _changed(
     options: IngestOptions,
     tally: Tally,
     meter: Progress,
+    redo: Collection[str] = (),
 ) -> Iterator[tuple[Article, list[Chunk]]]:
-    """Load ``files`` one at a time and yield each new or changed article with its chunks; unchanged and
-    skipped files are only counted. Nothing but the current article is held, so memory does not grow with
-    the corpus."""
+    """Load ``files`` one at a time and yield each new or changed article with its chunks (or in ``redo``:
+    short of chunks); unchanged and skipped files are only counted. Nothing but the current article is
+    held, so memory does not grow with the corpus."""
     seen: set[str] = set()
     for path in files:
         item = load_file(path, options.max_bytes)
@@ -191,7 +194,12 @@ def _changed(
         record = known.get(item.source)
         if isinstance(item, Skipped):
             tally.skipped.append(item)
-        elif record and record.content_hash == item.content_hash and record.chunking == options.key:
+        elif (
+            record
+            and record.content_hash == item.content_hash
+            and record.chunking == options.key
+            and item.source not in redo
+        ):
             tally.unchanged.append(item.source)
         else:
             (tally.updated if record else tally.added).append(item.source)

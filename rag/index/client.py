@@ -9,6 +9,7 @@ import itertools
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,14 @@ class _Shared:
 
     def _close(self) -> None:
         _drop_system(self.path)
+
+    def now_ns(self) -> int:
+        """The time by the Chroma server's clock (its heartbeat endpoint), in nanoseconds since the epoch;
+        this machine's clock for an embedded store. Writers' heartbeats are stamped and judged by it."""
+        if not self.url:
+            return time.time_ns()
+        with _translated(f"reading the clock of the Chroma server {self.url}"):
+            return int(self.client.heartbeat())
 
     def follow(self, revision: str) -> None:
         """Reopen the embedded client when ``revision`` is not the one it reflects (another process

@@ -151,9 +151,9 @@ class LexicalIndex:
         self, query: str, k: int, mask: np.ndarray | None = None, per_language: bool = False
     ) -> list[tuple[Chunk, float]]:
         """The ``k`` best chunks with a positive score (``k`` per language with ``per_language``)."""
-        if not self.chunks:
-            return []
         tokens = list(dict.fromkeys(tokenize(query, self.languages)))
+        if not self.chunks or not tokens:  # a query of punctuation alone has no words to match
+            return []
         scores = self._bm25.get_scores(tokens)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)

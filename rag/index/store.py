@@ -3,9 +3,12 @@
 
 Two collections live in the index folder (embedded ``PersistentClient``) or on a Chroma server:
 ``<name>`` holds one record per chunk (vector, text, source, span, language, title, article id, content
-hash), written through llama-index's ``ChromaVectorStore``; ``<name>-articles`` holds one record per
+hash, writer), in llama-index's ``ChromaVectorStore`` layout; ``<name>-articles`` holds one record per
 article (its extracted text and a manifest). The manifest is written last, so an article whose manifest
 is missing or stale is re-done by the next ingest: that is what makes an interrupted ingest recoverable.
+On a Chroma server, ``<name>-writers`` holds the heartbeats of the writers at work, so that several
+ingests (on several machines) can write at once without a lock: ``rag.index.writers`` has the protocol
+and why it is safe.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,16 @@ from rag.index.records import (
     to_document,
 )
 from rag.index.stories import Document
+from rag.index.writers import (
+    Listed,
+    TidyPlan,
+    Writer,
+    WriterTiming,
+    live_writers,
+    plan_tidy,
+    short_articles,
+    suspects,
+)
 from rag.ingest.chunking import Chunk
 from rag.ingest.corpus import Article
 
@@ -42,6 +56,17 @@ PAGE = 2000  # records per Chroma call
 
 
 NO_FILTERS = Filters()
+
+
+@dataclass(frozen=True)
+class Repair:
+    """What the repair that starts an ingest did: chunks removed (of ``articles`` articles) that no
+    manifest and no live writer needed, and the sources whose manifest has fewer chunks than it lists
+    (``short``: the ingest redoes them)."""
+
+    articles: int = 0
+    chunks: int = 0
+    short: frozenset[str] = frozenset()
 
 
 class Store:
@@ -60,6 +85,7 @@ class Store:
         chroma_url: str = "",
         embedding_space: str = "",
         chroma_path: Path | None = None,
+        timing: WriterTiming | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.name = collection
@@ -75,6 +101,8 @@ class Store:
         self._url = chroma_url
         self._layout_fixed = chroma_path is not None  # else the layout is looked up again (reindex moves it)
         self._generation = -1
+        self._timing = timing  # default: RAG_WRITER_HEARTBEAT_S and RAG_WRITER_EXPIRY_S, at the first write
+        self._writer: Writer | None = None
         with self._current().creating(), self._use():  # collections are created once, under the store lock
             pass
         self._check_space()
@@ -115,6 +143,10 @@ class Store:
             self._documents = client.get_or_create_collection(
                 f"{self.name}-documents", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
             )
+            if self._url:  # heartbeats of the writers at work (server mode only: rag.index.writers)
+                self._writers = client.get_or_create_collection(
+                    f"{self.name}-writers", embedding_function=None
+                )
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
         self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
@@ -268,6 +300,37 @@ class Store:
 
     # --- writing ---------------------------------------------------------------------------------
 
+    @property
+    def writer(self) -> Writer:
+        """This store's writer: its id goes with every chunk it writes (``rag.index.writers``)."""
+        if self._writer is None:
+            self._writer = Writer(self._timing or WriterTiming.from_env(), heartbeats=bool(self._url))
+        return self._writer
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Writer]:
+        """A writing session (an ingest): on a server, this writer's heartbeat is kept fresh until its end;
+        then its own chunks that lost to another writer's manifest are removed and its heartbeat record
+        deleted. Re-entrant; every write opens one of its own when none is open."""
+        with self.writer.active(self._beat, self._finish, self._drop_beat) as writer:
+            yield writer
+
+    def _beat(self) -> None:
+        writer = self.writer
+        with self._use(), _translated(f"storing the heartbeat of writer {writer.id}"):
+            now = self._shared.now_ns()
+            self._writers.upsert(ids=[writer.id], embeddings=[[1.0]], metadatas=[writer.beat_meta(now)])
+
+    def _drop_beat(self) -> None:
+        with self._use(), _translated(f"removing the heartbeat of writer {self.writer.id}"):
+            self._writers.delete(ids=[self.writer.id])
+
+    def _finish(self, written: set[str]) -> None:
+        with self._use(), _translated("tidying the articles this ingest wrote"):
+            plan, _ = self._tidy(sorted(written))
+            if plan.count:
+                self._touch()
+
     def replace_article(
         self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray, chunking: str = ""
     ) -> None:
@@ -283,38 +346,162 @@ class Store:
         story groups (``documents``, from ``rag.index.stories.assign``; an article without one is a story
         of its own).
 
-        One batch of Chroma calls for the whole group: manifests out, old chunks out, new chunks in,
-        manifests in (last, so an interruption anywhere leaves articles that the next ingest redoes).
+        One batch of Chroma calls for the whole group: manifests out, then a tidy of the articles' other
+        chunks (only those of this writer or of writers gone: ``rag.index.writers``), new chunks upserted
+        (their ids are deterministic), story documents, manifests in (last, so an interruption anywhere
+        leaves articles that the next ingest redoes), and the new chunks read back.
         """
         if not items:
             return
         ids = [article.article_id for article, _, _ in items]
-        nodes = _nodes(items)
+        writer = self.writer
+        records = _chunk_records(items, writer.id)
+        new_ids = [chunk_id for chunk_id, _, _, _ in records]
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         stories = {d.article_id: d.story for d in documents}
         sources = {a.article_id: a.source for a, _, _ in items}
         manifests = [
             manifest(a, len(chunks), now, chunking, stories.get(a.article_id, "")) for a, chunks, _ in items
         ]
-        with self._use(), _translated(f"writing {len(items)} article(s) ({items[0][0].source}...)"):
+        with (
+            self.writing(),
+            writer.writing(ids),
+            self._use(),
+            _translated(f"writing {len(items)} article(s) ({items[0][0].source}...)"),
+        ):
             self._articles.delete(ids=ids)
-            self._chunks.delete(where={"document_id": {"$in": ids}})
-            if nodes:
-                self._vectors.add(nodes)
-            self._documents.delete(ids=ids)
+            self._tidy(ids, keep=frozenset(new_ids))
+            self._upsert_chunks(records)
             if documents:
                 self._documents.upsert(
                     ids=[d.article_id for d in documents],
                     embeddings=[d.vector.tolist() for d in documents],
-                    metadatas=[document_meta(d, sources[d.article_id]) for d in documents],
+                    metadatas=[
+                        document_meta(d, sources[d.article_id]) | {"writer": writer.id} for d in documents
+                    ],
                 )
+            chunkless = sorted(set(ids) - {d.article_id for d in documents})
+            if chunkless:
+                self._documents.delete(ids=chunkless)
+            writer.check()
             self._articles.upsert(
                 ids=ids,
                 embeddings=[[1.0]] * len(ids),
                 documents=[article.text for article, _, _ in items],
                 metadatas=manifests,
             )
+            self._read_back(records)
             self._touch()
+
+    def _upsert_chunks(self, records: Sequence[tuple[str, list[float], dict[str, Any], str]]) -> None:
+        for offset in range(0, len(records), PAGE):
+            page = records[offset : offset + PAGE]
+            self._chunks.upsert(
+                ids=[r[0] for r in page],
+                embeddings=[r[1] for r in page],
+                metadatas=[r[2] for r in page],
+                documents=[r[3] for r in page],
+            )
+
+    def _read_back(self, records: Sequence[tuple[str, list[float], dict[str, Any], str]]) -> None:
+        """Upsert again any chunk of ``records`` that is not stored (a tidy of another writer took it in
+        the instant between its listing and its delete: ``rag.index.writers``)."""
+        found: set[str] = set()
+        for offset in range(0, len(records), PAGE):
+            got = self._chunks.get(ids=[r[0] for r in records[offset : offset + PAGE]], include=[])
+            found.update(got["ids"])
+        missing = [r for r in records if r[0] not in found]
+        if missing:
+            log.warning("%d chunk(s) were removed while being written: writing them again", len(missing))
+            self._upsert_chunks(missing)
+
+    def _live(self) -> tuple[set[str], dict[str, int]]:
+        """The writers other than this one that are live now, and the beats of the expired ones (none in
+        embedded mode, where the ingest lock serialises ingests: every other writer counts as gone)."""
+        if not self._url:
+            return set(), {}
+        now = self._shared.now_ns()  # before the beats: a beat stored meanwhile is young, so live
+        got = self._writers.get(include=["metadatas"])
+        beats = dict(zip(got["ids"], got["metadatas"]))
+        live, expired = live_writers(beats, now, self.writer.timing, self.writer.id)
+        return live, {w: int(beats[w].get("beat", 0)) for w in expired}
+
+    def _list(self, articles: Sequence[str] | None) -> tuple[list[Listed], dict[str, str]]:
+        """The chunks of ``articles`` (of all: None) as listed, and their story documents' writers."""
+        listed: list[Listed] = []
+        docs: dict[str, str] = {}
+        if articles is None:
+            for offset in range(0, self.count(), PAGE):
+                got = self._chunks.get(include=["metadatas"], limit=PAGE, offset=offset)
+                listed.extend(Listed.of(i, m) for i, m in zip(got["ids"], got["metadatas"]))
+            for offset in range(0, int(self._documents.count()), PAGE):
+                got = self._documents.get(include=["metadatas"], limit=PAGE, offset=offset)
+                docs.update(
+                    (i, str((m or {}).get("writer", ""))) for i, m in zip(got["ids"], got["metadatas"])
+                )
+            return listed, docs
+        for offset in range(0, len(articles), PAGE):
+            page = list(articles[offset : offset + PAGE])
+            got = self._chunks.get(where={"article_id": {"$in": page}}, include=["metadatas"])
+            listed.extend(Listed.of(i, m) for i, m in zip(got["ids"], got["metadatas"]))
+            got = self._documents.get(ids=page, include=["metadatas"])
+            docs.update((i, str((m or {}).get("writer", ""))) for i, m in zip(got["ids"], got["metadatas"]))
+        return listed, docs
+
+    def _manifests(self, articles: Sequence[str] | None) -> dict[str, dict[str, Any]]:
+        """Manifest metadata by article id, of ``articles`` (of all: None)."""
+        found: dict[str, dict[str, Any]] = {}
+        if articles is None:
+            for offset in range(0, int(self._articles.count()), PAGE):
+                got = self._articles.get(include=["metadatas"], limit=PAGE, offset=offset)
+                found.update(zip(got["ids"], got["metadatas"]))
+            return found
+        for offset in range(0, len(articles), PAGE):
+            got = self._articles.get(ids=list(articles[offset : offset + PAGE]), include=["metadatas"])
+            found.update(zip(got["ids"], got["metadatas"]))
+        return found
+
+    def _tidy(
+        self, articles: Sequence[str] | None, keep: frozenset[str] = frozenset()
+    ) -> tuple[TidyPlan, set[str]]:
+        """Delete the chunks of ``articles`` (of all: None) that no manifest and no live writer needs,
+        ids in ``keep`` excepted, and story documents of articles with no manifest whose writer is gone;
+        the second value: articles whose manifest is short of chunks. Inside ``_use``; the order of the
+        reads (chunks, then heartbeats, then manifests) is what makes it safe (``rag.index.writers``)."""
+        listed, docs = self._list(articles)
+        live, expired = self._live()
+        manifests = self._manifests(articles)
+        hashes = {a: str(m.get("content_hash", "")) for a, m in manifests.items()}
+        texts: dict[str, str] = {}
+        doubtful = sorted(suspects(listed, hashes))
+        for offset in range(0, len(doubtful), PAGE):
+            got = self._articles.get(ids=doubtful[offset : offset + PAGE], include=["documents", "metadatas"])
+            for i, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+                texts[i], hashes[i], manifests[i] = str(text), str(meta.get("content_hash", "")), meta
+        busy = self.writer.busy_now() - frozenset(articles or ())
+        plan = plan_tidy(listed, hashes, texts, live, text_hash, keep, busy)
+        for writer, ids in plan.chunks.items():
+            for offset in range(0, len(ids), PAGE):
+                page = ids[offset : offset + PAGE]
+                # guarded: a chunk another writer upserted since the listing stays ("": written before
+                # writers were recorded)
+                self._chunks.delete(ids=page, where={"writer": writer} if writer else None)
+        stale_docs: dict[str, list[str]] = {}
+        for article, writer in docs.items():
+            if article not in hashes and article not in busy and (not writer or writer not in live):
+                stale_docs.setdefault(writer, []).append(article)
+        for writer, ids in stale_docs.items():
+            self._documents.delete(ids=ids, where={"writer": writer} if writer else None)
+        for writer, beat in expired.items():
+            self._writers.delete(ids=[writer], where={"beat": beat})
+        if plan.chunks:
+            log.info(
+                "removed %d chunk(s) of %d article(s) that no writer needs", plan.count, len(plan.articles)
+            )
+        counts = {a: int(m.get("chunk_count", 0)) for a, m in manifests.items()}
+        deleted = [i for ids in plan.chunks.values() for i in ids]
+        short = short_articles(listed, hashes, counts, texts, text_hash, deleted) - busy
+        return plan, {str(manifests[a].get("source", a)) for a in short}
 
     def remove_article(self, source: str) -> ArticleRecord:
         record = self.articles().get(source)
@@ -327,35 +514,49 @@ class Store:
             self._touch()
         return record
 
-    def remove_orphans(self) -> int:
-        """Delete chunks whose article has no manifest (left by an interrupted ingest)."""
-        complete = {r.article_id for r in self.articles().values()}
-        orphans: set[str] = set()
+    def repair(self) -> Repair:
+        """Delete chunks that no manifest and no live writer needs (left by an interrupted ingest, or by a
+        writer that lost a race on one file), and find articles short of chunks."""
         with self._use(), _translated("checking for interrupted ingests"):
-            for offset in range(0, self.count(), PAGE):
-                got = self._chunks.get(include=["metadatas"], limit=PAGE, offset=offset)
-                orphans.update(m["article_id"] for m in got["metadatas"] if m["article_id"] not in complete)
-            if orphans:
-                self._chunks.delete(where={"document_id": {"$in": sorted(orphans)}})
-                self._documents.delete(ids=sorted(orphans))
+            plan, short = self._tidy(None)
+            if plan.count:
                 self._touch()
-        return len(orphans)
+        if short:
+            log.warning("%d article(s) have fewer chunks than their manifest lists: redoing them", len(short))
+        return Repair(len(plan.articles), plan.count, frozenset(short))
+
+    def remove_orphans(self) -> int:
+        """Delete chunks whose article has no manifest (left by an interrupted ingest), or that are not
+        exact spans of its text, unless a live writer wrote them; the number of articles cleaned."""
+        return self.repair().articles
 
 
-def _nodes(items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]]) -> list[Any]:
-    """llama-index nodes of the chunks of ``items`` (their vectors, spans and metadata)."""
+def _chunk_records(
+    items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]], writer: str
+) -> list[tuple[str, list[float], dict[str, Any], str]]:
+    """(id, vector, metadata, text) of the chunks of ``items``, in llama-index's ``ChromaVectorStore``
+    layout (what its ``add`` writes), each with its ``writer``."""
     from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+    from llama_index.core.vector_stores.utils import node_to_metadata_dict
 
-    return [
-        TextNode(
-            id_=c.id,
-            text=c.text,
-            embedding=v.tolist(),
-            metadata=chunk_meta(c, article),
-            start_char_idx=c.start,
-            end_char_idx=c.end,
-            relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=article.article_id)},
-        )
-        for article, chunks, vectors in items
-        for c, v in zip(chunks, vectors)
-    ]
+    records = []
+    for article, chunks, vectors in items:
+        for c, v in zip(chunks, vectors):
+            node = TextNode(
+                id_=c.id,
+                text=c.text,
+                metadata=chunk_meta(c, article) | {"writer": writer},
+                start_char_idx=c.start,
+                end_char_idx=c.end,
+                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=article.article_id)},
+            )
+            meta = node_to_metadata_dict(node, remove_text=True, flat_metadata=True)
+            records.append(
+                (
+                    c.id,
+                    np.asarray(v, dtype=np.float32).tolist(),
+                    {k: "" if x is None else x for k, x in meta.items()},
+                    c.text,
+                )
+            )
+    return records

@@ -1,0 +1,444 @@
+"""Several writers on one Chroma server (``rag.index.writers``): which writers are live, what a tidy may
+delete, a writer that cannot beat refusing to write manifests; then against a real `chroma run`: a repair
+leaves a live writer's unfinished article alone and removes an expired one's, and two `rag ingest`
+processes (two index folders, one server) write overlapping folders while one of them is killed with
+SIGKILL at random moments, checked from a fresh process: no duplicates, no lost articles, exact spans."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.errors import ConfigError, StoreError
+from rag.index.records import text_hash
+from rag.index.writers import Listed, Writer, WriterTiming, live_writers, plan_tidy, short_articles, suspects
+from rag.settings import Settings
+
+from .conftest import ROOT, free_port
+
+SECOND = 1_000_000_000  # ns
+
+
+# --- pure logic ---------------------------------------------------------------------------------------
+
+
+def test_live_writers_are_judged_by_the_servers_clock():
+    now = 1_800_000_000 * SECOND
+    beats = {
+        "fresh": {"beat": now - 2 * SECOND, "expiry_s": 30.0},
+        "old": {"beat": now - 31 * SECOND, "expiry_s": 30.0},
+        "patient": {"beat": now - 31 * SECOND, "expiry_s": 60.0},  # its own longer expiry counts
+        "ahead": {"beat": now + 5 * SECOND},  # stamped by a clock read after ours
+        "me": {"beat": now - 99 * SECOND},
+    }
+    live, expired = live_writers(beats, now, WriterTiming(5.0, 30.0), me="me")
+    assert live == {"fresh", "patient", "ahead"} and expired == {"old"}
+
+
+def _chunk(cid, article, writer, text, start, content="v1"):
+    return Listed(cid, article, writer, start, start + len(text), text_hash(text), content)
+
+
+def test_a_tidy_deletes_only_what_no_manifest_and_no_live_writer_needs():
+    text = "Alpha beta. Gamma delta."
+    listed = [
+        _chunk("a1", "A", "dead", "Alpha beta.", 0),  # exact span of A's manifest: kept
+        _chunk("a2", "A", "dead", "Gamma delta!", 12, "v0"),  # not an exact span, writer gone: deleted
+        _chunk("a3", "A", "live", "Zeta.", 12, "v0"),  # not exact, but its writer is live: kept
+        _chunk("a4", "A", "dead", "Gamma delta.", 12, "v0"),  # another version, same span and text: kept
+        _chunk("b1", "B", "dead", "Orphan.", 0),  # no manifest, writer gone: deleted
+        _chunk("b2", "B", "live", "In progress.", 0),  # no manifest, writer live: kept
+        _chunk("c1", "C", "", "Old.", 0),  # written before writers were recorded, no manifest: deleted
+        _chunk("d1", "D", "me", "Being written.", 0),  # in the write's new set: kept
+        _chunk("d2", "D", "me", "Old version.", 0),  # this writer's own stale chunk: deleted
+        _chunk("e1", "E", "dead", "Busy.", 0),  # an article this process is writing now: kept
+    ]
+    hashes = {"A": "v1"}
+    assert suspects(listed, hashes) == {"A"}
+    plan = plan_tidy(
+        listed,
+        hashes,
+        {"A": text},
+        live={"live"},
+        text_hash=text_hash,
+        keep=frozenset({"d1"}),
+        busy=frozenset({"E"}),
+    )
+    assert plan.chunks == {"dead": ["a2", "b1"], "": ["c1"], "me": ["d2"]}
+    assert plan.articles == {"A", "B", "C", "D"} and plan.count == 4
+    # without the manifest's text, a chunk cut from another text is kept (it might be an exact span)
+    assert plan_tidy(listed[:2], hashes, {}, set(), text_hash).count == 0
+
+
+def test_short_articles_are_found():
+    text = "Alpha beta. Gamma delta."
+    listed = [_chunk("a1", "A", "w", "Alpha beta.", 0), _chunk("b1", "B", "w", "One.", 0)]
+    hashes = {"A": "v1", "B": "v1"}
+    assert short_articles(listed, hashes, {"A": 2, "B": 1}, {"A": text}, text_hash) == {"A"}
+    assert short_articles(listed, hashes, {"A": 1, "B": 1}, {}, text_hash, deleted=["b1"]) == {"B"}
+
+
+def test_a_writer_that_cannot_beat_refuses_to_write_manifests():
+    calls = []
+
+    def beat():
+        calls.append(time.monotonic())
+        if len(calls) > 1:
+            raise OSError("server unreachable")
+
+    finished, dropped = [], []
+    writer = Writer(WriterTiming(0.05, 0.2), heartbeats=True)
+    with writer.active(beat, finished.append, lambda: dropped.append(True)):
+        writer.check()  # the first beat was stored
+        with writer.writing(["A"]):
+            assert writer.busy["A"] == 1
+            time.sleep(0.3)
+            with pytest.raises(StoreError, match="RAG_WRITER_EXPIRY_S"):
+                writer.check()
+        assert not writer.busy
+    assert len(calls) >= 3  # the thread kept trying
+    assert finished == [{"A"}] and dropped == [True]
+    Writer(WriterTiming(0.05, 0.2), heartbeats=False).check()  # embedded: no heartbeat to judge
+
+
+def test_writer_settings_are_checked():
+    s = Settings.from_env({"RAG_WRITER_HEARTBEAT_S": "0.5", "RAG_WRITER_EXPIRY_S": "3"})
+    assert WriterTiming.of(s) == WriterTiming(0.5, 3.0)
+    assert WriterTiming.of(Settings.from_env({})) == WriterTiming(5.0, 30.0)
+    with pytest.raises(ConfigError, match="RAG_WRITER_EXPIRY_S"):
+        Settings.from_env({"RAG_WRITER_HEARTBEAT_S": "5", "RAG_WRITER_EXPIRY_S": "6"})
+    with pytest.raises(ConfigError, match="RAG_WRITER_HEARTBEAT_S"):
+        Settings.from_env({"RAG_WRITER_HEARTBEAT_S": "0"})
+
+
+# --- a real Chroma server -----------------------------------------------------------------------------
+
+
+class _Refusing:
+    """A Chroma collection that refuses upserts: the write dies just before its manifests."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def upsert(self, **kwargs):
+        raise RuntimeError("killed before the manifest")
+
+
+def _write_without_manifest(store, source: str, text: str) -> None:
+    from rag.ingest.chunking import chunk_article
+    from rag.ingest.corpus import Article, sha256_text
+
+    article = Article(source, text, "t", "en", sha256_text(text))
+    chunks = chunk_article(article, 60, 0)
+    vectors = np.random.default_rng(len(source)).normal(size=(len(chunks), 8)).astype(np.float32)
+    articles = store._articles
+    store._articles = _Refusing(articles)
+    try:
+        with pytest.raises(StoreError, match="killed before the manifest"):
+            store.replace_article(article, chunks, vectors)
+    finally:
+        store._articles = articles
+
+
+def _chunks_by_source(store) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for chunk in store.all_chunks():
+        counts[chunk.source] = counts.get(chunk.source, 0) + 1
+    return counts
+
+
+def test_repair_leaves_a_live_writers_article_alone_and_removes_an_expired_ones(
+    chroma_server, tmp_path, monkeypatch
+):
+    from rag.index.store import Store
+
+    timing = WriterTiming(0.2, 1.0)
+    live, dead, repairer = (
+        Store(tmp_path / name, "repair", chroma_server, timing=timing)
+        for name in ("live", "dead", "repairer")
+    )
+    text = " ".join(f"Sentence number {i} of this article." for i in range(6))
+    monkeypatch.setattr(dead, "_finish", lambda written: None)  # a killed writer neither tidies
+    monkeypatch.setattr(dead, "_drop_beat", lambda: None)  # nor removes its heartbeat
+    with live.writing():
+        _write_without_manifest(live, "live.txt", text)
+        with dead.writing():
+            _write_without_manifest(dead, "dead.txt", text)
+        before = _chunks_by_source(repairer)
+        assert set(before) == {"live.txt", "dead.txt"} and not repairer.articles()
+        assert repairer.repair().articles == 0  # the dead writer's heartbeat has not expired yet
+        assert _chunks_by_source(repairer) == before
+        time.sleep(1.3)
+        repaired = repairer.repair()
+        assert (repaired.articles, repaired.chunks) == (1, before["dead.txt"])
+        assert _chunks_by_source(repairer) == {"live.txt": before["live.txt"]}  # the live one: untouched
+        assert dead.writer.id not in repairer._writers.get()["ids"]  # its expired heartbeat went too
+        assert live.writer.id in repairer._writers.get()["ids"]
+    # the live writer's session ended: it removed its own unfinished chunks and its heartbeat
+    assert repairer.count() == 0 and repairer._writers.get()["ids"] == []
+    assert repairer.remove_orphans() == 0
+
+
+LANGUAGES = {
+    "en": ("In {city}, {n} residents attended meeting {tag} on Monday.", "Officials approved plan {tag}."),
+    "id": (
+        "Di {city}, {n} warga menghadiri rapat {tag} pada hari Senin.",
+        "Pejabat menyetujui rencana {tag}.",
+    ),
+    "ru": ("В городе {city} {n} жителей пришли на собрание {tag}.", "Чиновники одобрили план {tag}."),
+    "de": ("In {city} kamen {n} Einwohner zur Versammlung {tag}.", "Die Behörden billigten Plan {tag}."),
+    "fr": ("À {city}, {n} habitants ont assisté à la réunion {tag}.", "Les élus ont approuvé le plan {tag}."),
+    "es": (
+        "En {city}, {n} vecinos asistieron a la reunión {tag}.",
+        "Las autoridades aprobaron el plan {tag}.",
+    ),
+}
+CITIES = ("Jakarta", "Kazan", "Lyon", "Bremen", "Sevilla", "Leeds", "Bandung", "Tomsk")
+
+
+def write_article(path: Path, i: int, version: int, rng: random.Random) -> None:
+    """A small article of 2-4 chunks (at 200 characters) whose every sentence is unique."""
+    lang = list(LANGUAGES)[i % len(LANGUAGES)]
+    first, second = LANGUAGES[lang]
+    sentences = [
+        (first if k % 2 == 0 else second).format(
+            city=rng.choice(CITIES), n=rng.randint(10, 999), tag=f"{i}.{version}.{k}"
+        )
+        for k in range(rng.randint(4, 8))
+    ]
+    path.write_text(f"Report {i}.{version}\n\n{' '.join(sentences)}\n", encoding="utf-8")
+
+
+@pytest.fixture()
+def hash_embeddings():
+    """An OpenAI-compatible /v1/embeddings server with deterministic 16-d vectors from a hash of each
+    text, answering after 30 ms (so an ingest lasts long enough to be killed in the middle)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            data = []
+            for i, text in enumerate(body["input"]):
+                seed = int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
+                v = np.random.default_rng(seed).normal(size=16)
+                data.append({"index": i, "embedding": (v / np.linalg.norm(v)).tolist()})
+            time.sleep(0.03)
+            payload = json.dumps({"data": data}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+@pytest.fixture()
+def far_chroma(chroma_server):
+    """The Chroma server as seen from another machine: a TCP proxy that delays every piece of data by
+    LATENCY_S each way, so each write of a group of articles takes long enough to be overlapped."""
+    import socket
+    from urllib.parse import urlparse
+
+    upstream = urlparse(chroma_server)
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                time.sleep(LATENCY_S)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            server = socket.create_connection((upstream.hostname, upstream.port))
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=pump, args=(a, b), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    listener.close()
+
+
+LATENCY_S = 0.01
+
+# `rag ingest` with many small write batches (many points to be killed between)
+INGEST = "import rag.index.build as b; b.GROUP_CHUNKS = 4; from rag.cli import main; sys.exit(main())"
+DUMP = textwrap.dedent("""
+    import json, sys
+    from rag.index.store import Store
+    store = Store(sys.argv[1], sys.argv[2], sys.argv[3])
+    records = store.articles()
+    print(json.dumps({
+        "articles": {s: [r.content_hash, r.chunk_count, store.article_text(s)] for s, r in records.items()},
+        "chunks": [[c.id, c.source, c.start, c.end, c.text] for c in store.all_chunks()],
+    }))
+""")
+
+
+def test_two_ingests_on_one_server_with_one_killed_at_random(
+    chroma_server, far_chroma, hash_embeddings, tmp_path
+):
+    """Two `rag ingest` processes (own index folders, one server, heartbeat 0.5 s, expiry 3 s) ingest
+    folders that share 14 files, some rewritten while they run; in each of 4 rounds one of them is killed
+    with SIGKILL at a random moment and the other completes. After each round, from a fresh process: no
+    duplicate chunks and every manifest's chunks all there and exact. After the killed writer expired,
+    one more run of both: every file has its manifest and exactly its chunks, no orphans."""
+    from rag.index.build import IngestOptions
+    from rag.ingest.corpus import load_file
+
+    rng = random.Random(19_02)
+    corpus = tmp_path / "corpus"
+    folders = {name: corpus / name for name in ("shared", "one", "two")}
+    files: list[Path] = []
+    for name, count, first in (("shared", 14, 0), ("one", 9, 100), ("two", 9, 200)):
+        folders[name].mkdir(parents=True)
+        for i in range(first, first + count):
+            files.append(folders[name] / f"{i:03d}.txt")
+            write_article(files[-1], i, 0, rng)
+    shared = [f for f in files if f.parent == folders["shared"]]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "RAG_CHROMA_URL": far_chroma,
+        "RAG_COLLECTION": "writers",
+        "RAG_EMBEDDING_URL": hash_embeddings,
+        "RAG_EMBEDDING_NAME": "hash16",
+        "RAG_WRITER_HEARTBEAT_S": "0.5",
+        "RAG_WRITER_EXPIRY_S": "3",
+        "RAG_CHUNK_CHARS": "200",
+        "RAG_CHUNK_OVERLAP_CHARS": "40",
+        "RAG_PROGRESS": "0",
+    }
+
+    def start(name: str, order: list[Path]) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-c", f"import sys; {INGEST}", "--index", str(tmp_path / name), "ingest"]
+            + [str(p) for p in order],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def dump() -> dict:
+        proc = subprocess.run(
+            [sys.executable, "-c", DUMP, str(tmp_path / "check"), "writers", chroma_server],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads(proc.stdout)
+
+    def check(state: dict) -> dict[str, list[str]]:
+        """No duplicates; every manifest's chunks present and exact. Returns chunk ids by source."""
+        ids = [c[0] for c in state["chunks"]]
+        assert len(ids) == len(set(ids))
+        spans = [(c[1], c[2], c[3]) for c in state["chunks"]]
+        assert len(spans) == len(set(spans)), "two chunks of one article with the same span"
+        by_source: dict[str, list[str]] = {}
+        exact: dict[str, int] = {}
+        for cid, source, start, end, text in state["chunks"]:
+            by_source.setdefault(source, []).append(cid)
+            if source in state["articles"] and state["articles"][source][2][start:end] == text:
+                exact[source] = exact.get(source, 0) + 1
+        for source, (_, count, _) in state["articles"].items():
+            assert exact.get(source, 0) == count, (source, count, exact.get(source))
+        return by_source
+
+    kills, started_all = [], time.monotonic()
+    for round_ in range(4):
+        for path in rng.sample(shared, 3):  # rewritten before the round
+            write_article(path, int(path.stem), round_ + 1, rng)
+        orders = {
+            "one": [folders["shared"], folders["one"]],
+            "two": [folders["two"], folders["shared"]] if round_ % 2 else [folders["shared"], folders["two"]],
+        }
+        first, second = rng.sample(sorted(orders), 2)
+        procs, began = {first: start(first, orders[first])}, {first: time.monotonic()}
+        time.sleep(rng.uniform(0.5, 4.0))  # so the second one's repair runs while the first one writes
+        procs[second], began[second] = start(second, orders[second]), time.monotonic()
+        name = rng.choice([first, second])
+        victim, survivor = procs[name], procs[second if name == first else first]
+        delay = rng.uniform(2.5, 8.0)  # after its start, of which start-up is about 2-4 s
+        rewrite_at = rng.uniform(1.0, 5.0)
+        rewritten = False
+        while time.monotonic() - began[name] < delay and victim.poll() is None:
+            if not rewritten and time.monotonic() - began[second] > rewrite_at:
+                for path in rng.sample(shared, 2):  # rewritten while both may be reading it
+                    write_article(path, int(path.stem), 10 + round_, rng)
+                rewritten = True
+            time.sleep(0.05)
+        victim.send_signal(signal.SIGKILL)
+        _, err = victim.communicate(timeout=60)
+        kills.append((round(delay, 2), victim.returncode))
+        out, err = survivor.communicate(timeout=300)
+        assert survivor.returncode == 0, err[-3000:]
+        check(dump())
+    assert any(rc == -signal.SIGKILL for _, rc in kills), kills  # at least one was killed mid-way
+
+    time.sleep(3.5)  # the killed writer's heartbeat expires
+    final = [
+        start("one", [folders["shared"], folders["one"]]),
+        start("two", [folders["shared"], folders["two"]]),
+    ]
+    for proc in final:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+    state = dump()
+    by_source = check(state)
+    options = IngestOptions(200, 40, 20 * 1024 * 1024)
+    expected = {}
+    for path in files:
+        article = load_file(path, options.max_bytes)
+        expected[article.source] = article
+    assert set(state["articles"]) == set(expected), "an article was lost (or one too many)"
+    assert set(by_source) == set(expected), "chunks of an article with no manifest"
+    for source, article in expected.items():
+        content_hash, count, text = state["articles"][source]
+        assert (content_hash, text) == (article.content_hash, article.text), source
+        assert sorted(by_source[source]) == sorted(c.id for c in options.chunks(article)), source
+        assert count == len(by_source[source])
+    print(f"kills {kills}, {time.monotonic() - started_all:.0f}s")
