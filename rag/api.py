@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 from rag.embed import Embedder, space_from
-from rag.errors import QueryError, RagError, StoreError
+from rag.errors import AmbiguousSourceError, NotFoundError, QueryError, RagError
 from rag.index.build import IngestOptions, IngestReport, ingest
 from rag.index.filters import FilterArgs, Filters, as_list
 from rag.index.retrieve import Hit, Retriever
@@ -318,8 +318,8 @@ class Assistant:
         if len(by_name) == 1:
             return by_name[0]
         if by_name:
-            raise StoreError(f"{source!r} matches several articles: {', '.join(sorted(by_name))}")
-        raise StoreError(f"no article {source!r} in the index (see `rag sources`)")
+            raise AmbiguousSourceError(f"{source!r} matches several articles: {', '.join(sorted(by_name))}")
+        raise NotFoundError(f"no article {source!r} in the index (see `rag sources`)")
 
 
 class _LazyEmbedder:

@@ -27,8 +27,35 @@ class ModelError(RagError):
     """A model could not be loaded or run."""
 
 
+class NotFoundError(StoreError):
+    """No article of that name in the index."""
+
+
+class AmbiguousSourceError(StoreError):
+    """A name that matches several articles."""
+
+
+class EmptyIndexError(StoreError):
+    """The index holds no article yet."""
+
+
 class QueryError(RagError):
     """A question or search request is invalid (empty, bad option)."""
 
 
-__all__ = ["ConfigError", "CorpusError", "ModelError", "QueryError", "RagError", "StoreError"]
+class ServiceError(RagError):
+    """A request the HTTP API turns away or answers with an error status (``rag.serve``)."""
+
+
+__all__ = [
+    "AmbiguousSourceError",
+    "ConfigError",
+    "CorpusError",
+    "EmptyIndexError",
+    "ModelError",
+    "NotFoundError",
+    "QueryError",
+    "RagError",
+    "ServiceError",
+    "StoreError",
+]

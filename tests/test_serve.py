@@ -193,7 +193,8 @@ def fake_client(tmp_path, outcome=None, **settings):
     from rag.serve.app import create_app
 
     assistant = FakeAssistant(Settings(index_dir=tmp_path, **settings), outcome)
-    return TestClient(create_app(assistant), raise_server_exceptions=False), assistant
+    client = TestClient(create_app(assistant), base_url="http://127.0.0.1", raise_server_exceptions=False)
+    return client, assistant
 
 
 def chat(question="Who died?", **extra):
@@ -531,3 +532,325 @@ def test_fuzzing_the_schema_finds_no_server_error_and_loses_no_article(fuzz_api)
     assert before <= after  # uploads may add articles; nothing was lost
     for source in after - before:
         assistant.remove(source)
+
+
+# -- the line off the threads, the guard's Host/Origin/body rules, uploads, errors by type -----------------
+
+
+class SlowAssistant(FakeAssistant):
+    """A fake whose answers take ``seconds`` (on the worker thread, as the real LLM would)."""
+
+    def __init__(self, settings: Settings, seconds: float = 0.05, first_token: bool = True) -> None:
+        super().__init__(settings)
+        self.seconds, self.first_token = seconds, first_token
+
+    def ask(self, question, history=None, **options):
+        time.sleep(self.seconds)
+        return super().ask(question, history, **options)
+
+    def ask_stream(self, question, history=None, **options):
+        time.sleep(self.seconds)  # no token at all before the answer: keep-alives must flow anyway
+        yield self.outcome
+
+
+class Report:
+    def __init__(self, added=()):
+        self.added, self.updated, self.unchanged, self.skipped = list(added), [], [], []
+
+
+class UploadingAssistant(FakeAssistant):
+    def ingest(self, paths, progress=False):
+        return Report(str(p) for p in paths)
+
+
+def test_waiting_is_async_and_bounded_and_the_errors_are_rag_errors():
+    import asyncio
+
+    from rag.errors import RagError
+    from rag.serve.app import ApiError
+
+    assert issubclass(Busy, RagError) and issubclass(ApiError, RagError)
+    limiter = Limiter(1, 5, max_wait=0.1)
+    held = limiter.acquire()
+
+    async def two():
+        with pytest.raises(Busy) as late:
+            await limiter.wait()
+        assert late.value.status == 503 and late.value.retry_after >= 1 and "timed out" in str(late.value)
+        task = asyncio.ensure_future(limiter.wait())
+        await asyncio.sleep(0.02)
+        assert limiter.waiting == 1
+        held.release()  # handed to the waiter in line
+        return await task
+
+    slot = asyncio.run(two())
+    assert limiter.active == 1 and limiter.waiting == 0
+    slot.release()
+    assert limiter.active == 0
+
+
+@pytest.mark.integration
+def test_a_big_queue_of_clients_never_locks_the_server_up(tmp_path):
+    """50 clients, a line of 60, one slow generation at a time: before, waiting held every worker thread
+    and the holder could not get one (nor /healthz) — everything hung."""
+    from rag.serve import create_app, running
+
+    assistant = SlowAssistant(Settings(index_dir=tmp_path, serve_queue=60, serve_generations=1), 0.04)
+    statuses, health = [], []
+    with running(create_app(assistant, max_wait=30)) as url:
+
+        def client():
+            try:
+                r = httpx.post(f"{url}/v1/ask", json={"question": "Who died?"}, timeout=25)
+                statuses.append(r.status_code)
+            except httpx.HTTPError as exc:
+                statuses.append(type(exc).__name__)
+
+        threads = [threading.Thread(target=client) for _ in range(50)]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            started = time.monotonic()
+            try:
+                ok = httpx.get(f"{url}/healthz", timeout=3).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            health.append((ok, time.monotonic() - started))
+            time.sleep(0.1)
+        for t in threads:
+            t.join()
+    assert len(statuses) == 50 and set(statuses) <= {200, 429, 503}, Counter(statuses)
+    assert statuses.count(200) >= 40, Counter(statuses)
+    assert health and all(ok and took < 2 for ok, took in health), health
+
+
+def test_chunked_bodies_are_counted_and_cut_off_at_the_limit(tmp_path):
+    client, _ = fake_client(tmp_path, max_file_mb=0.01)
+
+    def chunks(n, size=64 * 1024):
+        yield b'{"question": "'
+        for _ in range(n):
+            yield b"x" * size
+        yield b'"}'
+
+    chunked = client.post("/v1/ask", content=chunks(40), headers={"content-type": "application/json"})
+    assert chunked.status_code == 413 and error_of(chunked)["code"] == "request_too_large"
+    boundary = "b0undary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.txt"\r\n'
+        "Content-Type: text/plain\r\n\r\n"
+    ).encode()
+    upload = client.post(
+        "/v1/sources",
+        content=(c for c in [head, *chunks(40)]),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert upload.status_code == 413 and error_of(upload)["code"] == "request_too_large"
+    assert "RAG_MAX_FILE_MB" in error_of(upload)["message"]
+    small = client.post("/v1/ask", content=chunks(1, 10), headers={"content-type": "application/json"})
+    assert small.status_code == 200  # small chunked bodies pass
+
+
+def test_the_guard_stops_reading_a_body_past_the_limit(tmp_path):
+    """At the ASGI level: an endless chunked upload is read only up to the limit, then answered 413."""
+    import asyncio
+    import json
+
+    from rag.serve.app import FORM_OVERHEAD, create_app
+
+    app = create_app(FakeAssistant(Settings(index_dir=tmp_path, max_file_mb=0.01)))
+    limit, size, read, sent = int(0.01 * 2**20) + FORM_OVERHEAD, 64 * 1024, [0], []
+    head = b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.txt"\r\n\r\n'
+
+    async def receive():
+        read[0] += 1
+        body = head if read[0] == 1 else b"x" * size
+        return {"type": "http.request", "body": body, "more_body": read[0] < 10_000}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/sources",
+        "raw_path": b"/v1/sources",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8080"), (b"content-type", b"multipart/form-data; boundary=b")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 8080),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert read[0] <= limit // size + 3, read[0]
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert start["status"] == 413 and json.loads(body)["error"]["code"] == "request_too_large"
+
+
+def test_without_a_key_only_local_hosts_and_listed_origins_get_in(tmp_path):
+    client, _ = fake_client(tmp_path, cors_origins="http://ok.example")
+    rebound = client.get("/healthz", headers={"Host": "evil.example"})
+    assert rebound.status_code == 403 and error_of(rebound)["code"] == "forbidden_host"
+    assert client.get("/v1/models", headers={"Host": "evil.example:8080"}).status_code == 403
+    assert client.get("/v1/models", headers={"Host": "127.0.0.1.evil.example"}).status_code == 403
+    for host in ("localhost", "localhost:8080", "127.0.0.1:9", "[::1]", "[::1]:8080"):
+        assert client.get("/v1/models", headers={"Host": host}).status_code == 200, host
+    upload = client.post(
+        "/v1/sources",
+        files={"files": ("a.txt", b"text", "text/plain")},
+        headers={"Origin": "http://evil.example"},
+    )
+    assert upload.status_code == 403 and error_of(upload)["code"] == "forbidden_origin"
+    assert client.get("/v1/models", headers={"Origin": "null"}).status_code == 403
+    listed = client.get("/v1/models", headers={"Origin": "http://ok.example"})
+    assert listed.status_code == 200 and listed.headers["access-control-allow-origin"] == "http://ok.example"
+    keyed, _ = fake_client(tmp_path, api_key="s3cret")
+    far = keyed.get("/v1/models", headers={"Host": "api.example", "Authorization": "Bearer s3cret"})
+    assert far.status_code == 200  # with a key the server may be reached by any name
+
+
+def test_with_a_key_the_schema_is_guarded_too(tmp_path):
+    keyed, _ = fake_client(tmp_path, api_key="s3cret")
+    assert keyed.get("/openapi.json").status_code == 401
+    assert keyed.get("/openapi.json", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    open_, _ = fake_client(tmp_path)
+    assert open_.get("/openapi.json").status_code == 200
+
+
+def test_an_oversized_file_is_a_skipped_line_not_a_failed_upload(tmp_path):
+    client, _ = fake_client(tmp_path, max_file_mb=0.01)
+    client.app.state.assistant.__class__ = UploadingAssistant
+    files = [
+        ("files", ("big.txt", b"x" * 20_000, "text/plain")),
+        ("files", ("small.txt", b"A ferry sank.", "text/plain")),
+    ]
+    uploaded = client.post("/v1/sources", files=files)
+    assert uploaded.status_code == 200, uploaded.text
+    rows = {r["name"]: r for r in uploaded.json()["files"]}
+    assert rows["big.txt"]["result"] == "skipped" and "RAG_MAX_FILE_MB" in rows["big.txt"]["detail"]
+    assert rows["small.txt"]["result"] == "added"
+    assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == ["small.txt"]
+
+
+def test_the_upload_helpers_are_shared(tmp_path):
+    from rag.ingest.uploads import ingest_uploads, remove_uploaded, upload_dir
+
+    folder = upload_dir(Settings(index_dir=tmp_path))
+    assert folder == tmp_path / "uploads"
+    (tmp_path / "in").mkdir()
+    for name, size in (("a.txt", 5), ("b.exe", 5), ("c.txt", 50)):
+        (tmp_path / "in" / name).write_bytes(b"x" * size)
+    steps = []
+    rows = ingest_uploads(
+        lambda paths: Report(str(p) for p in paths),
+        [str(tmp_path / "in" / n) for n in ("a.txt", "b.exe", "c.txt")],
+        folder,
+        10,
+        names={"a.txt": "../my a.txt"},
+        step=lambda done, total, what: steps.append((done, total, what)),
+    )
+    assert [(r.name, r.result) for r in rows] == [
+        ("b.exe", "skipped"),
+        ("c.txt", "skipped"),
+        ("../my a.txt", "added"),
+    ]
+    assert steps == [(0, 1, "ingesting ../my a.txt"), (1, 1, "ingested ../my a.txt")]
+    assert remove_uploaded(str(folder / "a.txt"), folder) and not (folder / "a.txt").exists()
+    elsewhere = tmp_path / "in" / "a.txt"
+    assert not remove_uploaded(str(elsewhere), folder) and elsewhere.exists()
+
+
+def test_store_errors_map_to_status_by_type(tmp_path):
+    from types import SimpleNamespace
+
+    from rag.api import Assistant
+    from rag.errors import AmbiguousSourceError, EmptyIndexError, NotFoundError, StoreError
+
+    store = SimpleNamespace(articles=lambda: {"a/x.txt": 1, "b/x.txt": 1})
+    with pytest.raises(AmbiguousSourceError, match="matches several"):
+        Assistant.resolve_source(SimpleNamespace(store=store), "x.txt")
+    with pytest.raises(NotFoundError, match="no article"):
+        Assistant.resolve_source(SimpleNamespace(store=store), "y.txt")
+    assert all(issubclass(e, StoreError) for e in (AmbiguousSourceError, EmptyIndexError, NotFoundError))
+    for raised, status, code in (
+        (NotFoundError("the text is gone"), 404, "source_not_found"),
+        (AmbiguousSourceError("two of them"), 409, "ambiguous_source"),
+        (EmptyIndexError("nothing yet"), 409, "empty_index"),
+        (StoreError("no article at all, but a broken store"), 503, "unavailable"),
+    ):
+        client, _ = fake_client(tmp_path, raised)
+        response = client.post("/v1/ask", json={"question": "Who?"})
+        assert (response.status_code, error_of(response)["code"]) == (status, code), raised
+
+
+def test_a_source_removed_between_resolve_and_lookup_is_404(tmp_path):
+    from types import SimpleNamespace
+
+    client, assistant = fake_client(tmp_path)
+    assistant.resolve_source = lambda name: name
+    assistant.store = SimpleNamespace(articles=lambda: {})
+    gone = client.get("/v1/sources/a.txt")
+    assert gone.status_code == 404 and error_of(gone)["code"] == "source_not_found"
+
+
+def test_a_stream_keeps_alive_before_the_first_token(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from rag.serve import app as app_module
+
+    monkeypatch.setattr(app_module, "KEEPALIVE_SECONDS", 0.05)
+    assistant = SlowAssistant(Settings(index_dir=tmp_path), 0.5)
+    client = TestClient(app_module.create_app(assistant), base_url="http://127.0.0.1")
+    stream = client.post("/v1/chat/completions", json=chat(stream=True))
+    assert stream.text.count(oa.SSE_KEEPALIVE) >= 4, stream.text
+    assert stream.text.endswith(oa.SSE_DONE) and "Twelve died" in stream.text
+
+
+@pytest.mark.integration
+def test_a_stream_cut_off_is_counted_and_frees_its_slot(tmp_path, monkeypatch):
+    from rag.serve import app as app_module
+    from rag.serve import create_app, running
+
+    monkeypatch.setattr(app_module, "KEEPALIVE_SECONDS", 0.05)
+    app = create_app(SlowAssistant(Settings(index_dir=tmp_path), 1.0))
+    with running(app) as url:
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=chat(stream=True), timeout=10) as r:
+            lines = r.iter_lines()
+            assert next(lines).startswith("data: ")  # the role chunk; then hang up mid-answer
+        deadline = time.monotonic() + 5
+        while "rag_streams_cancelled_total 1.0" not in (text := httpx.get(f"{url}/metrics").text):
+            assert time.monotonic() < deadline, text
+            time.sleep(0.05)
+        while app.state.limiter.active:  # freed once the piece being written is done
+            assert time.monotonic() < deadline + 3
+            time.sleep(0.05)
+        assert "rag_streams_cancelled_total 1.0" in text
+
+
+def test_runner_brackets_ipv6_and_closes_its_socket_when_start_fails(monkeypatch):
+    from rag.serve import runner
+
+    assert runner.url_of("::1", 8080) == "http://[::1]:8080"
+    assert (
+        runner.url_of("[::1]", 1) == "http://[::1]:1"
+        and runner.url_of("127.0.0.1", 2) == "http://127.0.0.1:2"
+    )
+    socks = []
+    real_listen = runner.listen
+    monkeypatch.setattr(
+        runner, "listen", lambda host, port: socks.append(real_listen(host, port)) or socks[-1]
+    )
+
+    class Broken:
+        settings = Settings()
+
+        def warm(self):
+            raise ModelError("the GGUF file is missing")
+
+    with pytest.raises(ModelError):
+        runner.serve(Broken(), "127.0.0.1", 0)
+    assert socks and socks[0].fileno() == -1

@@ -115,6 +115,59 @@ def test_a_writer_that_cannot_beat_refuses_to_write_manifests():
     Writer(WriterTiming(0.05, 0.2), heartbeats=False).check()  # embedded: no heartbeat to judge
 
 
+def _beat_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "rag-writer-heartbeat"]
+
+
+def test_ctrl_c_at_the_end_of_a_session_still_stops_the_heartbeat():
+    """A KeyboardInterrupt in the body and then in the closing tidy (Ctrl+C pressed twice): the heartbeat
+    thread stops and its record is dropped, so a long-lived process is not taken for a live writer."""
+    before = set(_beat_threads())
+    dropped = []
+
+    def finish(written):
+        raise KeyboardInterrupt
+
+    writer = Writer(WriterTiming(0.02, 1.0), heartbeats=True)
+    with pytest.raises(KeyboardInterrupt):
+        with writer.active(lambda: None, finish, lambda: dropped.append(True)):
+            with writer.writing(["A"]):
+                raise KeyboardInterrupt
+    assert dropped == [True]
+    time.sleep(0.1)
+    assert set(_beat_threads()) <= before and writer._thread is None
+    # and the writer can start a new session afterwards
+    with writer.active(lambda: None, lambda written: None, lambda: dropped.append(True)):
+        assert writer._thread is not None and writer._thread.is_alive()
+    assert dropped == [True, True] and writer._thread is None
+
+
+def test_a_beat_stuck_on_the_server_does_not_hang_the_end_of_a_session(caplog):
+    stuck, calls = threading.Event(), []
+
+    def beat():
+        calls.append(1)
+        if len(calls) > 1:
+            stuck.wait(30)  # an unreachable server: the call does not return
+
+    dropped = []
+    writer = Writer(WriterTiming(0.02, 0.5), heartbeats=True)
+    ended = threading.Event()
+
+    def session():
+        with writer.active(beat, lambda written: None, lambda: dropped.append(True)):
+            time.sleep(0.1)  # the second beat starts and sticks
+        ended.set()
+
+    try:
+        threading.Thread(target=session, daemon=True).start()
+        assert ended.wait(5), "the session did not end while a beat was stuck"
+    finally:
+        stuck.set()
+    assert dropped == [True] and len(calls) == 2
+    assert "did not stop within" in caplog.text
+
+
 def test_writer_settings_are_checked():
     s = Settings.from_env({"RAG_WRITER_HEARTBEAT_S": "0.5", "RAG_WRITER_EXPIRY_S": "3"})
     assert WriterTiming.of(s) == WriterTiming(0.5, 3.0)
@@ -123,6 +176,38 @@ def test_writer_settings_are_checked():
         Settings.from_env({"RAG_WRITER_HEARTBEAT_S": "5", "RAG_WRITER_EXPIRY_S": "6"})
     with pytest.raises(ConfigError, match="RAG_WRITER_HEARTBEAT_S"):
         Settings.from_env({"RAG_WRITER_HEARTBEAT_S": "0"})
+
+
+class _HashEmbedder:
+    def embed_documents(self, texts):
+        vectors = [np.random.default_rng(int(text_hash(t)[:8], 16)).normal(size=8) for t in texts]
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def test_the_ingest_says_which_short_articles_it_redoes(tmp_path, caplog):
+    """The repair reports every short article, but an ingest redoes only those among its own files."""
+    import logging
+
+    from rag.index.build import IngestOptions, ingest
+    from rag.index.store import Store
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for stem in ("one", "two"):
+        sentences = " ".join(f"Sentence {i} of article {stem} is here." for i in range(8))
+        (corpus / f"{stem}.txt").write_text(f"Title {stem}\n\n{sentences}\n", encoding="utf-8")
+    store = Store(tmp_path / "index")
+    options = IngestOptions(120, 0, 1_000_000)
+    ingest([corpus], store, _HashEmbedder, options)
+    for record in store.articles().values():  # a chunk of each lost to a race
+        got = store._chunks.get(where={"article_id": record.article_id}, include=[])
+        store._chunks.delete(ids=got["ids"][:1])
+    one, two = (os.path.normpath(corpus / f"{stem}.txt") for stem in ("one", "two"))
+    with caplog.at_level(logging.INFO, logger="rag.index"):
+        report = ingest([corpus / "one.txt"], store, _HashEmbedder, options)
+    assert report.updated == (one,)
+    assert "redoing them" not in caplog.text and "an ingest of their files redoes them" in caplog.text
+    assert f"redoing {one}" in caplog.text and f"redoing {two}" not in caplog.text
 
 
 # --- a real Chroma server -----------------------------------------------------------------------------
@@ -194,6 +279,113 @@ def test_repair_leaves_a_live_writers_article_alone_and_removes_an_expired_ones(
     # the live writer's session ended: it removed its own unfinished chunks and its heartbeat
     assert repairer.count() == 0 and repairer._writers.get()["ids"] == []
     assert repairer.remove_orphans() == 0
+
+
+def _article(source: str, text: str):
+    from rag.ingest.chunking import chunk_article
+    from rag.ingest.corpus import Article, sha256_text
+
+    article = Article(source, text, "t", "en", sha256_text(text))
+    chunks = chunk_article(article, 60, 0)
+    vectors = np.random.default_rng(len(text)).normal(size=(len(chunks), 8)).astype(np.float32)
+    return article, chunks, vectors
+
+
+def _doc(article):
+    from rag.index.stories import Document
+
+    vector = np.ones(8, np.float32) / 8**0.5
+    return Document(article.article_id, "en", vector, frozenset(), article.article_id)
+
+
+def _stored(store, article_id: str) -> tuple[set[str], bool, bool]:
+    """The ids of an article's stored chunks, and whether its manifest and its story document exist."""
+    chunks = set(store._chunks.get(where={"article_id": article_id}, include=[])["ids"])
+    has_manifest = bool(store._articles.get(ids=[article_id], include=[])["ids"])
+    has_doc = bool(store._documents.get(ids=[article_id], include=[])["ids"])
+    return chunks, has_manifest, has_doc
+
+
+@pytest.mark.parametrize("moment", ["after its manifest delete", "after its tidy read the manifests"])
+def test_remove_keeps_a_new_manifest_that_a_live_writer_writes_meanwhile(
+    chroma_server, tmp_path, monkeypatch, moment
+):
+    """Another machine ingests the file again while it is being removed: its manifest, written after the
+    remove deleted the old one, keeps all its chunks (and story document): never a manifest without
+    chunks."""
+    from rag.index.store import Store
+
+    name = "remove-race-" + moment.split()[-1]
+    timing = WriterTiming(0.2, 5.0)
+    old, new, remover = (
+        Store(tmp_path / n, name, chroma_server, timing=timing) for n in ("old", "new", "remover")
+    )
+    text = " ".join(f"Sentence number {i} of this article." for i in range(6))
+    a1, c1, v1 = _article("x.txt", text)
+    a2, c2, v2 = _article("x.txt", text + " And one more sentence at its end.")
+    old.replace_articles([(a1, c1, v1)], documents=[_doc(a1)])
+    assert {c.id for c in c1} & {c.id for c in c2}  # the new version shares chunks with the old one
+
+    def ingest_again():
+        new.replace_articles([(a2, c2, v2)], documents=[_doc(a2)])
+
+    with new.writing():  # the other machine's ingest: live throughout
+        if moment == "after its manifest delete":
+            articles = remover._articles
+
+            class Racing:
+                def __getattr__(self, attr):
+                    return getattr(articles, attr)
+
+                def delete(self, **kwargs):
+                    articles.delete(**kwargs)
+                    ingest_again()
+
+            monkeypatch.setattr(remover, "_articles", Racing())
+        else:
+            manifests = remover._manifests
+
+            def racing(ids):
+                found = manifests(ids)
+                ingest_again()
+                return found
+
+            monkeypatch.setattr(remover, "_manifests", racing)
+        assert remover.remove_article("x.txt").content_hash == a1.content_hash
+        monkeypatch.undo()
+        chunks, has_manifest, has_doc = _stored(remover, a2.article_id)
+        assert has_manifest and chunks == {c.id for c in c2} and has_doc
+        assert remover.articles()["x.txt"].content_hash == a2.content_hash
+        assert remover.repair().short == frozenset()
+    assert _stored(remover, a2.article_id) == ({c.id for c in c2}, True, True)
+
+
+def test_remove_removes_everything_of_an_article(chroma_server, tmp_path):
+    """Plain removal, on a server (by another machine, or by the writer itself inside its session) and
+    embedded: manifest, chunks and story document all go, the other article stays."""
+    from rag.index.store import Store
+    from rag.ingest.corpus import article_id
+
+    timing = WriterTiming(0.2, 5.0)
+    text = " ".join(f"Sentence number {i} of this article." for i in range(6))
+    items = [_article(f"{s}.txt", f"{s.title()}. " + text) for s in ("one", "two", "three")]
+    docs = [_doc(a) for a, _, _ in items]
+    server = Store(tmp_path / "w", "remove-plain", chroma_server, timing=timing)
+    other = Store(tmp_path / "o", "remove-plain", chroma_server, timing=timing)
+    embedded = Store(tmp_path / "embedded")
+    for store in (server, embedded):
+        store.replace_articles(items, documents=docs)
+    other.remove_article("one.txt")  # another machine, the writer finished
+    with server.writing():
+        server.replace_articles(items[1:], documents=docs[1:])
+        server.remove_article("two.txt")  # its own chunks, inside its own session
+    embedded.remove_article("one.txt")
+    for store, gone, kept in ((other, ("one", "two"), "three"), (embedded, ("one",), "two")):
+        for g in gone:
+            assert _stored(store, article_id(f"{g}.txt")) == (set(), False, False)
+        article, chunks, _ = next(i for i in items if i[0].source == f"{kept}.txt")
+        assert _stored(store, article.article_id) == ({c.id for c in chunks}, True, True)
+    assert other._writers.get()["ids"] == []  # the removes' heartbeats went with them
 
 
 LANGUAGES = {

@@ -202,6 +202,8 @@ def _changed(
         ):
             tally.unchanged.append(item.source)
         else:
+            if record and item.source in redo and record.content_hash == item.content_hash:
+                log.info("redoing %s: its manifest lists more chunks than are stored", item.source)
             (tally.updated if record else tally.added).append(item.source)
             yield item, options.chunks(item)
             continue

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from rag.embed import Embedder
-from rag.errors import QueryError, StoreError
+from rag.errors import EmptyIndexError, QueryError
 from rag.index.filters import Filters
 from rag.index.records import ArticleRecord
 from rag.index.store import NO_FILTERS, Store
@@ -301,7 +301,7 @@ class Retriever:
         if mode not in ("hybrid", "dense", "bm25"):
             raise QueryError(f"unknown retrieval mode {mode!r}: use hybrid, dense or bm25")
         if self.store.count() == 0:
-            raise StoreError(f"the index at {self.store.where} is empty: run `rag ingest PATH` first")
+            raise EmptyIndexError(f"the index at {self.store.where} is empty: run `rag ingest PATH` first")
         depth = max(4 * k, 20)
         self._refresh()
         if mode == "dense":

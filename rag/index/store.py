@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import ConfigError, StoreError
+from rag.errors import ConfigError, NotFoundError, StoreError
 from rag.index.client import _REINDEX_HINT, _Shared, _translated, chroma_dir
 from rag.index.filters import Filters
 from rag.index.records import (
@@ -62,7 +62,7 @@ NO_FILTERS = Filters()
 class Repair:
     """What the repair that starts an ingest did: chunks removed (of ``articles`` articles) that no
     manifest and no live writer needed, and the sources whose manifest has fewer chunks than it lists
-    (``short``: the ingest redoes them)."""
+    (``short``: an ingest of their files redoes them)."""
 
     articles: int = 0
     chunks: int = 0
@@ -220,7 +220,7 @@ class Store:
         with self._use(), _translated(f"reading article {source}"):
             got = self._articles.get(ids=[article_id(source)], include=["documents"])
         if not got["ids"]:
-            raise StoreError(f"no article {source!r} in the index")
+            raise NotFoundError(f"no article {source!r} in the index")
         return str(got["documents"][0])
 
     def all_chunks(self) -> list[Chunk]:
@@ -462,12 +462,14 @@ class Store:
         return found
 
     def _tidy(
-        self, articles: Sequence[str] | None, keep: frozenset[str] = frozenset()
+        self, articles: Sequence[str] | None, keep: frozenset[str] = frozenset(), own: bool = True
     ) -> tuple[TidyPlan, set[str]]:
         """Delete the chunks of ``articles`` (of all: None) that no manifest and no live writer needs,
         ids in ``keep`` excepted, and story documents of articles with no manifest whose writer is gone;
-        the second value: articles whose manifest is short of chunks. Inside ``_use``; the order of the
-        reads (chunks, then heartbeats, then manifests) is what makes it safe (``rag.index.writers``)."""
+        the second value: articles whose manifest is short of chunks. ``own``: ``articles`` are the
+        caller's own write, so not left alone as busy (else a write of them in another thread of this
+        process keeps them). Inside ``_use``; the order of the reads (chunks, then heartbeats, then
+        manifests) is what makes it safe (``rag.index.writers``)."""
         listed, docs = self._list(articles)
         live, expired = self._live()
         manifests = self._manifests(articles)
@@ -478,7 +480,7 @@ class Store:
             got = self._articles.get(ids=doubtful[offset : offset + PAGE], include=["documents", "metadatas"])
             for i, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
                 texts[i], hashes[i], manifests[i] = str(text), str(meta.get("content_hash", "")), meta
-        busy = self.writer.busy_now() - frozenset(articles or ())
+        busy = self.writer.busy_now() - (frozenset(articles or ()) if own else frozenset())
         plan = plan_tidy(listed, hashes, texts, live, text_hash, keep, busy)
         for writer, ids in plan.chunks.items():
             for offset in range(0, len(ids), PAGE):
@@ -506,11 +508,14 @@ class Store:
     def remove_article(self, source: str) -> ArticleRecord:
         record = self.articles().get(source)
         if record is None:
-            raise StoreError(f"no article {source!r} in the index (see `rag sources`)")
-        with self._use(), _translated(f"removing {source}"):
+            raise NotFoundError(f"no article {source!r} in the index (see `rag sources`)")
+        # a writing session: its manifest out, then a tidy of the article (not a delete of all its chunks:
+        # another machine may be ingesting the same file now, and a manifest it writes after ours went
+        # keeps its chunks, the live writer's and every exact span of it; the story document goes only
+        # when no manifest is there then: ``rag.index.writers``)
+        with self.writing(), self._use(), _translated(f"removing {source}"):
             self._articles.delete(ids=[record.article_id])
-            self._chunks.delete(where={"document_id": record.article_id})
-            self._documents.delete(ids=[record.article_id])
+            self._tidy([record.article_id], own=False)
             self._touch()
         return record
 
@@ -522,7 +527,12 @@ class Store:
             if plan.count:
                 self._touch()
         if short:
-            log.warning("%d article(s) have fewer chunks than their manifest lists: redoing them", len(short))
+            log.warning(
+                "%d article(s) have fewer chunks than their manifest lists (%s): an ingest of their files "
+                "redoes them",
+                len(short),
+                ", ".join(sorted(short)[:5]) + (", ..." if len(short) > 5 else ""),
+            )
         return Repair(len(plan.articles), plan.count, frozenset(short))
 
     def remove_orphans(self) -> int:

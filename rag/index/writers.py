@@ -23,7 +23,9 @@ record, one upsert per article) go in, last; (6) the new chunks are read back an
 upserted again. At the end of an ingest, a tidy of every article it wrote removes its own chunks that
 lost to another writer's manifest. The repair that starts every ingest (``Store.repair``) is a tidy of all
 articles, and it also reports articles whose manifest has fewer chunks than it lists, which the ingest
-then redoes.
+then redoes (those among its files). A removal (``Store.remove_article``) is a writing session too: the
+manifest out, then a tidy of that article, so a manifest another writer writes meanwhile keeps its chunks
+(and its story document).
 
 A tidy lists the articles' chunks (id, writer, span, hashes), then reads the heartbeats, then the manifests
 (so a manifest written after the listing is seen), and deletes a chunk only when all hold: its writer is
@@ -139,9 +141,9 @@ class Writer:
                     except BaseException:
                         self._depth -= 1
                         raise
-                    self._stop.clear()
+                    self._stop = threading.Event()  # one per thread: a late old thread never beats on
                     self._thread = threading.Thread(
-                        target=self._run, args=(beat,), name="rag-writer-heartbeat", daemon=True
+                        target=self._run, args=(beat, self._stop), name="rag-writer-heartbeat", daemon=True
                     )
                     self._thread.start()
         try:
@@ -155,14 +157,8 @@ class Writer:
                             finish(set(self.written))
                     except Exception as exc:
                         log.warning("writer %s could not tidy the articles it wrote: %s", self.id, exc)
-                    if self._thread is not None:
-                        self._stop.set()
-                        self._thread.join()
-                        self._thread = None
-                        try:
-                            drop()
-                        except Exception as exc:
-                            log.warning("could not remove the heartbeat of writer %s: %s", self.id, exc)
+                    finally:  # also on Ctrl+C in the tidy: else a long-lived process beats on forever
+                        self._end(drop)
 
     @contextlib.contextmanager
     def writing(self, articles: Iterable[str]) -> Iterator[None]:
@@ -182,8 +178,30 @@ class Writer:
         with self._lock:
             return frozenset(self.busy)
 
-    def _run(self, beat: Callable[[], None]) -> None:
-        while not self._stop.wait(self.timing.heartbeat_s):
+    def _end(self, drop: Callable[[], None]) -> None:
+        """Stop the heartbeat thread (waiting at most ``expiry_s`` for a beat in flight) and ``drop()`` the
+        heartbeat record."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        try:
+            thread.join(self.timing.expiry_s)
+            if thread.is_alive():
+                log.warning(
+                    "the heartbeat of writer %s did not stop within %gs (a beat stuck on the server?): "
+                    "leaving it behind",
+                    self.id,
+                    self.timing.expiry_s,
+                )
+        finally:
+            try:
+                drop()
+            except Exception as exc:
+                log.warning("could not remove the heartbeat of writer %s: %s", self.id, exc)
+
+    def _run(self, beat: Callable[[], None], stop: threading.Event) -> None:
+        while not stop.wait(self.timing.heartbeat_s):
             self._beat_once(beat)
 
     def _beat_once(self, beat: Callable[[], None], raise_errors: bool = False) -> None:

@@ -1,14 +1,16 @@
-"""Uploaded files (pure, ingest stage): safe names, allowed types and sizes, copying into the upload
-folder, and the per-file result lines of an ingest. The chat page (``rag.ui.uploads`` re-exports these)
-and the HTTP API (``rag.serve``) share them."""
+"""Uploaded files (pure, ingest stage): the upload folder, safe names, allowed types and sizes, copying
+into the folder then ingesting file by file with a result line each, and removing an uploaded file with
+its article. The chat page (``rag.ui.uploads`` re-exports these) and the HTTP API (``rag.serve``) share
+them."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
@@ -37,6 +39,11 @@ class IngestOutcome(Protocol):
     def skipped(self) -> Sequence[_Skip]: ...
 
 
+class _HasIndexDir(Protocol):
+    @property
+    def index_dir(self) -> str | PathLike[str]: ...
+
+
 @dataclass(frozen=True)
 class FileResult:
     """What happened to one uploaded file."""
@@ -44,6 +51,20 @@ class FileResult:
     name: str
     result: str  # added, updated, unchanged, skipped
     detail: str = ""
+
+
+def upload_dir(settings: _HasIndexDir) -> Path:
+    """The folder uploads are stored in: ``uploads`` in the index folder (``rag reindex`` keeps them)."""
+    return Path(settings.index_dir) / "uploads"
+
+
+def remove_uploaded(source: str, folder: Path) -> bool:
+    """Delete ``source`` when it is a file stored in the upload ``folder`` (its article was removed)."""
+    path = Path(source)
+    if path.parent.resolve() != folder.resolve():
+        return False
+    path.unlink(missing_ok=True)
+    return True
 
 
 def safe_name(name: str) -> str:
@@ -103,3 +124,30 @@ def save_uploads(
 
 def too_large(size: int, max_bytes: int) -> str:
     return f"too large: {size / 2**20:.1f} MiB > {max_bytes / 2**20:.1f} MiB (RAG_MAX_FILE_MB)"
+
+
+def ingest_uploads(
+    ingest: Callable[[list[Path]], IngestOutcome],
+    paths: Sequence[str],
+    folder: Path,
+    max_bytes: int,
+    names: dict[str, str] | None = None,
+    step: Callable[[int, int, str], None] | None = None,
+    rows: list[FileResult] | None = None,
+) -> list[FileResult]:
+    """``save_uploads`` then ``ingest([file])`` file by file: a result line per file (refused ones first),
+    appended to ``rows`` as they come (so a failure midway keeps the lines before it) and returned.
+    ``names`` maps a temp file's name to the name the user uploaded (default: the file's own name);
+    ``step(done, total, what)`` is told before and after each file."""
+    shown = names or {}
+    rows = [] if rows is None else rows
+    saved, rejected, saved_names = save_uploads(paths, folder, max_bytes)
+    rows += [FileResult(shown.get(r.name, r.name), r.result, r.detail) for r in rejected]
+    display = {target: shown.get(name, name) for target, name in saved_names.items()}
+    for i, target in enumerate(saved):
+        if step is not None:
+            step(i, len(saved), f"ingesting {display[str(target)]}")
+        rows += file_results(ingest([target]), display)
+        if step is not None:
+            step(i + 1, len(saved), f"ingested {display[str(target)]}")
+    return rows

@@ -10,16 +10,21 @@ model ``rag``); ``POST /v1/search``, ``POST /v1/ask``, ``GET/POST /v1/sources``,
   comments while the model writes, then the *verified* text (the raw model text is checked before any of
   it is sent, so every marker resolves), the last chunk with the citations, and ``data: [DONE]``.
 * **The line.** Answers pass one ``rag.serve.limits.Limiter``: ``RAG_SERVE_GENERATIONS`` at once,
-  ``RAG_SERVE_QUEUE`` waiting; more get 429 (503 while shutting down) with ``Retry-After``.
-* **Guard.** With ``RAG_API_KEY`` set, every ``/v1`` route and ``/metrics`` need ``Authorization: Bearer``;
-  request bodies are size-limited (an upload to ``RAG_MAX_FILE_MB`` plus 1 MiB of form, JSON to 1 MiB);
-  CORS only for the origins in ``RAG_CORS_ORIGINS``.
+  ``RAG_SERVE_QUEUE`` waiting (on the event loop, no thread held; at most ``QUEUE_WAIT_SECONDS``, then 503);
+  more get 429 (503 while shutting down) with ``Retry-After``. Only generation runs on worker threads.
+* **Guard.** With ``RAG_API_KEY`` set, every ``/v1`` route, ``/metrics`` and ``/openapi.json`` need
+  ``Authorization: Bearer``; without it, only a ``Host`` of localhost, 127.0.0.1 or [::1] is answered and a
+  request with an ``Origin`` not in ``RAG_CORS_ORIGINS`` is refused (403: web pages and DNS rebinding
+  cannot reach the loopback API). Request bodies are size-limited as they are read, chunked ones too (an
+  upload request to ``RAG_MAX_FILE_MB`` plus 1 MiB of form, JSON to 1 MiB; a larger file of an upload is
+  skipped with a result line of its own); CORS only for the origins in ``RAG_CORS_ORIGINS``.
 * **Errors** are JSON in the OpenAI shape ``{"error": {"message", "type", "code"}}``, never a traceback;
   a stream that fails ends with an error event and ``data: [DONE]``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import tempfile
@@ -39,8 +44,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.answer.answerer import MAX_QUESTION_CHARS
-from rag.errors import ConfigError, CorpusError, ModelError, QueryError, RagError, StoreError
-from rag.ingest.uploads import FileResult, file_results, safe_name, save_uploads, too_large
+from rag.errors import (
+    AmbiguousSourceError,
+    ConfigError,
+    CorpusError,
+    EmptyIndexError,
+    ModelError,
+    NotFoundError,
+    QueryError,
+    RagError,
+    ServiceError,
+    StoreError,
+)
+from rag.ingest.uploads import FileResult, ingest_uploads, remove_uploaded, safe_name, too_large, upload_dir
 from rag.serve import openai_format as oa
 from rag.serve.auth import bearer_ok
 from rag.serve.limits import Busy, Limiter, Slot
@@ -54,14 +70,16 @@ log = logging.getLogger(__name__)
 
 JSON_LIMIT = 1024 * 1024  # bytes of a JSON request body
 FORM_OVERHEAD = 1024 * 1024  # bytes an upload request may carry beyond one file of RAG_MAX_FILE_MB
-KEEPALIVE_SECONDS = 2.0
+KEEPALIVE_SECONDS = 2.0  # an SSE comment at least this often while the answer is being written
+QUEUE_WAIT_SECONDS = 60.0  # the longest a request waits in the line for a generation slot (then 503)
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")  # the Host names a key-less (loopback) server answers
 FILTER_KEYS = ("language", "source", "outlet", "since", "until")
 _END = object()
 
 Names = str | list[str] | None
 
 
-class ApiError(Exception):
+class ApiError(ServiceError):
     """An error response: HTTP ``status`` and the OpenAI error body."""
 
     def __init__(
@@ -146,13 +164,16 @@ class SearchRequest(Filtered):
 # -- the app --------------------------------------------------------------------------------------------
 
 
-def create_app(assistant: Assistant, settings: Settings | None = None) -> FastAPI:
-    """The API over ``assistant`` (settings default to the assistant's)."""
+def create_app(
+    assistant: Assistant, settings: Settings | None = None, max_wait: float | None = QUEUE_WAIT_SECONDS
+) -> FastAPI:
+    """The API over ``assistant`` (settings default to the assistant's); a request waits at most
+    ``max_wait`` seconds for a generation slot (None: as long as it takes)."""
     s = settings or assistant.settings
     metrics = Metrics()
-    limiter = Limiter(s.serve_generations, s.serve_queue, metrics.queue)
+    limiter = Limiter(s.serve_generations, s.serve_queue, metrics.queue, max_wait=max_wait)
     created = int(time.time())
-    upload_dir = Path(s.index_dir) / "uploads"
+    uploads = upload_dir(s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -170,7 +191,11 @@ def create_app(assistant: Assistant, settings: Settings | None = None) -> FastAP
     app.state.assistant, app.state.limiter, app.state.metrics = assistant, limiter, metrics
     _error_handlers(app)
     app.add_middleware(
-        Guard, metrics=metrics, api_key=s.api_key, upload_limit=s.max_file_bytes + FORM_OVERHEAD
+        Guard,
+        metrics=metrics,
+        api_key=s.api_key,
+        upload_limit=s.max_file_bytes + FORM_OVERHEAD,
+        origins=s.cors_origin_list,
     )
     if s.cors_origin_list:
         app.add_middleware(
@@ -183,7 +208,7 @@ def create_app(assistant: Assistant, settings: Settings | None = None) -> FastAP
 
     async def acquire() -> Slot:
         try:
-            return await run_in_threadpool(limiter.acquire)
+            return await limiter.wait()  # on the event loop: waiting holds no worker thread
         except Busy as exc:
             metrics.rejected.labels(str(exc.status)).inc()
             type_ = "rate_limit_exceeded" if exc.status == 429 else "server_error"
@@ -265,34 +290,29 @@ def create_app(assistant: Assistant, settings: Settings | None = None) -> FastAP
     @v1.get("/sources/{name:path}")
     def source(name: str) -> dict[str, Any]:
         """One article's record and its text (a citation's ``quote`` is ``text[start:end]``)."""
-        found = _resolve(assistant, name)
-        record = assistant.store.articles()[found]
+        found = assistant.resolve_source(name)
+        record = assistant.store.articles().get(found)
+        if record is None:  # removed since it was resolved
+            raise NotFoundError(f"no article {name!r} in the index (see `rag sources`)")
         return asdict(record) | {"text": assistant.article_text(found)}
 
     @v1.post("/sources")
     async def upload(files: list[UploadFile] = File(..., description=".txt .md .html .pdf files")) -> dict:
         """Store the files under safe names in the index's upload folder and ingest them one by one; a
-        result per file (added, updated, unchanged, skipped)."""
-        for f in files:
-            if f.size is not None and f.size > s.max_file_bytes:
-                raise ApiError(
-                    413, f"{f.filename}: {too_large(f.size, s.max_file_bytes)}", code="file_too_large"
-                )
-        return await run_in_threadpool(_ingest_uploads, assistant, files, upload_dir, s.max_file_bytes)
+        result per file (added, updated, unchanged, skipped: a wrong type or a file over RAG_MAX_FILE_MB)."""
+        return await run_in_threadpool(_ingest_uploads, assistant, files, uploads, s.max_file_bytes)
 
     @v1.delete("/sources/{name:path}")
     def remove(name: str) -> dict[str, Any]:
         """``Assistant.remove`` (and the uploaded file, when the API or the chat page stored it)."""
-        record = assistant.remove(_resolve(assistant, name))
-        uploaded = Path(record.source)
-        if uploaded.parent.resolve() == upload_dir.resolve():
-            uploaded.unlink(missing_ok=True)
+        record = assistant.remove(assistant.resolve_source(name))
+        remove_uploaded(record.source, uploads)
         return {"removed": asdict(record)}
 
     app.include_router(v1)
 
     @app.get("/healthz")
-    def healthz() -> JSONResponse:
+    async def healthz() -> JSONResponse:  # on the event loop: answers even when every thread is busy
         body = {
             "status": "shutting down" if limiter.closed else "ok",
             "generations_active": limiter.active,
@@ -301,7 +321,7 @@ def create_app(assistant: Assistant, settings: Settings | None = None) -> FastAP
         return JSONResponse(body, 503 if limiter.closed else 200)
 
     @app.get("/metrics")
-    def prometheus() -> Response:
+    async def prometheus() -> Response:
         content, media_type = metrics.text()
         return Response(content, media_type=media_type)
 
@@ -326,13 +346,6 @@ def _check_question(text: str, what: str) -> str:
     return text
 
 
-def _resolve(assistant: Assistant, name: str) -> str:
-    try:
-        return assistant.resolve_source(name)
-    except StoreError as exc:
-        raise ApiError(404, str(exc), code="source_not_found") from None
-
-
 async def _stream(
     assistant: Assistant,
     metrics: Metrics,
@@ -342,21 +355,32 @@ async def _stream(
     options: dict[str, Any],
     model: str,
 ) -> AsyncIterator[str]:
-    """The SSE events of one streamed answer; the slot is released however the stream ends."""
+    """The SSE events of one streamed answer: a keep-alive comment every ``KEEPALIVE_SECONDS`` while the
+    model writes (from the first token on, and before it). The slot is released however the stream ends;
+    a stream cut off before its end (the client went away) is counted."""
     cid, created = oa.completion_id(), int(time.time())
     pieces: Any = None  # the answer stage's generator (closed at the end)
+    pending: asyncio.Future[Any] | None = None  # the next piece, being computed on a worker thread
+    finished = False
     try:
         try:
             yield oa.sse(oa.chunk(cid, created, model, role=True, content=""))
             pieces = assistant.ask_stream(question, history, **options)
             answer: Any = None
             beat = time.monotonic()
-            while (item := await run_in_threadpool(next, pieces, _END)) is not _END:
-                if isinstance(item, str):
-                    if time.monotonic() - beat > KEEPALIVE_SECONDS:
-                        beat = time.monotonic()
-                        yield oa.SSE_KEEPALIVE
-                else:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(run_in_threadpool(next, pieces, _END))
+                left = KEEPALIVE_SECONDS - (time.monotonic() - beat)
+                done, _ = await asyncio.wait({pending}, timeout=max(0.0, left))
+                if not done:
+                    beat = time.monotonic()
+                    yield oa.SSE_KEEPALIVE
+                    continue
+                item, pending = pending.result(), None
+                if item is _END:
+                    break
+                if not isinstance(item, str):
                     answer = item
             if answer is None:
                 raise RagError("the answer stage ended without an answer")
@@ -368,39 +392,55 @@ async def _stream(
             error = as_api_error(exc)
             yield oa.sse(oa.error_body(error.message, error.type, error.code))
         yield oa.SSE_DONE
+        finished = True
     finally:
-        slot.release()
+        if not finished:
+            metrics.streams_cancelled.inc()
+        _end_stream(pieces, pending, slot)
+
+
+def _end_stream(pieces: Any, pending: asyncio.Future[Any] | None, slot: Slot) -> None:
+    """Close the answer stage and free the slot; when a piece is still being computed on its thread (the
+    stream was cut off meanwhile), once that piece is done (a running generator cannot be closed)."""
+
+    def close(_: object = None) -> None:
+        if pending is not None and pending.done() and not pending.cancelled():
+            pending.exception()  # retrieved: an abandoned piece's failure is not an unhandled error
         if pieces is not None:
             try:
                 pieces.close()  # GeneratorExit through the answer stage: the LLM's lock is let go
             except Exception:
                 log.debug("closing an abandoned answer stream failed", exc_info=True)
+        slot.release()
+
+    if pending is not None and not pending.done():
+        pending.add_done_callback(close)
+    else:
+        close()
 
 
 def _ingest_uploads(
     assistant: Assistant, files: list[UploadFile], folder: Path, max_bytes: int
 ) -> dict[str, Any]:
-    """Copy the uploads (sanitised names; types and sizes checked) into ``folder``, ingest each."""
+    """Copy the uploads (sanitised names) into a temp folder, then save and ingest each as the chat page
+    does (``ingest_uploads``: a wrong type or size is a ``skipped`` line, never a failed request)."""
     rows: list[FileResult] = []
     with tempfile.TemporaryDirectory(prefix="rag-upload-") as tmp:
         paths, originals = [], {}
         for i, f in enumerate(files):
             original = f.filename or "upload"
+            if f.size is not None and f.size > max_bytes:  # not even copied
+                rows.append(FileResult(original, "skipped", too_large(f.size, max_bytes)))
+                continue
             path = Path(tmp) / str(i) / safe_name(original)
             path.parent.mkdir()
             with path.open("wb") as out:
                 shutil.copyfileobj(f.file, out)
-            if path.stat().st_size > max_bytes:
-                raise ApiError(
-                    413, f"{original}: {too_large(path.stat().st_size, max_bytes)}", code="file_too_large"
-                )
             paths.append(str(path))
             originals[path.name] = original
-        saved, rejected, names = save_uploads(paths, folder, max_bytes)
-        rows += [FileResult(originals.get(r.name, r.name), r.result, r.detail) for r in rejected]
-        for target in saved:
-            names[str(target)] = originals.get(names[str(target)], names[str(target)])
-            rows += file_results(assistant.ingest([target], progress=False), names)
+        rows += ingest_uploads(
+            lambda targets: assistant.ingest(targets, progress=False), paths, folder, max_bytes, originals
+        )
     return {"files": [asdict(r) for r in rows]}
 
 
@@ -418,9 +458,11 @@ def as_api_error(exc: BaseException) -> ApiError:
             return ApiError(400, message, code="invalid_request")
         if isinstance(exc, CorpusError):
             return ApiError(400, message, code="unreadable_file")
-        if isinstance(exc, StoreError) and (message.startswith("no article") or "matches several" in message):
+        if isinstance(exc, NotFoundError):
             return ApiError(404, message, code="source_not_found")
-        if isinstance(exc, StoreError) and "is empty" in message:
+        if isinstance(exc, AmbiguousSourceError):
+            return ApiError(409, message, code="ambiguous_source")
+        if isinstance(exc, EmptyIndexError):
             return ApiError(409, message, code="empty_index")
         if isinstance(exc, (ModelError, StoreError, ConfigError)):
             log.warning("%s: %s", type(exc).__name__, message)
@@ -480,9 +522,26 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
+class _BodyTooLarge(Exception):
+    """Raised into the app by ``Guard``'s ``receive`` once a body passes its limit (the 413 replaces the
+    app's answer)."""
+
+
 class Guard:
-    def __init__(self, app: Any, metrics: Metrics, api_key: str, upload_limit: int) -> None:
+    """Times every request for the metrics and refuses, before the app sees it: a wrong Host or Origin
+    without a key (403), a missing or wrong key (401), a body over its limit (413, by Content-Length or
+    counted as it is read, so a chunked body cannot pass)."""
+
+    def __init__(
+        self,
+        app: Any,
+        metrics: Metrics,
+        api_key: str,
+        upload_limit: int,
+        origins: list[str] | tuple[str, ...] = (),
+    ) -> None:
         self.app, self.metrics, self.api_key, self.upload_limit = app, metrics, api_key, upload_limit
+        self.origins = set(origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -490,49 +549,102 @@ class Guard:
             return
         started, status = time.perf_counter(), [500]
         method, path = scope["method"], scope["path"]
+        limit = self._limit(method, path)
+        begun, over, read = [False], [False], [0]
 
-        async def sending(message: Message) -> None:
+        async def forward(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
+                begun[0], status[0] = True, message["status"]
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body"):
                 self._observe(scope, method, status[0], started)
 
-        refusal = self._refusal(scope, method, path)
+        async def sending(message: Message) -> None:
+            if over[0] and not begun[0]:
+                return  # the app's answer to a body cut off: the 413 below replaces it
+            await forward(message)
+
+        async def receiving() -> Message:
+            if over[0]:
+                raise _BodyTooLarge()
+            message = await receive()
+            if message["type"] == "http.request":
+                read[0] += len(message.get("body") or b"")
+                if read[0] > limit:
+                    over[0] = True  # stop reading: the rest of the body is never taken in
+                    raise _BodyTooLarge()
+            return message
+
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        refusal = self._refusal(method, path, headers, limit)
         if refusal is not None:
-            await refusal.response()(scope, receive, sending)
+            await refusal.response()(scope, receive, forward)
             return
         try:
-            await self.app(scope, receive, sending)
+            await self.app(scope, receiving, sending)
         except BaseException:
-            self._observe(scope, method, 500, started)
-            raise
+            if not (over[0] and not begun[0]):
+                self._observe(scope, method, 500, started)
+                raise
+        if over[0] and not begun[0]:
+            await self._too_large(None, limit).response()(scope, receive, forward)
 
-    def _refusal(self, scope: Scope, method: str, path: str) -> ApiError | None:
+    def _limit(self, method: str, path: str) -> int:
+        return self.upload_limit if (method, path) == ("POST", "/v1/sources") else JSON_LIMIT
+
+    def _too_large(self, length: int | None, limit: int) -> ApiError:
+        size = "more than" if length is None else f"{length / 2**20:.1f} MiB >"
+        return ApiError(
+            413,
+            f"the request body is too large: {size} {limit / 2**20:.1f} MiB"
+            + (" (one file of RAG_MAX_FILE_MB per upload request)" if limit == self.upload_limit else ""),
+            code="request_too_large",
+        )
+
+    def _refusal(self, method: str, path: str, headers: dict[str, str], limit: int) -> ApiError | None:
+        if not self.api_key:  # a loopback server: no web page may reach it, by rebinding or cross-origin
+            host = headers.get("host")
+            if host is not None and not local_host(host):
+                return ApiError(
+                    403,
+                    f"the Host {host!r} is not this machine: without RAG_API_KEY the API answers only "
+                    "localhost, 127.0.0.1 and [::1]",
+                    code="forbidden_host",
+                )
+            origin = headers.get("origin")
+            if origin is not None and origin not in self.origins:
+                return ApiError(
+                    403,
+                    f"requests from the web origin {origin!r} are refused: list it in RAG_CORS_ORIGINS",
+                    code="forbidden_origin",
+                )
         if method == "OPTIONS":
             return None
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        if (path.startswith("/v1/") or path == "/metrics") and not bearer_ok(
-            headers.get("authorization"), self.api_key
-        ):
+        guarded = path.startswith("/v1/") or path in ("/metrics", "/openapi.json")
+        if guarded and not bearer_ok(headers.get("authorization"), self.api_key):
             return ApiError(
                 401,
                 "missing or wrong API key: send the header 'Authorization: Bearer <RAG_API_KEY>'",
                 code="invalid_api_key",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        limit = self.upload_limit if (method, path) == ("POST", "/v1/sources") else JSON_LIMIT
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
-            return ApiError(
-                413,
-                f"the request body is too large: {int(length) / 2**20:.1f} MiB > {limit / 2**20:.1f} MiB"
-                + (" (one file of RAG_MAX_FILE_MB per upload request)" if limit == self.upload_limit else ""),
-                code="request_too_large",
-            )
+            return self._too_large(int(length), limit)
         return None
 
     def _observe(self, scope: Scope, method: str, status: int, started: float) -> None:
         route = scope.get("route")
         name = getattr(route, "path", None) or "unmatched"
         self.metrics.observe(method, name, status, time.perf_counter() - started)
+
+
+def local_host(host: str) -> bool:
+    """Whether a ``Host`` header names this machine: localhost, 127.0.0.1 or [::1], with any port."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name, _, rest = host.partition("]")
+        name, port = name + "]", rest.removeprefix(":")
+    else:
+        name, _, port = host.partition(":")
+    return name in LOCAL_HOSTS and (not port or port.isdigit())

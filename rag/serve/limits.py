@@ -1,17 +1,26 @@
 """A bounded line in front of the answer generator: at most ``generations`` answers are written at once, at
-most ``waiting`` requests wait for a slot, and any request beyond that is turned away at once with a
-``Retry-After`` estimate (429), as is every request once the server is shutting down (503). Thread-based:
-the API's request handlers run in worker threads and the local LLM answers one request at a time."""
+most ``waiting`` requests wait for a slot (each at most ``max_wait`` seconds, then 503), and any request
+beyond that is turned away at once with a ``Retry-After`` estimate (429), as is every request once the
+server is shutting down (503).
+
+Waiting never holds a thread: the API awaits ``Limiter.wait()`` on the event loop (a future woken by the
+release), so the worker threads stay free for the generations themselves. ``acquire()`` is the blocking
+twin for plain threads. A released slot is handed straight to the first in line (first come, first served).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
+from rag.errors import ServiceError
 
-class Busy(Exception):
+
+class Busy(ServiceError):
     """No slot and no room to wait: answer ``status`` with ``Retry-After: retry_after`` seconds."""
 
     def __init__(self, message: str, status: int, retry_after: int) -> None:
@@ -42,9 +51,32 @@ class Slot:
         self.release()
 
 
+class _Waiter:
+    """One place in the line: woken (from any thread) when granted a slot or when the line closes."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.granted = False
+        self.loop = loop
+        self.future: asyncio.Future[None] | None = loop.create_future() if loop is not None else None
+        self.event = threading.Event()
+
+    def wake(self) -> None:
+        self.event.set()
+        if self.loop is not None:
+            try:
+                self.loop.call_soon_threadsafe(self._resolve)
+            except RuntimeError:  # the loop is closed: nobody awaits any more
+                pass
+
+    def _resolve(self) -> None:
+        if self.future is not None and not self.future.done():
+            self.future.set_result(None)
+
+
 class Limiter:
-    """``generations`` slots and a line of ``waiting`` places. ``acquire()`` returns a ``Slot`` or raises
-    ``Busy``; ``on_change(active, waiting)`` is told every change (the queue-depth gauges)."""
+    """``generations`` slots and a line of ``waiting`` places. ``await wait()`` (or the blocking
+    ``acquire()``) returns a ``Slot`` or raises ``Busy``; ``on_change(active, waiting)`` is told every change
+    (the queue-depth gauges)."""
 
     def __init__(
         self,
@@ -62,7 +94,8 @@ class Limiter:
         self.waiting = 0
         self.closed = False
         self._seconds = 5.0  # running mean of a generation's duration (for Retry-After); a first guess
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()  # re-entrant: a Slot dropped (``__del__``) while it is held
+        self._line: deque[_Waiter] = deque()
         self._on_change = on_change or (lambda active, waiting: None)
 
     def retry_after(self) -> int:
@@ -71,47 +104,87 @@ class Limiter:
         return max(1, min(300, math.ceil(ahead * self._seconds)))
 
     def acquire(self) -> Slot:
-        with self._cond:
+        """A slot, waiting on this thread (at most ``max_wait`` seconds)."""
+        got = self._enter(None)
+        if isinstance(got, Slot):
+            return got
+        got.event.wait(self.max_wait)
+        return self._settle(got)
+
+    async def wait(self) -> Slot:
+        """A slot, waiting on the event loop (at most ``max_wait`` seconds); no thread is held."""
+        got = self._enter(asyncio.get_running_loop())
+        if isinstance(got, Slot):
+            return got
+        assert got.future is not None
+        try:
+            await asyncio.wait_for(asyncio.shield(got.future), self.max_wait)
+        except TimeoutError:
+            pass
+        except BaseException:  # cancelled (the client went away): give back a slot granted meanwhile
+            try:
+                self._settle(got).release()
+            except Busy:
+                pass
+            raise
+        return self._settle(got)
+
+    def _enter(self, loop: asyncio.AbstractEventLoop | None) -> Slot | _Waiter:
+        with self._lock:
             if self.closed:
                 raise Busy("the server is shutting down", 503, 5)
-            if self.active >= self.generations:
-                if self.waiting >= self.max_waiting:
-                    raise Busy(
-                        f"too many requests: {self.active} answer(s) being written and {self.waiting} "
-                        "waiting (RAG_SERVE_GENERATIONS, RAG_SERVE_QUEUE); retry later",
-                        429,
-                        self.retry_after(),
-                    )
-                self.waiting += 1
+            if self.active < self.generations and not self._line:
+                self.active += 1
                 self._changed()
-                deadline = None if self.max_wait is None else time.monotonic() + self.max_wait
-                try:
-                    while self.active >= self.generations and not self.closed:
-                        left = None if deadline is None else deadline - time.monotonic()
-                        if left is not None and left <= 0:
-                            raise Busy("timed out waiting for a free answer slot", 503, self.retry_after())
-                        self._cond.wait(left)
-                finally:
-                    self.waiting -= 1
-                    self._changed()
-                if self.closed:
-                    raise Busy("the server is shutting down", 503, 5)
-            self.active += 1
+                return Slot(self)
+            if self.waiting >= self.max_waiting:
+                raise Busy(
+                    f"too many requests: {self.active} answer(s) being written and {self.waiting} "
+                    "waiting (RAG_SERVE_GENERATIONS, RAG_SERVE_QUEUE); retry later",
+                    429,
+                    self.retry_after(),
+                )
+            waiter = _Waiter(loop)
+            self._line.append(waiter)
+            self.waiting += 1
             self._changed()
-            return Slot(self)
+            return waiter
+
+    def _settle(self, waiter: _Waiter) -> Slot:
+        """The waiter's slot when it was granted one; else it leaves the line with ``Busy``."""
+        with self._lock:
+            if waiter.granted:
+                return Slot(self)
+            if waiter in self._line:
+                self._line.remove(waiter)
+                self.waiting -= 1
+                self._changed()
+            if self.closed:
+                raise Busy("the server is shutting down", 503, 5)
+            raise Busy(
+                f"timed out after {self.max_wait:g} s waiting for a free answer slot; retry later",
+                503,
+                self.retry_after(),
+            )
 
     def _release(self, seconds: float) -> None:
-        with self._cond:
-            self.active -= 1
+        with self._lock:
             self._seconds = 0.8 * self._seconds + 0.2 * seconds
+            if self._line and not self.closed:  # hand the slot to the first in line
+                waiter = self._line.popleft()
+                self.waiting -= 1
+                waiter.granted = True
+                waiter.wake()
+            else:
+                self.active -= 1
             self._changed()
-            self._cond.notify()
 
     def close(self) -> None:
         """Turn away every later request and wake the waiting ones (503)."""
-        with self._cond:
+        with self._lock:
             self.closed = True
-            self._cond.notify_all()
+            for waiter in self._line:
+                waiter.wake()
 
     def _changed(self) -> None:
         self._on_change(self.active, self.waiting)

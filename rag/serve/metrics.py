@@ -1,5 +1,6 @@
 """Prometheus metrics of one API app, in a registry of its own (two apps in one process never collide):
-requests by route and status, latency by route, refusals, requests turned away, and the generation line."""
+requests by route and status, latency by route, refusals, requests turned away, streams cut off,
+and the generation line."""
 
 from __future__ import annotations
 
@@ -37,6 +38,11 @@ class Metrics:
             "rag_rejected_total",
             "requests turned away by the generation line, by status",
             ["status"],
+            registry=r,
+        )
+        self.streams_cancelled = Counter(
+            "rag_streams_cancelled_total",
+            "streamed answers cut off before their end (the client went away)",
             registry=r,
         )
         self.active = Gauge("rag_generations_active", "answers being written now", registry=r)

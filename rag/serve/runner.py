@@ -36,6 +36,13 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def url_of(host: str, port: int) -> str:
+    """The base URL of a server on ``host``:``port`` (an IPv6 address in brackets)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 def _server(app: Any, quiet: bool) -> Any:
     import uvicorn
 
@@ -55,29 +62,36 @@ def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 8080, annou
 
     check_bind(host, assistant.settings.api_key)
     sock = listen(host, port)
-    log.info("loading models ...")
-    assistant.warm()
-    server = _server(create_app(assistant), quiet=False)
-    if announce is not None:
-        announce(f"http://{host}:{sock.getsockname()[1]}")
-    server.run(sockets=[sock])
+    try:
+        log.info("loading models ...")
+        assistant.warm()
+        server = _server(create_app(assistant), quiet=False)
+        if announce is not None:
+            announce(url_of(host, sock.getsockname()[1]))
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 @contextmanager
 def running(app: Any, host: str = "127.0.0.1", port: int = 0, quiet: bool = True) -> Iterator[str]:
     """Serve ``app`` on a thread for the ``with`` block; yields its base URL (a free port when 0)."""
     sock = listen(host, port)
-    server = _server(app, quiet)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="rag-serve")
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise ConfigError("the API server did not start")
-        time.sleep(0.02)
     try:
-        yield f"http://{host}:{sock.getsockname()[1]}"
+        server = _server(app, quiet)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="rag-serve"
+        )
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not server.started:
+                if not thread.is_alive() or time.monotonic() > deadline:
+                    raise ConfigError("the API server did not start")
+                time.sleep(0.02)
+            yield url_of(host, sock.getsockname()[1])
+        finally:
+            server.should_exit = True
+            thread.join(15)
     finally:
-        server.should_exit = True
-        thread.join(15)
         sock.close()

@@ -27,7 +27,7 @@ from rag.ui.render import (
     streaming_html,
 )
 from rag.ui.session import ChatSession, ask_options
-from rag.ui.uploads import FileResult, file_results, save_uploads
+from rag.ui.uploads import FileResult, ingest_uploads, remove_uploaded, upload_dir
 
 if TYPE_CHECKING:
     from rag.api import Assistant
@@ -53,7 +53,7 @@ class ChatPage:
 
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
-        self.upload_dir = assistant.settings.index_dir / "uploads"
+        self.upload_dir = upload_dir(assistant.settings)
 
     # chat
     def respond(
@@ -197,20 +197,23 @@ class ChatPage:
         """Store and ingest the uploaded files one by one; a result line per file, then the new corpus."""
         paths = [getattr(f, "name", f) for f in files or []]
         rows: list[FileResult] = []
+
+        def step(done: int, total: int, what: str) -> None:
+            if progress is not None:
+                progress((done, total), desc=what, unit="files")
+
         if not paths:
             rows.append(FileResult("", "skipped", "choose one or more files first"))
         else:
             try:
-                saved, rejected, names = save_uploads(
-                    paths, self.upload_dir, self.assistant.settings.max_file_bytes
+                ingest_uploads(
+                    lambda targets: self.assistant.ingest(targets, progress=False),
+                    paths,
+                    self.upload_dir,
+                    self.assistant.settings.max_file_bytes,
+                    step=step,
+                    rows=rows,
                 )
-                rows.extend(rejected)
-                for i, path in enumerate(saved):
-                    if progress is not None:
-                        progress((i, len(saved)), desc=f"ingesting {names[str(path)]}", unit="files")
-                    rows.extend(file_results(self.assistant.ingest([path], progress=False), names))
-                    if progress is not None:
-                        progress((i + 1, len(saved)), desc=f"ingested {names[str(path)]}", unit="files")
             except RagError as exc:
                 rows.append(FileResult("", "error", str(exc)))
             except OSError as exc:
@@ -224,9 +227,7 @@ class ChatPage:
         else:
             try:
                 record = self.assistant.remove(source)
-                uploaded = Path(record.source)
-                if uploaded.parent.resolve() == self.upload_dir.resolve():
-                    uploaded.unlink(missing_ok=True)
+                remove_uploaded(record.source, self.upload_dir)
                 message = f"Removed {record.source} ({record.chunk_count} chunks)."
             except RagError as exc:
                 message = f"Could not remove {source}: {exc}"

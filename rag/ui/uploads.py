@@ -3,6 +3,26 @@ here for the chat page."""
 
 from __future__ import annotations
 
-from rag.ingest.uploads import MAX_NAME_CHARS, FileResult, file_results, safe_name, save_uploads, too_large
+from rag.ingest.uploads import (
+    MAX_NAME_CHARS,
+    FileResult,
+    file_results,
+    ingest_uploads,
+    remove_uploaded,
+    safe_name,
+    save_uploads,
+    too_large,
+    upload_dir,
+)
 
-__all__ = ["MAX_NAME_CHARS", "FileResult", "file_results", "safe_name", "save_uploads", "too_large"]
+__all__ = [
+    "MAX_NAME_CHARS",
+    "FileResult",
+    "file_results",
+    "ingest_uploads",
+    "remove_uploaded",
+    "safe_name",
+    "save_uploads",
+    "too_large",
+    "upload_dir",
+]
