@@ -26,6 +26,7 @@ import numpy as np
 from rag.errors import ConfigError, NotFoundError, StoreError
 from rag.index.client import _REINDEX_HINT, _Shared, _translated, chroma_dir
 from rag.index.filters import Filters
+from rag.index.locks import file_lock
 from rag.index.records import (
     RECORD_FIELDS,
     ArticleRecord,
@@ -315,6 +316,19 @@ class Store:
         with self.writer.active(self._beat, self._finish, self._drop_beat) as writer:
             yield writer
 
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Embedded store: one write at a time across the processes and threads sharing the folder
+        (``<index>/write.lock``), each starting from the latest revision. Chroma's embedded files have one
+        writer's view at a time: two processes writing at once could each persist a vector index that lacks
+        the other's vectors. A server serialises writes itself (no lock there: ``rag.index.writers``)."""
+        if self._url:
+            yield
+            return
+        with file_lock(self.index_dir / "write.lock", f"writing to {self.index_dir}", level=logging.DEBUG):
+            self.revision()  # reopens the client when another process wrote since
+            yield
+
     def _beat(self) -> None:
         writer = self.writer
         with self._use(), _translated(f"storing the heartbeat of writer {writer.id}"):
@@ -326,7 +340,7 @@ class Store:
             self._writers.delete(ids=[self.writer.id])
 
     def _finish(self, written: set[str]) -> None:
-        with self._use(), _translated("tidying the articles this ingest wrote"):
+        with self._exclusive(), self._use(), _translated("tidying the articles this ingest wrote"):
             plan, _ = self._tidy(sorted(written))
             if plan.count:
                 self._touch()
@@ -366,6 +380,7 @@ class Store:
         with (
             self.writing(),
             writer.writing(ids),
+            self._exclusive(),
             self._use(),
             _translated(f"writing {len(items)} article(s) ({items[0][0].source}...)"),
         ):
@@ -513,7 +528,7 @@ class Store:
         # another machine may be ingesting the same file now, and a manifest it writes after ours went
         # keeps its chunks, the live writer's and every exact span of it; the story document goes only
         # when no manifest is there then: ``rag.index.writers``)
-        with self.writing(), self._use(), _translated(f"removing {source}"):
+        with self.writing(), self._exclusive(), self._use(), _translated(f"removing {source}"):
             self._articles.delete(ids=[record.article_id])
             self._tidy([record.article_id], own=False)
             self._touch()
@@ -522,7 +537,7 @@ class Store:
     def repair(self) -> Repair:
         """Delete chunks that no manifest and no live writer needs (left by an interrupted ingest, or by a
         writer that lost a race on one file), and find articles short of chunks."""
-        with self._use(), _translated("checking for interrupted ingests"):
+        with self._exclusive(), self._use(), _translated("checking for interrupted ingests"):
             plan, short = self._tidy(None)
             if plan.count:
                 self._touch()
