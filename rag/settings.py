@@ -7,6 +7,7 @@ the API and CLI override single values. A bad value raises ``ConfigError`` namin
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -213,6 +214,18 @@ class Settings:
             if values.get(key) is not None:
                 values[key] = Path(values[key]).expanduser()
         return cls(**values)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address or host name stays on this machine: ``localhost`` or a loopback IP (``[::1]``
+    brackets allowed). The page and the HTTP API refuse other binds without credentials."""
+    host = host.strip().lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _parse(f: dataclasses.Field, raw: str) -> Any:

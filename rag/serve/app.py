@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.answer.answerer import MAX_QUESTION_CHARS
+from rag.answer.answerer import check_question
 from rag.errors import (
     AmbiguousSourceError,
     ConfigError,
@@ -58,7 +58,7 @@ from rag.errors import (
 )
 from rag.ingest.uploads import FileResult, ingest_uploads, remove_uploaded, safe_name, too_large, upload_dir
 from rag.serve import openai_format as oa
-from rag.serve.auth import bearer_ok
+from rag.serve.auth import bearer_ok, is_loopback
 from rag.serve.limits import Busy, Limiter, Slot
 from rag.serve.metrics import Metrics
 
@@ -72,7 +72,6 @@ JSON_LIMIT = 1024 * 1024  # bytes of a JSON request body
 FORM_OVERHEAD = 1024 * 1024  # bytes an upload request may carry beyond one file of RAG_MAX_FILE_MB
 KEEPALIVE_SECONDS = 2.0  # an SSE comment at least this often while the answer is being written
 QUEUE_WAIT_SECONDS = 60.0  # the longest a request waits in the line for a generation slot (then 503)
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")  # the Host names a key-less (loopback) server answers
 FILTER_KEYS = ("language", "source", "outlet", "since", "until")
 _END = object()
 
@@ -338,12 +337,12 @@ def _known_model(model: str) -> None:
 
 
 def _check_question(text: str, what: str) -> str:
-    text = (text or "").strip()
-    if not text:
-        raise ApiError(400, f"{what} is empty: ask a question", code="empty_question")
-    if len(text) > MAX_QUESTION_CHARS:
-        raise ApiError(400, f"{what} is too long ({len(text)} characters, at most {MAX_QUESTION_CHARS})")
-    return text
+    """``check_question``'s rules (empty, too long), its error naming ``what`` of the request was wrong."""
+    try:
+        return check_question(text)
+    except QueryError as exc:
+        code = "invalid_request" if (text or "").strip() else "empty_question"
+        raise ApiError(400, f"{what}: {exc}", code=code) from exc
 
 
 async def _stream(
@@ -640,11 +639,11 @@ class Guard:
 
 
 def local_host(host: str) -> bool:
-    """Whether a ``Host`` header names this machine: localhost, 127.0.0.1 or [::1], with any port."""
-    host = host.strip().lower()
+    """Whether a ``Host`` header names this machine (``is_loopback``), with any port."""
+    host = host.strip()
     if host.startswith("["):
         name, _, rest = host.partition("]")
         name, port = name + "]", rest.removeprefix(":")
     else:
         name, _, port = host.partition(":")
-    return name in LOCAL_HOSTS and (not port or port.isdigit())
+    return is_loopback(name) and (not port or port.isdigit())

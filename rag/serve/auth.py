@@ -4,18 +4,11 @@ and with a key every ``/v1`` route (and ``/metrics``) wants ``Authorization: Bea
 from __future__ import annotations
 
 import hmac
-import ipaddress
 
 from rag.errors import ConfigError
+from rag.settings import is_loopback
 
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+__all__ = ["bearer_ok", "check_bind", "is_loopback"]
 
 
 def check_bind(host: str, api_key: str) -> None:

@@ -8,7 +8,6 @@ Errors become plain messages, never tracebacks.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError, QueryError, RagError
+from rag.settings import is_loopback
 from rag.ui.compare_render import comparison_html
 from rag.ui.render import (
     answer_html,
@@ -240,7 +240,7 @@ def check_bind(host: str, user: str, password: str) -> tuple[str, str] | None:
         return (user, password)
     if user or password:
         raise ConfigError("set both RAG_CHAT_USER and RAG_CHAT_PASSWORD, or neither")
-    if not _loopback(host):
+    if not is_loopback(host):
         raise ConfigError(
             f"binding {host} exposes the page beyond this machine: set RAG_CHAT_USER and "
             "RAG_CHAT_PASSWORD, or use --host 127.0.0.1"
@@ -254,12 +254,3 @@ def _failure(exc: Exception, doing: str, lead: str = "") -> str:
         return error_html(lead + str(exc))
     log.error("%s failed", doing, exc_info=exc)
     return error_html(f"{lead}unexpected error ({type(exc).__name__}); see the server log")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
