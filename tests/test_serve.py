@@ -5,6 +5,7 @@ schemathesis fuzz of the OpenAPI schema with a fast stand-in LLM."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -86,31 +87,34 @@ def test_the_last_user_message_is_the_question_and_earlier_turns_the_history():
 def test_the_line_serves_waits_and_turns_away_then_closes():
     changes = []
     limiter = Limiter(1, 1, lambda active, waiting: changes.append((active, waiting)))
-    first = limiter.acquire()
-    got = []
-    waiter = threading.Thread(target=lambda: got.append(limiter.acquire()))
-    waiter.start()
-    while limiter.waiting == 0:
-        time.sleep(0.01)
-    with pytest.raises(Busy) as full:
-        limiter.acquire()
-    assert full.value.status == 429 and full.value.retry_after >= 1 and "RAG_SERVE_QUEUE" in str(full.value)
-    first.release()
-    first.release()  # idempotent
-    waiter.join(5)
-    assert len(got) == 1 and limiter.active == 1 and limiter.waiting == 0
-    got[0].release()
-    assert changes[-1] == (0, 0) and (1, 1) in changes
-    limiter.close()
-    with pytest.raises(Busy) as closed:
-        limiter.acquire()
-    assert closed.value.status == 503
+
+    async def line():
+        first = await limiter.wait()
+        waiter = asyncio.ensure_future(limiter.wait())
+        while limiter.waiting == 0:
+            await asyncio.sleep(0.01)
+        with pytest.raises(Busy) as full:
+            await limiter.wait()
+        assert full.value.status == 429 and full.value.retry_after >= 1
+        assert "RAG_SERVE_QUEUE" in str(full.value)
+        threading.Thread(target=first.release).start()  # released from a worker thread, as the API does
+        second = await asyncio.wait_for(waiter, 5)
+        first.release()  # idempotent
+        assert limiter.active == 1 and limiter.waiting == 0
+        second.release()
+        assert changes[-1] == (0, 0) and (1, 1) in changes
+        limiter.close()
+        with pytest.raises(Busy) as closed:
+            await limiter.wait()
+        assert closed.value.status == 503
+
+    asyncio.run(line())
 
 
 def test_a_dropped_slot_is_given_back():
     limiter = Limiter(1, 0)
-    limiter.acquire()  # never released by hand: dropped at once
-    limiter.acquire().release()
+    asyncio.run(limiter.wait())  # never released by hand: dropped at once
+    asyncio.run(limiter.wait()).release()
     assert limiter.active == 0
 
 
@@ -279,7 +283,7 @@ def test_the_key_guards_v1_and_metrics_but_not_healthz(tmp_path):
 
 def test_a_full_line_answers_429_with_retry_after_and_metrics_count_it(tmp_path):
     client, _ = fake_client(tmp_path, serve_generations=1, serve_queue=0)
-    held = client.app.state.limiter.acquire()
+    held = asyncio.run(client.app.state.limiter.wait())
     busy = client.post("/v1/chat/completions", json=chat())
     stream = client.post("/v1/chat/completions", json=chat(stream=True))
     held.release()
@@ -564,14 +568,12 @@ class UploadingAssistant(FakeAssistant):
 
 
 def test_waiting_is_async_and_bounded_and_the_errors_are_rag_errors():
-    import asyncio
-
     from rag.errors import RagError
     from rag.serve.app import ApiError
 
     assert issubclass(Busy, RagError) and issubclass(ApiError, RagError)
     limiter = Limiter(1, 5, max_wait=0.1)
-    held = limiter.acquire()
+    held = asyncio.run(limiter.wait())
 
     async def two():
         with pytest.raises(Busy) as late:

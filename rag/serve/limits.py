@@ -4,8 +4,8 @@ beyond that is turned away at once with a ``Retry-After`` estimate (429), as is 
 server is shutting down (503).
 
 Waiting never holds a thread: the API awaits ``Limiter.wait()`` on the event loop (a future woken by the
-release), so the worker threads stay free for the generations themselves. ``acquire()`` is the blocking
-twin for plain threads. A released slot is handed straight to the first in line (first come, first served).
+release), so the worker threads stay free for the generations themselves. A slot may be released from any
+thread; it is handed straight to the first in line (first come, first served).
 """
 
 from __future__ import annotations
@@ -54,28 +54,25 @@ class Slot:
 class _Waiter:
     """One place in the line: woken (from any thread) when granted a slot or when the line closes."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.granted = False
         self.loop = loop
-        self.future: asyncio.Future[None] | None = loop.create_future() if loop is not None else None
-        self.event = threading.Event()
+        self.future: asyncio.Future[None] = loop.create_future()
 
     def wake(self) -> None:
-        self.event.set()
-        if self.loop is not None:
-            try:
-                self.loop.call_soon_threadsafe(self._resolve)
-            except RuntimeError:  # the loop is closed: nobody awaits any more
-                pass
+        try:
+            self.loop.call_soon_threadsafe(self._resolve)
+        except RuntimeError:  # the loop is closed: nobody awaits any more
+            pass
 
     def _resolve(self) -> None:
-        if self.future is not None and not self.future.done():
+        if not self.future.done():
             self.future.set_result(None)
 
 
 class Limiter:
-    """``generations`` slots and a line of ``waiting`` places. ``await wait()`` (or the blocking
-    ``acquire()``) returns a ``Slot`` or raises ``Busy``; ``on_change(active, waiting)`` is told every change
+    """``generations`` slots and a line of ``waiting`` places. ``await wait()`` returns a ``Slot`` or raises
+    ``Busy``; ``on_change(active, waiting)`` is told every change
     (the queue-depth gauges)."""
 
     def __init__(
@@ -103,20 +100,11 @@ class Limiter:
         ahead = (self.waiting + self.active) / self.generations
         return max(1, min(300, math.ceil(ahead * self._seconds)))
 
-    def acquire(self) -> Slot:
-        """A slot, waiting on this thread (at most ``max_wait`` seconds)."""
-        got = self._enter(None)
-        if isinstance(got, Slot):
-            return got
-        got.event.wait(self.max_wait)
-        return self._settle(got)
-
     async def wait(self) -> Slot:
         """A slot, waiting on the event loop (at most ``max_wait`` seconds); no thread is held."""
         got = self._enter(asyncio.get_running_loop())
         if isinstance(got, Slot):
             return got
-        assert got.future is not None
         try:
             await asyncio.wait_for(asyncio.shield(got.future), self.max_wait)
         except TimeoutError:
@@ -129,7 +117,7 @@ class Limiter:
             raise
         return self._settle(got)
 
-    def _enter(self, loop: asyncio.AbstractEventLoop | None) -> Slot | _Waiter:
+    def _enter(self, loop: asyncio.AbstractEventLoop) -> Slot | _Waiter:
         with self._lock:
             if self.closed:
                 raise Busy("the server is shutting down", 503, 5)
