@@ -19,7 +19,7 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -54,6 +54,19 @@ from rag.ingest.corpus import Article
 log = logging.getLogger(__name__)
 
 PAGE = 2000  # records per Chroma call
+T = TypeVar("T")
+
+
+def _pages(collection: Any, include: list[str]) -> Iterator[dict[str, Any]]:
+    """Every record of a Chroma ``collection``, as ``get`` results of ``PAGE`` records each."""
+    for offset in range(0, int(collection.count()), PAGE):
+        yield collection.get(include=include, limit=PAGE, offset=offset)
+
+
+def _batches(items: Sequence[T]) -> Iterator[list[T]]:
+    """``items`` in lists of at most ``PAGE`` (one Chroma call each)."""
+    for offset in range(0, len(items), PAGE):
+        yield list(items[offset : offset + PAGE])
 
 
 NO_FILTERS = Filters()
@@ -172,8 +185,7 @@ class Store:
         """Manifest of every completely ingested article, by source."""
         records: dict[str, ArticleRecord] = {}
         with self._use(), _translated("listing articles"):
-            for offset in range(0, int(self._articles.count()), PAGE):
-                got = self._articles.get(include=["metadatas"], limit=PAGE, offset=offset)
+            for got in _pages(self._articles, ["metadatas"]):
                 for meta in got["metadatas"]:
                     record = ArticleRecord(**{k: meta[k] for k in RECORD_FIELDS if meta.get(k) is not None})
                     records[record.source] = record
@@ -228,8 +240,7 @@ class Store:
         """Every chunk (for the lexical index), in a stable order."""
         chunks: list[Chunk] = []
         with self._use(), _translated("reading chunks"):
-            for offset in range(0, self.count(), PAGE):
-                got = self._chunks.get(include=["documents", "metadatas"], limit=PAGE, offset=offset)
+            for got in _pages(self._chunks, ["documents", "metadatas"]):
                 chunks.extend(
                     to_chunk(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
                 )
@@ -239,8 +250,8 @@ class Store:
         """Stored vectors of the given chunk ids."""
         found: dict[str, np.ndarray] = {}
         with self._use(), _translated("reading vectors"):
-            for offset in range(0, len(ids), PAGE):
-                got = self._chunks.get(ids=list(ids[offset : offset + PAGE]), include=["embeddings"])
+            for batch in _batches(ids):
+                got = self._chunks.get(ids=batch, include=["embeddings"])
                 found.update(
                     (i, np.asarray(v, dtype=np.float32)) for i, v in zip(got["ids"], got["embeddings"])
                 )
@@ -409,8 +420,7 @@ class Store:
             self._touch()
 
     def _upsert_chunks(self, records: Sequence[tuple[str, list[float], dict[str, Any], str]]) -> None:
-        for offset in range(0, len(records), PAGE):
-            page = records[offset : offset + PAGE]
+        for page in _batches(records):
             self._chunks.upsert(
                 ids=[r[0] for r in page],
                 embeddings=[r[1] for r in page],
@@ -422,8 +432,8 @@ class Store:
         """Upsert again any chunk of ``records`` that is not stored (a tidy of another writer took it in
         the instant between its listing and its delete: ``rag.index.writers``)."""
         found: set[str] = set()
-        for offset in range(0, len(records), PAGE):
-            got = self._chunks.get(ids=[r[0] for r in records[offset : offset + PAGE]], include=[])
+        for page in _batches(records):
+            got = self._chunks.get(ids=[r[0] for r in page], include=[])
             found.update(got["ids"])
         missing = [r for r in records if r[0] not in found]
         if missing:
@@ -446,17 +456,14 @@ class Store:
         listed: list[Listed] = []
         docs: dict[str, str] = {}
         if articles is None:
-            for offset in range(0, self.count(), PAGE):
-                got = self._chunks.get(include=["metadatas"], limit=PAGE, offset=offset)
+            for got in _pages(self._chunks, ["metadatas"]):
                 listed.extend(Listed.of(i, m) for i, m in zip(got["ids"], got["metadatas"]))
-            for offset in range(0, int(self._documents.count()), PAGE):
-                got = self._documents.get(include=["metadatas"], limit=PAGE, offset=offset)
+            for got in _pages(self._documents, ["metadatas"]):
                 docs.update(
                     (i, str((m or {}).get("writer", ""))) for i, m in zip(got["ids"], got["metadatas"])
                 )
             return listed, docs
-        for offset in range(0, len(articles), PAGE):
-            page = list(articles[offset : offset + PAGE])
+        for page in _batches(articles):
             got = self._chunks.get(where={"article_id": {"$in": page}}, include=["metadatas"])
             listed.extend(Listed.of(i, m) for i, m in zip(got["ids"], got["metadatas"]))
             got = self._documents.get(ids=page, include=["metadatas"])
@@ -467,12 +474,11 @@ class Store:
         """Manifest metadata by article id, of ``articles`` (of all: None)."""
         found: dict[str, dict[str, Any]] = {}
         if articles is None:
-            for offset in range(0, int(self._articles.count()), PAGE):
-                got = self._articles.get(include=["metadatas"], limit=PAGE, offset=offset)
+            for got in _pages(self._articles, ["metadatas"]):
                 found.update(zip(got["ids"], got["metadatas"]))
             return found
-        for offset in range(0, len(articles), PAGE):
-            got = self._articles.get(ids=list(articles[offset : offset + PAGE]), include=["metadatas"])
+        for batch in _batches(articles):
+            got = self._articles.get(ids=batch, include=["metadatas"])
             found.update(zip(got["ids"], got["metadatas"]))
         return found
 
@@ -491,15 +497,14 @@ class Store:
         hashes = {a: str(m.get("content_hash", "")) for a, m in manifests.items()}
         texts: dict[str, str] = {}
         doubtful = sorted(suspects(listed, hashes))
-        for offset in range(0, len(doubtful), PAGE):
-            got = self._articles.get(ids=doubtful[offset : offset + PAGE], include=["documents", "metadatas"])
+        for batch in _batches(doubtful):
+            got = self._articles.get(ids=batch, include=["documents", "metadatas"])
             for i, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
                 texts[i], hashes[i], manifests[i] = str(text), str(meta.get("content_hash", "")), meta
         busy = self.writer.busy_now() - (frozenset(articles or ()) if own else frozenset())
         plan = plan_tidy(listed, hashes, texts, live, text_hash, keep, busy)
         for writer, ids in plan.chunks.items():
-            for offset in range(0, len(ids), PAGE):
-                page = ids[offset : offset + PAGE]
+            for page in _batches(ids):
                 # guarded: a chunk another writer upserted since the listing stays ("": written before
                 # writers were recorded)
                 self._chunks.delete(ids=page, where={"writer": writer} if writer else None)
