@@ -4,18 +4,14 @@ the assistant for ingest and search without loading any local model."""
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import numpy as np
 import pytest
 
 from rag.embed.remote import RemoteEmbedder
 from rag.errors import ModelError
 
-from .conftest import SEEDS
-from .test_server_mode import HAMA_RU, free_port
+from .conftest import SEEDS, free_port, json_server
+from .test_server_mode import HAMA_RU
 
 
 @pytest.fixture(scope="module")
@@ -26,33 +22,16 @@ def embeddings_server(embedder):
         pytest.skip("the test server runs the ONNX encoder (default RAG_EMBEDDING_BACKEND)")
     calls = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            calls.append(body)
-            if self.path != "/v1/embeddings" or body.get("model") == "broken":
-                self.send_response(500)
-                self.end_headers()
-                self.wfile.write(b'{"error": "model failed"}')
-                return
-            vectors = embedder._encoder.encode(list(body["input"]), 1)  # the raw ONNX encoder, no prompts
-            data = [
-                {"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)
-            ]
-            payload = json.dumps({"object": "list", "data": data[::-1], "model": body["model"]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    def answer(path, body):
+        calls.append(body)
+        if path != "/v1/embeddings" or body.get("model") == "broken":
+            return 500, {"error": "model failed"}
+        vectors = embedder._encoder.encode(list(body["input"]), 1)  # the raw ONNX encoder, no prompts
+        data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]
+        return 200, {"object": "list", "data": data[::-1], "model": body["model"]}
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", calls
-    server.shutdown()
+    with json_server(answer) as url:
+        yield f"{url}/v1", calls
 
 
 def test_remote_vectors_match_the_local_model(embeddings_server, embedder):

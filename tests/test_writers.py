@@ -17,7 +17,6 @@ import sys
 import textwrap
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from rag.index.records import text_hash
 from rag.index.writers import Listed, Writer, WriterTiming, live_writers, plan_tidy, short_articles, suspects
 from rag.settings import Settings
 
-from .conftest import ROOT, free_port
+from .conftest import ROOT, json_server
 
 SECOND = 1_000_000_000  # ns
 
@@ -423,29 +422,17 @@ def hash_embeddings():
     """An OpenAI-compatible /v1/embeddings server with deterministic 16-d vectors from a hash of each
     text, answering after 30 ms (so an ingest lasts long enough to be killed in the middle)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            data = []
-            for i, text in enumerate(body["input"]):
-                seed = int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
-                v = np.random.default_rng(seed).normal(size=16)
-                data.append({"index": i, "embedding": (v / np.linalg.norm(v)).tolist()})
-            time.sleep(0.03)
-            payload = json.dumps({"data": data}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    def answer(path, body):
+        data = []
+        for i, text in enumerate(body["input"]):
+            seed = int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
+            v = np.random.default_rng(seed).normal(size=16)
+            data.append({"index": i, "embedding": (v / np.linalg.norm(v)).tolist()})
+        time.sleep(0.03)
+        return 200, {"data": data}
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
+    with json_server(answer) as url:
+        yield f"{url}/v1"
 
 
 @pytest.fixture()
