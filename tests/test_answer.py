@@ -7,6 +7,7 @@ import pytest
 from rag.answer.checks import (
     acronyms_supported,
     adds_content,
+    claim_clauses,
     clause_windows,
     lexical_support,
     name_found,
@@ -104,6 +105,21 @@ def test_long_sentences_are_scored_clause_by_clause_on_exact_spans():
     assert "including an attack on a humanitarian convoy on 19 September,” –" in [w.text for w in windows]
     assert all(article[w.start : w.end] == w.text and len(w.text) >= 30 for w in windows[:-1])
     assert clause_windows(Sentence("a.txt", 0, 20, "Short, simple, clear.", "", "en")) == []
+
+
+def test_claims_are_cut_into_clauses_in_any_script():
+    claim = "Twelve people died in the attack near Aleppo, and the government promised compensation to them"
+    assert claim_clauses(claim) == [
+        "Twelve people died in the attack near Aleppo,",
+        "and the government promised compensation to them",
+    ]
+    assert claim_clauses("In 2015, twelve people died in the attack near Aleppo on Monday.") == []  # one
+    tail = "Twelve people died in the attack near Aleppo on Monday, sadly."  # a short tail joins the clause
+    assert claim_clauses(tail) == []
+    chinese = "袭击发生在阿勒颇附近的一个车队经过的道路上，造成十二人死亡以及更多的人在这次袭击中受伤"
+    assert len(claim_clauses(chinese, clause_min=10)) == 2
+    arabic = "قُتل اثنا عشر شخصاً في الهجوم قرب حلب، ووعدت الحكومة بتعويض عائلات الضحايا جميعاً"
+    assert len(claim_clauses(arabic, clause_min=20)) == 2
 
 
 def test_russian_names_are_found_in_any_grammatical_case():

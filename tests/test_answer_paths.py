@@ -116,6 +116,32 @@ def test_an_unsupported_claim_is_dropped_and_the_evidence_quoted(tmp_path):
     assert "“Twelve people died in the attack.”" in answer.text
 
 
+def test_a_claim_with_an_unsupported_clause_is_dropped_though_the_whole_claim_passes(tmp_path):
+    reply = (
+        "Twelve people died in the attack near Aleppo, and the government promised money to every family [2]."
+    )
+    strict = answerer(Scripted(reply), tmp_path).ask("How many people died?")
+    assert strict.dropped == (reply.replace(" [2]", ""),) and "“Twelve people died" in strict.text
+    lenient = answerer(Scripted(reply), tmp_path, min_clause_support=0.0).ask("How many people died?")
+    assert lenient.dropped == () and lenient.text.startswith("Twelve people died")  # the whole claim passes
+
+
+def test_a_claim_joining_two_sentences_cites_both(tmp_path):
+    reply = (
+        "Twelve people died in the attack near Aleppo, and Maria Zakharova said the claims were absurd [2]."
+    )
+    answer = answerer(Scripted(reply), tmp_path).ask(
+        "How many people died and what did Zakharova say about the claims?"
+    )
+    assert not answer.dropped and {c.quote for c in answer.citations} == {
+        "Twelve people died in the attack.",
+        "Maria Zakharova said the claims were absurd.",
+    }
+    # the same claim when Zakharova's sentence was not given to the model: its clause has no support
+    narrow = answerer(Scripted(reply), tmp_path).ask("What happened in the attack?")
+    assert narrow.dropped and "Zakharova" not in narrow.text
+
+
 def test_an_answer_in_another_language_is_replaced_by_quotes_in_the_question_language(tmp_path):
     model = Scripted("Twelve people died in the attack [2].")
     # the word-hashing embedder scores a Spanish question low against English text: the gate is opened

@@ -38,6 +38,7 @@ from rag.answer import prompts
 from rag.answer.checks import (
     acronyms_supported,
     adds_content,
+    claim_clauses,
     clause_windows,
     lexical_support,
     names_supported,
@@ -222,10 +223,11 @@ class Answerer:
         if not claims:
             return self._refusal(base, timings, started)
         support = self._support([c.text for c in claims], chosen, question, context)
+        by_clause = self._clause_support([c.text for c in claims], chosen)
         kept: list[tuple[str, list[int]]] = []
         dropped: list[str] = []
         for i, claim in enumerate(claims):
-            sources = self._supporting(claim, support[i], len(chosen))
+            sources = self._every_clause(self._supporting(claim, support[i], len(chosen)), by_clause[i])
             log.debug(
                 "claim %r markers=%s support=%s relevance=%s -> %s",
                 claim.text,
@@ -268,6 +270,44 @@ class Answerer:
                 else good
             )
         return [best] if support[best] >= bar + policy.repoint_margin else []
+
+    def _every_clause(self, sources: list[int], support: np.ndarray | None) -> list[int]:
+        """``sources`` of a claim, plus the sentence that supports a clause none of them does; none when a
+        clause is supported by no given sentence (``support``: clauses x sentences; None: one clause)."""
+        if not sources or support is None:
+            return sources
+        bar = self.settings.policy.min_clause_support
+        cited = list(sources)
+        for row in support:
+            if max(row[s] for s in cited) >= bar:
+                continue
+            best = int(np.argmax(row))
+            if row[best] < bar:
+                log.debug("clause support %s below %s: claim dropped", np.round(row, 3).tolist(), bar)
+                return []
+            cited.append(best)
+        return cited
+
+    def _clause_support(self, claims: Sequence[str], chosen: Sequence[Sentence]) -> list[np.ndarray | None]:
+        """Per claim of two or more clauses (``claim_clauses``): clauses x sentences support (embedding
+        cosine, a long sentence by its clauses too, or word coverage); None for a one-clause claim."""
+        clauses = [claim_clauses(c, self.settings.policy.clause_min) for c in claims]
+        flat = [piece for pieces in clauses for piece in pieces]
+        if not flat:
+            return [None] * len(claims)
+        vectors = np.asarray(self.embedder.embed_documents(flat), dtype=np.float32)
+        cosine = self._cosine(vectors, chosen)
+        for k, piece in enumerate(flat):
+            for j, sentence in enumerate(chosen):
+                cosine[k, j] = max(
+                    float(cosine[k, j]), lexical_support(piece, sentence.text, sentence.language)
+                )
+        result: list[np.ndarray | None] = []
+        at = 0
+        for pieces in clauses:
+            result.append(cosine[at : at + len(pieces)] if pieces else None)
+            at += len(pieces)
+        return result
 
     def _support(
         self, claims: Sequence[str], chosen: Sequence[Sentence], question: str, context: str

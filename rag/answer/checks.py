@@ -126,7 +126,24 @@ def _is_latin(word: str) -> bool:
     return all(ch.isascii() or not ch.isalpha() or "LATIN" in unicodedata.name(ch, "") for ch in word)
 
 
-_CLAUSE_END = re.compile(r"[,;:](?=\s)|\s[–—-]\s")
+_CLAUSE_END = re.compile(r"[,;:](?=\s)|[，；：、،؛]|\s[–—-]\s")  # full-width and Arabic marks need no space
+
+
+def claim_clauses(claim: str, clause_min: int = 30) -> list[str]:
+    """The clauses of a generated claim, cut as ``clause_windows`` cuts a sentence (a clause shorter than
+    ``clause_min`` characters joined to its neighbour, a short last one to the one before); one clause or
+    none: []. Each must be supported on its own: an appended invented clause ("..., and the US is
+    concerned about further violence") barely moves the whole claim's similarity."""
+    pieces, start = [], 0
+    for cut in [*(m.end() for m in _CLAUSE_END.finditer(claim)), len(claim)]:
+        piece = claim[start:cut].strip()
+        if len(piece) >= clause_min or cut == len(claim):
+            pieces.append(piece)
+            start = cut
+    if len(pieces) >= 2 and len(pieces[-1]) < clause_min:
+        pieces[-2:] = [f"{pieces[-2]} {pieces[-1]}"]
+    pieces = [p for p in pieces if p]
+    return pieces if len(pieces) >= 2 else []
 
 
 def clause_windows(sentence: Sentence, long_sentence: int = 160, clause_min: int = 30) -> list[Sentence]:
