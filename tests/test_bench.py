@@ -117,3 +117,22 @@ def test_bench_compare_agreement_and_latency(tmp_path):
     (row,) = result["latency"]
     assert row["generator"] == "extractive" and row["questions"] == 2 and 0 < row["p50_s"] <= row["p95_s"]
     assert (tmp_path / "compare.png").read_bytes().startswith(PNG)
+
+
+@pytest.mark.skipif(
+    not (DEFAULT_XQUAD / "en.json").exists(), reason="XQuAD-R not beside the repo (../shared)"
+)
+def test_bench_clauses_catches_appended_clauses_and_keeps_translations(tmp_path):
+    from rag.evaluation.bench_clauses import claims
+
+    rows = claims(DEFAULT_XQUAD, range(0, 1))
+    assert rows and sum(not ok for ok, *_ in rows) * 3 == len(rows)  # one appended clause per two supported
+    assert all(ok or claim.count(",") >= 1 for ok, claim, _, _ in rows)
+    proc = rag("bench", "clauses", "--articles", "2", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "clauses.json").read_text(encoding="utf-8"))
+    for split in result["splits"].values():
+        assert split["claims"] > 0 and split["caught"] > 0.5 and split["supported_dropped"] < 0.3
+        caught = [c["caught"] for c in split["curve"]]
+        assert caught == sorted(caught)  # a higher bar catches more
+    assert (tmp_path / "clauses.png").read_bytes().startswith(PNG)

@@ -223,7 +223,7 @@ class Answerer:
         if not claims:
             return self._refusal(base, timings, started)
         support = self._support([c.text for c in claims], chosen, question, context)
-        by_clause = self._clause_support([c.text for c in claims], chosen)
+        by_clause = self.clause_support([c.text for c in claims], chosen)
         kept: list[tuple[str, list[int]]] = []
         dropped: list[str] = []
         for i, claim in enumerate(claims):
@@ -288,7 +288,7 @@ class Answerer:
             cited.append(best)
         return cited
 
-    def _clause_support(self, claims: Sequence[str], chosen: Sequence[Sentence]) -> list[np.ndarray | None]:
+    def clause_support(self, claims: Sequence[str], chosen: Sequence[Sentence]) -> list[np.ndarray | None]:
         """Per claim of two or more clauses (``claim_clauses``): clauses x sentences support (embedding
         cosine, a long sentence by its clauses too, or word coverage); None for a one-clause claim."""
         clauses = [claim_clauses(c, self.settings.policy.clause_min) for c in claims]

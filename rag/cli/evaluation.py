@@ -27,7 +27,8 @@ def _eval_verb(verbs: Any) -> argparse.ArgumentParser:
         "dataset",
         metavar="DATASET",
         help="JSONL question set, or a built-in name (seeds); xquad-r for the XQuAD-R retrieval "
-        "benchmark; xquad-qa for the held-out multilingual answer benchmark",
+        "benchmark; xquad-qa for the held-out multilingual answer benchmark; dates for questions only "
+        "publication dates answer (first / latest report)",
     )
     p.add_argument(
         "--corpus", metavar="PATH", help="articles to index into a temporary index (default: seeds/)"
@@ -114,6 +115,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.calibrate:
             _print_json(result["calibration"])
             return 0
+    elif args.dataset == "dates":
+        from rag.evaluation.dated import evaluate_dated
+
+        result = evaluate_dated(args.generator, args.out, args.compare)
     else:
         result = evaluate(
             args.dataset, args.corpus, args.index, args.retrieval_only, args.generator, args.out, args.compare
@@ -130,6 +135,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(metrics_table(result["by_document_language"], "document language") + "\n")
         print(metrics_table(result["by_pair"], "pair") + "\n")
         print(latency_table(result["latency"]) + "\n")
+    for name, report in reports.items():
+        chosen = {k: v for k, v in report["metrics"].items() if k.startswith("chose_right")}
+        if chosen:
+            print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in chosen.items()))
     problems = next(iter(reports.values()))["config"]["problems"]
     for p in problems:
         print(f"skipped line {p['line']}: {p['message']}", file=sys.stderr)

@@ -13,6 +13,7 @@ articles, throughput and peak memory. These three also write ``<bench>.json``, `
 headless Chromium, first answer text on screen; simultaneous chat sessions, seconds per turn.
 ``rag bench stories`` (``rag.evaluation.bench_stories``): story grouping on XQuAD-R's parallel paragraphs.
 ``rag bench compare`` (``rag.evaluation.bench_compare``): agreement of parallel sentences, comparison latency.
+``rag bench clauses`` (``rag.evaluation.bench_clauses``): the per-clause support check on XQuAD-R claims.
 ``rag bench serve`` (``rag.evaluation.bench_serve``): the HTTP API under 50 simultaneous clients.
 ``rag bench encoder`` (``rag.evaluation.bench_encoder``) parses its own options.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.evaluation.bench_answer import answer_markdown, answer_plot, bench_answer
+from rag.evaluation.bench_clauses import bench_clauses, clauses_markdown, clauses_plot
 from rag.evaluation.bench_compare import bench_compare, compare_markdown, compare_plot
 from rag.evaluation.bench_page import CHROMIUM_ARGS, bench_load, bench_page, chat_sessions
 from rag.evaluation.bench_retrieval import MODES, bench_retrieval
@@ -59,6 +61,11 @@ def add_arguments(parser: Any) -> None:
     stories.add_argument(
         "--scale", type=int, default=10000, help="stand-in articles grouped in a real Chroma store (0: none)"
     )
+    clauses = sub.add_parser(
+        "clauses", help="the per-clause support check on XQuAD-R claims (caught, dropped)"
+    )
+    clauses.add_argument("--xquad", default=None, help=_XQUAD_HELP)
+    clauses.add_argument("--articles", type=int, default=0, help="only the first N articles of each split")
     compare = sub.add_parser("compare", help="agreement of parallel sentences (XQuAD-R); comparison latency")
     compare.add_argument("--xquad", default=None, help=_XQUAD_HELP)
     compare.add_argument("--articles", type=int, default=0, help="only the first N articles of each split")
@@ -78,7 +85,7 @@ def add_arguments(parser: Any) -> None:
         "--local-clients", type=int, default=0, help="then N clients at once against the real local LLM"
     )
     serve.add_argument("--corpus", default="seeds")
-    for p in (speed, answer, ingest, stories, compare, serve):
+    for p in (speed, answer, ingest, stories, clauses, compare, serve):
         p.add_argument("--out", default="bench-out", help="folder for <bench>.json, .md and .png")
     speed.add_argument("--queries", type=int, default=100)
     speed.add_argument("--cold-runs", type=int, default=3)
@@ -151,6 +158,7 @@ REPORTED = {
     "answer": (bench_answer, answer_markdown, answer_plot),
     "stories": (bench_stories, stories_markdown, stories_plot),
     "compare": (bench_compare, compare_markdown, compare_plot),
+    "clauses": (bench_clauses, clauses_markdown, clauses_plot),
     "serve": (bench_serve, serve_markdown, serve_plot),
 }
 

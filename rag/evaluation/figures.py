@@ -25,6 +25,7 @@ EVAL_COLUMNS = (
     ("refusal_accuracy", "unanswerable refused"),
     ("in_question_language", "in question language"),
     ("citation_precision", "citation precision"),
+    ("chose_right_all", "chose right report (dates)"),
 )
 
 
@@ -94,6 +95,7 @@ def render(results: Path) -> str:
     stories = [r for r in records if r["data"].get("bench") == "stories"]
     compares = [r for r in records if r["data"].get("bench") == "compare"]
     serves = [r for r in records if r["data"].get("bench") == "serve"]
+    clauses = [r for r in records if r["data"].get("bench") == "clauses"]
     lines = [BEGIN, "", "## Current figures", ""]
     if evals:
         lines += [*_eval_rows(evals), ""]
@@ -111,7 +113,23 @@ def render(results: Path) -> str:
     if serves:
         lines += ["`rag bench serve` (the HTTP API, simultaneous clients on loopback):", ""]
         lines += [*_serve_rows(serves), ""]
+    if clauses:
+        lines += ["`rag bench clauses` (a claim with an appended clause the evidence does not hold):", ""]
+        lines += [*_clause_rows(clauses), ""]
     return "\n".join([*lines, END])
+
+
+def _clause_rows(records: Sequence[dict[str, Any]]) -> list[str]:
+    rows = ["| run | split | claims | unsupported caught | supported dropped | bar | command |"]
+    rows.append("|---|---|---|---|---|---|---|")
+    for r in records:
+        d = r["data"]
+        for split, s in d.get("splits", {}).items():
+            rows.append(
+                f"| {r['name']} | {split} | {s['claims']} | {_cell(s['caught'])} | "
+                f"{_cell(s['supported_dropped'])} | {_cell(d['min_clause_support'])} | `{r['command']}` |"
+            )
+    return rows
 
 
 def _story_rows(records: Sequence[dict[str, Any]]) -> list[str]:
