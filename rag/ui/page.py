@@ -70,16 +70,11 @@ class ChatPage:
         gloss: bool = False,
     ) -> Iterator[Update]:
         """Yield (chat, session, sources panel, question box) while the answer streams, then verified."""
-        session = session or ChatSession()
-        question = (question or "").strip()
-        panel = self.sources(session)  # unchanged until the answer is verified
+        question, chat, session, panel = self._begin(question, chat, session, " …")
+        yield chat, session, panel, ""  # the panel is unchanged until the answer is verified
         if not question:
-            yield chat, session, panel, ""
             return
         options = ask_options(generator, k, languages, outlets, since, until, gloss)
-        chat = [*chat, {"role": "user", "content": question_html(question)}]
-        chat.append({"role": "assistant", "content": " …"})
-        yield chat, session, panel, ""
         try:
             answer = None
             text = ""
@@ -113,16 +108,12 @@ class ChatPage:
     ) -> Iterator[Update]:
         """Compare the sources on the question: yield the chat with a placeholder, then with the
         comparison (each source's answer, then agreements and differences) as the assistant's message."""
-        session = session or ChatSession()
-        question = (question or "").strip()
-        panel = self.sources(session)
+        placeholder = streaming_html("comparing the sources")
+        question, chat, session, panel = self._begin(question, chat, session, placeholder)
+        yield chat, session, panel, ""
         if not question:
-            yield chat, session, panel, ""
             return
         options = ask_options(generator, k, languages, outlets, since, until, gloss)
-        chat = [*chat, {"role": "user", "content": question_html(question)}]
-        chat.append({"role": "assistant", "content": streaming_html("comparing the sources")})
-        yield chat, session, panel, ""
         try:
             comparison = self.assistant.compare(question, **options)
             turn = session.add_comparison(question, comparison)
@@ -130,6 +121,18 @@ class ChatPage:
         except Exception as exc:  # never a traceback on the page
             chat[-1] = {"role": "assistant", "content": _failure(exc, "comparing")}
         yield chat, session, self.sources(session), ""
+
+    def _begin(
+        self, question: str, chat: list[dict], session: ChatSession | None, placeholder: str
+    ) -> tuple[str, list[dict], ChatSession, str]:
+        """A turn's opening: the question stripped; the chat with it and the assistant's ``placeholder``
+        appended (unchanged for an empty question); the session; the sources panel."""
+        session = session or ChatSession()
+        question = (question or "").strip()
+        if question:
+            asked = {"role": "user", "content": question_html(question)}
+            chat = [*chat, asked, {"role": "assistant", "content": placeholder}]
+        return question, chat, session, self.sources(session)
 
     def exports(self, session: ChatSession | None) -> tuple[str | None, str | None]:
         """The session's chat written as Markdown and as JSON (paths for the download buttons); None for
