@@ -497,6 +497,24 @@ def test_the_stand_in_llm_answers_with_verified_citations(fuzz_api):
 
 
 @pytest.mark.integration
+def test_compare_over_http_lists_each_source_with_exact_citations(fuzz_api):
+    url, assistant = fuzz_api
+    body = {"question": "What did Zakharova say about the decision of Washington?"}
+    result = httpx.post(f"{url}/v1/compare", json=body, timeout=120).json()
+    assert (
+        set(result) >= {"question", "sources", "agree", "differ"} and result["question"] == body["question"]
+    )
+    assert {s["source"] for s in result["sources"]} == {r.source for r in assistant.sources()}
+    cited = [c for item in result["sources"] + result["agree"] + result["differ"] for c in item["citations"]]
+    assert cited and all(
+        assistant.article_text(c["source"])[c["start"] : c["end"]] == c["quote"] for c in cited
+    )
+    assert all(len(p["citations"]) == 2 for p in result["agree"] + result["differ"])  # both sides
+    empty = httpx.post(f"{url}/v1/compare", json={"question": " "}, timeout=30)
+    assert empty.status_code == 400 and error_of(empty)["code"] == "empty_question"
+
+
+@pytest.mark.integration
 def test_fuzzing_the_schema_finds_no_server_error_and_loses_no_article(fuzz_api):
     import hypothesis
     import schemathesis
@@ -509,7 +527,8 @@ def test_fuzzing_the_schema_finds_no_server_error_and_loses_no_article(fuzz_api)
         operation = result.ok()
         if operation.method.upper() == "DELETE":  # removals are tested above; the fuzz must lose nothing
             continue
-        examples = 12 if operation.path in ("/v1/chat/completions", "/v1/ask", "/v1/sources") else 25
+        slow = ("/v1/chat/completions", "/v1/ask", "/v1/compare", "/v1/sources")
+        examples = 12 if operation.path in slow else 25
 
         @hypothesis.settings(
             max_examples=examples,

@@ -150,6 +150,17 @@ class AskRequest(Filtered):
     gloss: bool = False
 
 
+class CompareRequest(Filtered):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"examples": [{"question": "Why did the US stop the talks with Russia?"}]},
+    )
+
+    question: str
+    k: int | None = Field(None, ge=1, le=50)
+    gloss: bool = False
+
+
 class SearchRequest(Filtered):
     model_config = ConfigDict(
         extra="ignore", json_schema_extra={"examples": [{"query": "Who did TASS quote?", "language": "id"}]}
@@ -273,6 +284,21 @@ def create_app(
             slot.release()
         metrics.answered(answer.refused)
         return answer.to_dict()
+
+    @v1.post("/compare")
+    async def compare(body: CompareRequest) -> dict[str, Any]:
+        """``Assistant.compare``: each source's own cited answer (or ``silent``), then ``agree`` and
+        ``differ`` points citing both sides (``Comparison.to_dict``, as ``rag compare --json``)."""
+        question = _check_question(body.question, "the question")
+        filters = await run_in_threadpool(checked_filters, body)
+        slot = await acquire()
+        try:
+            comparison = await run_in_threadpool(
+                assistant.compare, question, k=body.k, gloss=body.gloss, **filters
+            )
+        finally:
+            slot.release()
+        return comparison.to_dict()
 
     @v1.post("/search")
     def search(body: SearchRequest) -> dict[str, Any]:
