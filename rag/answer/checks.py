@@ -134,12 +134,7 @@ def claim_clauses(claim: str, clause_min: int = 30) -> list[str]:
     ``clause_min`` characters joined to its neighbour, a short last one to the one before); one clause or
     none: []. Each must be supported on its own: an appended invented clause ("..., and the US is
     concerned about further violence") barely moves the whole claim's similarity."""
-    pieces, start = [], 0
-    for cut in [*(m.end() for m in _CLAUSE_END.finditer(claim)), len(claim)]:
-        piece = claim[start:cut].strip()
-        if len(piece) >= clause_min or cut == len(claim):
-            pieces.append(piece)
-            start = cut
+    pieces = [claim[a:b] for a, b in _clause_spans(claim, clause_min)]
     if len(pieces) >= 2 and len(pieces[-1]) < clause_min:
         pieces[-2:] = [f"{pieces[-2]} {pieces[-1]}"]
     pieces = [p for p in pieces if p]
@@ -153,6 +148,19 @@ def clause_windows(sentence: Sentence, long_sentence: int = 160, clause_min: int
     text = sentence.text
     if len(text) <= long_sentence:
         return []
+    spans = _clause_spans(text, clause_min)
+    if len(spans) < 2:
+        return []
+    return [
+        replace(sentence, start=sentence.start + a, end=sentence.start + b, text=text[a:b])
+        for a, b in spans
+        if b > a
+    ]
+
+
+def _clause_spans(text: str, clause_min: int) -> list[tuple[int, int]]:
+    """(start, end) of the clauses of ``text``, cut after ``_CLAUSE_END`` marks, a clause shorter than
+    ``clause_min`` characters joined to the next, surrounding space left out (a span may be empty)."""
     spans: list[tuple[int, int]] = []
     start = 0
     for cut in [*(m.end() for m in _CLAUSE_END.finditer(text)), len(text)]:
@@ -161,13 +169,7 @@ def clause_windows(sentence: Sentence, long_sentence: int = 160, clause_min: int
             lead = len(piece) - len(piece.lstrip())
             spans.append((start + lead, start + len(piece.rstrip())))
             start = cut
-    if len(spans) < 2:
-        return []
-    return [
-        replace(sentence, start=sentence.start + a, end=sentence.start + b, text=text[a:b])
-        for a, b in spans
-        if b > a
-    ]
+    return spans
 
 
 def adds_content(claim: str, question: str, sentence: str, same_language: bool, language: str = "") -> bool:
