@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from fastapi import APIRouter, FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -74,6 +74,7 @@ KEEPALIVE_SECONDS = 2.0  # an SSE comment at least this often while the answer i
 QUEUE_WAIT_SECONDS = 60.0  # the longest a request waits in the line for a generation slot (then 503)
 FILTER_KEYS = ("language", "source", "outlet", "since", "until")
 _END = object()
+T = TypeVar("T")
 
 Names = str | list[str] | None
 
@@ -257,10 +258,7 @@ def create_app(
         options = dict(k=body.k, gloss=body.gloss, **filters)
         slot = await acquire()
         if not body.stream:
-            try:
-                answer = await run_in_threadpool(assistant.ask, question, history, **options)
-            finally:
-                slot.release()
+            answer = await generated(slot, assistant.ask, question, history, **options)
             metrics.answered(answer.refused)
             return oa.chat_completion(answer, body.model)
         events = _stream(assistant, metrics, slot, question, history, options, body.model)
@@ -275,13 +273,9 @@ def create_app(
         """``Assistant.ask``: the answer as ``Answer.to_dict`` (text with markers, citations, refused)."""
         question = _check_question(body.question, "the question")
         filters = await run_in_threadpool(checked_filters, body)
-        slot = await acquire()
-        try:
-            answer = await run_in_threadpool(
-                assistant.ask, question, body.history, k=body.k, gloss=body.gloss, **filters
-            )
-        finally:
-            slot.release()
+        answer = await generated(
+            await acquire(), assistant.ask, question, body.history, k=body.k, gloss=body.gloss, **filters
+        )
         metrics.answered(answer.refused)
         return answer.to_dict()
 
@@ -291,13 +285,9 @@ def create_app(
         ``differ`` points citing both sides (``Comparison.to_dict``, as ``rag compare --json``)."""
         question = _check_question(body.question, "the question")
         filters = await run_in_threadpool(checked_filters, body)
-        slot = await acquire()
-        try:
-            comparison = await run_in_threadpool(
-                assistant.compare, question, k=body.k, gloss=body.gloss, **filters
-            )
-        finally:
-            slot.release()
+        comparison = await generated(
+            await acquire(), assistant.compare, question, k=body.k, gloss=body.gloss, **filters
+        )
         return comparison.to_dict()
 
     @v1.post("/search")
@@ -369,6 +359,14 @@ def _check_question(text: str, what: str) -> str:
     except QueryError as exc:
         code = "invalid_request" if (text or "").strip() else "empty_question"
         raise ApiError(400, f"{what}: {exc}", code=code) from exc
+
+
+async def generated(slot: Slot, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``work(*args, **kwargs)`` on a worker thread while ``slot`` is held; the slot is released after."""
+    try:
+        return await run_in_threadpool(work, *args, **kwargs)
+    finally:
+        slot.release()
 
 
 async def _stream(
