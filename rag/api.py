@@ -227,12 +227,11 @@ class Assistant:
         hits = self.retriever.search(question, max(4 * (k or s.top_k), 20), None, base)
 
         def answerer_for(sources: tuple[str, ...]) -> Answerer:
-            return self._answerer(generator, k or s.top_k, replace(base, sources=sources))
+            # k (when given) is every search's depth; else answers read top_k passages, points compare_depth
+            return self._answerer(generator, k, replace(base, sources=sources))
 
         records = self.store.articles()
-        result = compare(
-            question, hits, records, answerer_for, s.compare_sources, s.compare_agree, s.compare_related
-        )
+        result = compare(question, hits, records, answerer_for, s)
         result = result.map_citations(self._stories_of)
         return result.glossed(self.glosses(generator)) if gloss else result
 

@@ -112,6 +112,11 @@ class Settings:
     # ... of two sentences on one matter (a difference when their numbers conflict): the 95th percentile of
     # other sentences of the same paragraph on XQuAD-R dev
     compare_related: float = 0.66
+    # what each source is compared on: its sentences of this many best passages (each source is searched
+    # on its own) ...
+    compare_depth: int = 15
+    # ... within select_window of its best sentence, at most this many
+    compare_sentences: int = 12
     progress: bool = True
     # answering (issue 3)
     generator: str = "local"  # local (llama.cpp in process), openai (any compatible server), extractive
@@ -148,6 +153,8 @@ class Settings:
             "embed_batch_size",
             "embed_workers",
             "top_k",
+            "compare_depth",
+            "compare_sentences",
             "chunk_chars",
             "rrf_k",
             "llm_context",

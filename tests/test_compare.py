@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from rag.answer.compare import Comparison
+from rag.answer.compare import Comparison, Side, SourceAnswer, points, side
 from rag.answer.glosses import Glosses
 from rag.answer.language import answer_language
 from rag.answer.transcript import Turn
-from rag.answer.values import Answer, Citation
+from rag.answer.values import Answer, Citation, Sentence
 from rag.errors import QueryError
 
 EN, ID = "seeds/002_b2e3a6e9fb9339f0.txt", "seeds/000_1b03c4f4f3f24ebf.txt"
@@ -25,6 +26,46 @@ def all_citations(result: Comparison):
     return [c for v in result.sources for c in v.citations] + [
         c for p in (*result.agree, *result.differ) for c in p.citations
     ]
+
+
+def _sentence(start: int, relevance: float, text: str = "") -> Sentence:
+    return Sentence("a.txt", start, start + 10, text or f"s{start}", "t", "en", relevance)
+
+
+def _view(silent: bool = False) -> SourceAnswer:
+    return SourceAnswer("a.txt", "t", "en", None, None, "a", (), "answer", (), silent)
+
+
+def test_a_source_is_compared_on_its_cited_sentences_then_those_near_its_best():
+    ranked = [_sentence(i * 10, r) for i, r in enumerate((0.6, 0.5, 0.4, 0.36, 0.3))]
+    cited = Answer("x [1]", (Citation(1, "a.txt", 20, 30, "s20", "t", "en"),), False, "en")
+    assert [s.start for s in side(_view(), cited, ranked, 12, 0.25).evidence] == [20, 0, 10, 30]  # 0.3 < 0.35
+    assert [s.start for s in side(_view(), cited, ranked, 2, 0.25).evidence] == [20, 0]
+    assert [s.start for s in side(_view(), cited, ranked, 12, 1.0).evidence] == [20, 0, 10, 30, 40]
+    assert side(_view(silent=True), cited, ranked).evidence == ()
+
+
+def test_points_pair_each_sentence_once_and_tell_agreement_from_a_number_conflict():
+    a = Side(_view(), (_sentence(0, 0.5, "The blast killed 22 people."), _sentence(10, 0.4, "It rained.")))
+    b = Side(_view(), (_sentence(0, 0.5, "The blast killed 25 people."), _sentence(10, 0.4, "Es regnete.")))
+    vectors = {
+        "The blast killed 22 people.": [1, 0],
+        "The blast killed 25 people.": [0.8, 0.6],
+        "It rained.": [0, 1],
+        "Es regnete.": [0.1, 0.995],
+    }
+
+    def similar(sentences):
+        return np.array([vectors[s.text] for s in sentences], dtype=np.float32)
+
+    agreed, differed = points([a, b], similar, lambda name: name, agree=0.9, related=0.7)
+    assert [p.text.split(" ")[0] for p in agreed] == ["agree"] and "It rained." in agreed[0].text
+    assert (
+        len(differed) == 1
+        and "22" in differed[0].citations[0].quote
+        and "25" in differed[0].citations[1].quote
+    )
+    assert points([a, Side(_view(silent=True), ())], similar, str, 0.9, 0.7) == ((), ())
 
 
 def test_compare_on_the_seeds_shows_each_article_with_exact_citations(seed_assistant):

@@ -2,8 +2,11 @@
 
 Each source (a story group: an article and its copies) is answered on its own by the answer stage, with
 retrieval restricted to its members, so every sentence shown still cites an exact span; a source whose
-evidence does not answer the question is *silent*, not invented. Points compare the evidence sentences
-of two sources (each side's best sentences for the question): a pair that says the same thing
+evidence does not answer the question is *silent*, not invented. Points compare what two sources say on
+the question: each side's cited sentences, then its other sentences of its ``compare_depth`` best
+passages within ``select_window`` of its best sentence's relevance (at most ``compare_sentences``; the
+prompt's token budget does not limit them, so a source's reply or reason below the first few sentences
+is still compared). A pair that says the same thing
 (sentence-similarity cosine of at least ``agree``, numbers not in conflict) is a point of agreement; a
 pair on the same matter (cosine of at least ``related``) whose numbers conflict is a difference. Each
 point quotes and cites both sentences; its lead-in phrase is in the question's language. Thresholds are
@@ -29,6 +32,7 @@ from rag.answer.text import _NUMBER
 from rag.answer.values import Answer, Citation, Sentence, _citation
 from rag.index.records import ArticleRecord
 from rag.index.retrieve import Hit
+from rag.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -101,12 +105,18 @@ Similar = Callable[[Sequence[Sentence]], np.ndarray]  # sentence-similarity vect
 Phrase = Callable[[str], str]  # template name -> its text in the question's language
 
 
-def side(view: SourceAnswer, answer: Answer, ranked: Sequence[Sentence], most: int = 4) -> Side:
-    """The sentences a source is compared on: those its answer cites, then its best-ranked others."""
+def side(
+    view: SourceAnswer, answer: Answer, ranked: Sequence[Sentence], most: int = 12, window: float = 0.25
+) -> Side:
+    """The sentences a source is compared on: those its answer cites, then its other ``ranked`` sentences
+    within ``window`` of the best one's relevance, ``most`` in all (a silent source: none)."""
+    if view.silent or not ranked:
+        return Side(view, ())
     cited = {(c.source, c.start, c.end) for c in answer.citations}
     first = [s for s in ranked if (s.source, s.start, s.end) in cited]
-    rest = [s for s in ranked if (s.source, s.start, s.end) not in cited]
-    return Side(view, tuple((first + rest)[:most]) if not view.silent else ())
+    floor = ranked[0].relevance - window
+    rest = [s for s in ranked if (s.source, s.start, s.end) not in cited and s.relevance >= floor]
+    return Side(view, tuple((first + rest)[:most]))
 
 
 def points(
@@ -159,21 +169,20 @@ def compare(
     hits: Sequence[Hit],
     records: Mapping[str, ArticleRecord],
     answerer_for: Callable[[tuple[str, ...]], Answerer],
-    most: int,
-    agree: float,
-    related: float,
+    settings: Settings,
 ) -> Comparison:
-    """Answer ``question`` from each of the first ``most`` story groups among ``hits`` (best first), then
-    find their points; ``answerer_for(sources)`` answers from those sources only."""
+    """Answer ``question`` from each of the first ``compare_sources`` story groups among ``hits`` (best
+    first), then find their points; ``answerer_for(sources)`` answers from those sources only."""
     started = time.perf_counter()
     question = check_question(question)
     language = question_language(question)
     sides, answerer = [], None
-    for members in _stories(hits, records)[:most]:
+    for members in _stories(hits, records)[: settings.compare_sources]:
         answerer = answerer_for(members)
         answer = answerer.ask(question)
-        ranked = answerer.rank_sentences(question, answerer.search(question, answerer.settings.top_k))
-        sides.append(side(_view(records[members[0]], members, answer), answer, ranked))
+        ranked = answerer.rank_sentences(question, answerer.search(question, settings.compare_depth))
+        view = _view(records[members[0]], members, answer)
+        sides.append(side(view, answer, ranked, settings.compare_sentences, settings.policy.select_window))
     if answerer is None:
         return Comparison(question, language, (), (), (), {"total": time.perf_counter() - started})
 
@@ -184,7 +193,7 @@ def compare(
     def phrase(name: str) -> str:
         return answerer.phrases.render(name, language)
 
-    agreed, differed = points(sides, similar, phrase, agree, related)
+    agreed, differed = points(sides, similar, phrase, settings.compare_agree, settings.compare_related)
     views = tuple(s.view for s in sides)
     return Comparison(question, language, views, agreed, differed, {"total": time.perf_counter() - started})
 

@@ -72,6 +72,13 @@ def add_arguments(parser: Any) -> None:
     compare.add_argument("--corpus", default="seeds")
     compare.add_argument("--generators", default="extractive", help="comma-separated; empty: no latency")
     compare.add_argument("--questions", type=int, default=10, help="seeds questions to compare on")
+    compare.add_argument(
+        "--points",
+        nargs="+",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="configurations the points figures compare, e.g. first4:compare_depth=5,compare_sentences=4",
+    )
     speed.add_argument("--sizes", default="1000,10000,100000", help="index sizes (chunks) for search latency")
     serve = sub.add_parser("serve", help="the HTTP API under simultaneous clients: throughput, latency, 429s")
     serve.add_argument("--clients", type=int, default=50, help="simultaneous clients on loopback")

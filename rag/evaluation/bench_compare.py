@@ -97,6 +97,8 @@ def latency(corpus: Path, generators: list[str], questions: int, embedder: Any) 
 
 def bench_compare(args: Any) -> dict[str, Any]:
     from rag.embed import embedder_from
+    from rag.evaluation.bench_points import points
+    from rag.evaluation.run import parse_config
     from rag.settings import Settings
 
     settings = Settings.from_env()
@@ -107,6 +109,11 @@ def bench_compare(args: Any) -> dict[str, Any]:
         result["agreement"][split] = agreement(
             sentence_pairs(Path(args.xquad), picked), embedder, settings.compare_agree
         )
+    configs = dict(parse_config(spec) for spec in args.points) or {"default": {}}
+    result["points"] = {}
+    for split, articles in (("dev", range(0, 24)), ("test", range(24, 48))):
+        picked = articles[: args.articles] if args.articles else articles
+        result["points"][split] = points(Path(args.xquad), picked, embedder, configs)
     generators = [g for g in args.generators.split(",") if g]
     result["latency"] = latency(Path(args.corpus), generators, args.questions, embedder) if generators else []
     return result
@@ -124,6 +131,21 @@ def compare_markdown(result: dict[str, Any]) -> str:
     for split, s in result["agreement"].items():
         curve = " · ".join(f"{c['threshold']:.2f} {c['precision']:.3f}/{c['recall']:.3f}" for c in s["curve"])
         lines += ["", f"Curve, {split} (precision/recall): {curve}"]
+    if result.get("points"):
+        lines += [
+            "",
+            "Points on two reports sharing a paragraph (`found`: agreement on the answer's sentence;"
+            " `precision`: agreement points that pair one sentence in two languages):",
+            "",
+            "| split | configuration | questions | both shown | found | agree points | precision | differ |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for split, configs in result["points"].items():
+            lines += [
+                f"| {split} | {name} | {c['questions']} | {c['both_shown']:.2f} | {c['found']:.2f} |"
+                f" {c['agree_points']} | {c['precision']:.3f} | {c['differ_points']} |"
+                for name, c in configs.items()
+            ]
     if result["latency"]:
         lines += ["", "| generator | comparisons | p50 s | p95 s |", "|---|---|---|---|"]
         lines += [
