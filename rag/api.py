@@ -188,7 +188,9 @@ class Assistant:
         """The (cached) generator of ``kind``: local, openai or extractive (None)."""
         return self._answerer(kind, None, NO_FILTERS).generator
 
-    def _answerer(self, kind: str | None, k: int | None, filters: Filters) -> Answerer:
+    def _answerer(
+        self, kind: str | None, k: int | None, filters: Filters, context_tokens: int | None = None
+    ) -> Answerer:
         from rag.answer import Answerer
         from rag.generate import make_generator
 
@@ -204,10 +206,14 @@ class Assistant:
                     )
                 base = Answerer(self.search, self._lazy_embedder, generator, self.settings)
                 self._answerers[kind] = base
-        if k is None and not filters:
+        if k is None and not filters and context_tokens is None:
             return base
         top_k = k or self.settings.top_k
-        return base.with_search(lambda q, top: self.retriever.search(q, k or top, None, filters), top_k)
+
+        def search(question: str, top: int) -> list[Hit]:
+            return self.retriever.search(question, k or top, None, filters)
+
+        return base.with_search(search, top_k, context_tokens)
 
     def compare(
         self,
@@ -228,7 +234,7 @@ class Assistant:
 
         def answerer_for(sources: tuple[str, ...]) -> Answerer:
             # k (when given) is every search's depth; else answers read top_k passages, points compare_depth
-            return self._answerer(generator, k, replace(base, sources=sources))
+            return self._answerer(generator, k, replace(base, sources=sources), s.compare_context_tokens)
 
         records = self.store.articles()
         result = compare(question, hits, records, answerer_for, s)

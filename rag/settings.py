@@ -117,6 +117,10 @@ class Settings:
     compare_depth: int = 15
     # ... within select_window of its best sentence, at most this many
     compare_sentences: int = 12
+    # evidence budget of each source's own answer (context_tokens for ask and chat): a comparison answers
+    # from one article at a time, whose reason or reply often sits below the sentences restating the
+    # question; 320 against 160 on ask: dev pile unchanged, seeds 37/46 against 36/46 (docs/history.md)
+    compare_context_tokens: int = 320
     progress: bool = True
     # answering (issue 3)
     generator: str = "local"  # local (llama.cpp in process), openai (any compatible server), extractive
@@ -159,6 +163,7 @@ class Settings:
             "rrf_k",
             "llm_context",
             "context_tokens",
+            "compare_context_tokens",
             "answer_tokens",
             "serve_generations",
             "serve_port",

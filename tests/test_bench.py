@@ -117,6 +117,26 @@ def test_bench_compare_agreement_and_latency(tmp_path):
     (row,) = result["latency"]
     assert row["generator"] == "extractive" and row["questions"] == 2 and 0 < row["p50_s"] <= row["p95_s"]
     assert (tmp_path / "compare.png").read_bytes().startswith(PNG)
+    for split in ("dev", "test"):  # two reports of one article sharing a paragraph, two questions on it
+        (points,) = result["points"][split].values()
+        assert points["questions"] == 2 and points["speaking"] <= points["separate"] <= 2
+        assert 0 <= points["found"] <= 1 and 0 <= points["precision"] <= 1
+    assert "| dev | default | 2 |" in (tmp_path / "compare.md").read_text(encoding="utf-8")
+
+
+def test_points_bench_maps_a_cited_span_to_its_xquad_sentence():
+    from rag.evaluation.bench_points import key_of, sentence_keys
+
+    paragraphs = [
+        {"context": "One. Two is here.", "sentence_breaks": [[0, 4], [5, 17]]},
+        {"context": " Three.", "sentence_breaks": [[1, 7]]},
+    ]
+    text = "One. Two is here.\n\nThree.\n"
+    spans = sentence_keys(text, (0, 1), paragraphs)
+    assert [text[s:e] for s, e, _ in spans] == ["One.", "Two is here.", "Three."]
+    assert (
+        key_of(spans, 5, 12) == (0, 1) and key_of(spans, 19, 25) == (1, 0) and key_of(spans, 17, 19) is None
+    )
 
 
 @pytest.mark.skipif(

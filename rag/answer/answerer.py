@@ -163,10 +163,12 @@ class Answerer:
     def answerable(self, scores: Mapping[str, float]) -> bool:
         return scores.get("answerable", 0.0) >= self.settings.policy.min_answerable
 
-    def with_search(self, search: SearchFn, top_k: int) -> Answerer:
-        """A copy sharing the generator and sentence cache, with another search (filters, k)."""
+    def with_search(self, search: SearchFn, top_k: int, context_tokens: int | None = None) -> Answerer:
+        """A copy sharing the generator and sentence cache, with another search (filters, k) and, when
+        given, another evidence budget."""
         clone = Answerer(search, self.embedder, self.generator, self.settings)
-        clone.settings = replace(self.settings, top_k=top_k)
+        budget = context_tokens or self.settings.context_tokens
+        clone.settings = replace(self.settings, top_k=top_k, context_tokens=budget)
         clone.vectors, clone.phrases, clone.glosses = self.vectors, self.phrases, self.glosses
         return clone
 

@@ -135,15 +135,17 @@ def compare_markdown(result: dict[str, Any]) -> str:
         lines += [
             "",
             "Points on two reports sharing a paragraph (`found`: agreement on the answer's sentence;"
-            " `precision`: agreement points that pair one sentence in two languages):",
+            " of the questions both reports answer; `precision`: agreement points that pair one sentence in"
+            " two languages):",
             "",
-            "| split | configuration | questions | both shown | found | agree points | precision | differ |",
-            "|---|---|---|---|---|---|---|---|",
+            "| split | configuration | questions | two sources | both answer | found | agree points"
+            " | precision | differ |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for split, configs in result["points"].items():
             lines += [
-                f"| {split} | {name} | {c['questions']} | {c['both_shown']:.2f} | {c['found']:.2f} |"
-                f" {c['agree_points']} | {c['precision']:.3f} | {c['differ_points']} |"
+                f"| {split} | {name} | {c['questions']} | {c['separate']} | {c['speaking']} |"
+                f" {c['found']:.2f} | {c['agree_points']} | {c['precision']:.3f} | {c['differ_points']} |"
                 for name, c in configs.items()
             ]
     if result["latency"]:

@@ -5,11 +5,11 @@ Built from XQuAD-R (``rag.evaluation.xquad_qa.load_articles``): for each article
 languages that share one paragraph (report A: paragraphs 0-2 in one language, report B: paragraphs 2-4
 in another, both with the same sentence count in the shared paragraph), questions about the shared
 paragraph asked in a third language. A point of agreement is *right* when its two sentences are the
-same sentence of the shared paragraph in the two languages; ``found`` is the share of questions with an
-agreement on the sentence that holds the answer; ``precision`` the share of agreement points that are
-right; ``differ`` counts difference points (the reports are translations: none is real). Run on the dev
-articles (0-23, where ``compare_depth`` / ``compare_sentences`` were chosen) and the held-out test
-articles (24-47).
+same sentence of the shared paragraph in the two languages; ``found`` is the share of questions both
+reports answer (shown as two sources, neither silent) with an agreement on the sentence that holds the
+answer; ``precision`` the share of all agreement points that are right; ``differ`` counts difference
+points (the reports are translations: none is real). Run on the dev articles (0-23, where
+``compare_depth`` / ``compare_sentences`` were chosen) and the held-out test articles (24-47).
 """
 
 from __future__ import annotations
@@ -139,13 +139,14 @@ def _spans(assistant: Any, data: dict[str, list[dict[str, Any]]]) -> dict[str, t
 
 
 def _score(assistant: Any, rows: list[dict[str, Any]], spans: dict[str, tuple[int, list]]) -> dict[str, Any]:
-    found = shown = agree = right = differ = 0
+    separate = speaking = found = agree = right = differ = 0
     for row in rows:
         result = assistant.compare(row["question"], generator="extractive")
-        names = {Path(v.source).name for v in result.sources} | {
-            Path(m).name for v in result.sources for m in v.also_in
-        }
-        shown += set(row["files"]) <= names
+        sides = {Path(v.source).name: v for v in result.sources}
+        shown = [sides.get(f) for f in row["files"]]
+        separate += all(shown)
+        both = all(v is not None and not v.silent for v in shown)
+        speaking += both
         differ += len(result.differ)
         hit = False
         for point in result.agree:
@@ -154,12 +155,12 @@ def _score(assistant: Any, rows: list[dict[str, Any]], spans: dict[str, tuple[in
             agree += 1
             ends = {Path(c.source).name: _where(spans, c)[1] for c in point.citations}
             hit = hit or ends == {f: (SHARED, i) for f, i in zip(row["files"], row["answer"])}
-        found += hit
-    n = max(len(rows), 1)
+        found += both and hit
     return {
         "questions": len(rows),
-        "both_shown": round(shown / n, 4),
-        "found": round(found / n, 4),
+        "separate": separate,  # both reports shown, as two sources (not grouped as one story)
+        "speaking": speaking,  # ... and neither silent
+        "found": round(found / max(speaking, 1), 4),
         "agree_points": agree,
         "precision": round(right / max(agree, 1), 4),
         "differ_points": differ,
