@@ -16,6 +16,7 @@ from rag.errors import QueryError
 
 EN, ID = "seeds/002_b2e3a6e9fb9339f0.txt", "seeds/000_1b03c4f4f3f24ebf.txt"
 QUESTION = "Why did the US stop the talks with Russia?"
+ENF, IDF = EN.split("/")[-1], ID.split("/")[-1]
 
 
 def exact(assistant, citations):
@@ -80,6 +81,20 @@ def test_compare_on_the_seeds_shows_each_article_with_exact_citations(seed_assis
     data = json.loads(json.dumps(result.to_dict(), ensure_ascii=False))
     assert set(data) >= {"question", "sources", "agree", "differ"}
     assert set(data["sources"][0]) >= {"source", "outlet", "published", "answer", "citations", "silent"}
+
+
+def test_compare_on_the_seeds_finds_the_foreign_ministrys_reply_in_both_articles(seed_assistant):
+    result = seed_assistant.compare(QUESTION, generator="extractive")
+    replies = [p for p in result.agree if {c.source.split("/")[-1] for c in p.citations} == {ENF, IDF}]
+    assert any("Zakharova" in c.quote for p in replies for c in p.citations), result.to_dict()["agree"]
+
+
+def test_compare_with_the_local_llm_gives_the_state_departments_reason(answering):
+    result = answering.compare(QUESTION)
+    english = next(v for v in result.sources if v.source.endswith(ENF))
+    assert not english.silent and any("failed to fulfill its promises" in c.quote for c in english.citations)
+    assert exact(answering, all_citations(result))
+    assert all(answer_language(v.answer, "") == "en" for v in result.sources if not v.silent)
 
 
 def test_compare_filters_and_silence(seed_assistant):
