@@ -110,6 +110,14 @@ def render(results: Path) -> str:
     if compares:
         lines += ["`rag bench compare` (agreement between parallel sentences; latency of a comparison):", ""]
         lines += [*_compare_rows(compares), ""]
+        if any(r["data"].get("points") for r in compares):
+            lines += [
+                "`rag bench compare` points (two XQuAD-R reports sharing a paragraph; found: agreement on "
+                "the answer's sentence, of the questions both reports answer):",
+                "",
+                *_points_rows(compares),
+                "",
+            ]
     if serves:
         lines += ["`rag bench serve` (the HTTP API, simultaneous clients on loopback):", ""]
         lines += [*_serve_rows(serves), ""]
@@ -145,6 +153,22 @@ def _story_rows(records: Sequence[dict[str, Any]]) -> list[str]:
                     f"{_cell(s['recall'])} | {_cell(d['policy']['threshold'])} | "
                     f"{_cell(s['articles_per_second'])} | `{r['command']}` |"
                 )
+    return rows
+
+
+def _points_rows(records: Sequence[dict[str, Any]]) -> list[str]:
+    rows = [
+        "| run | split | configuration | both answer | found | agree points | precision | differ | command |"
+    ]
+    rows.append("|---|---|---|---|---|---|---|---|---|")
+    for r in records:
+        for split, configs in r["data"].get("points", {}).items():
+            rows += [
+                f"| {r['name']} | {split} | {name} | {c['speaking']} of {c['questions']} | "
+                f"{_cell(c['found'])} | {c['agree_points']} | {_cell(c['precision'])} | "
+                f"{c['differ_points']} | `{r['command']}` |"
+                for name, c in configs.items()
+            ]
     return rows
 
 
