@@ -119,7 +119,7 @@ class Settings:
     compare_sentences: int = 12
     # evidence budget of each source's own answer (context_tokens for ask and chat): a comparison answers
     # from one article at a time, whose reason or reply often sits below the sentences restating the
-    # question; 320 against 160 on ask: dev pile unchanged, seeds 37/46 against 36/46 (docs/history.md)
+    # question (320 against 160 measured on the answer piles: docs/history.md)
     compare_context_tokens: int = 320
     progress: bool = True
     # answering (issue 3)
