@@ -43,7 +43,7 @@ def test_a_source_is_compared_on_its_cited_sentences_then_those_near_its_best():
     assert [s.start for s in side(_view(), cited, ranked, 12, 0.25).evidence] == [20, 0, 10, 30]  # 0.3 < 0.35
     assert [s.start for s in side(_view(), cited, ranked, 2, 0.25).evidence] == [20, 0]
     assert [s.start for s in side(_view(), cited, ranked, 12, 1.0).evidence] == [20, 0, 10, 30, 40]
-    assert side(_view(silent=True), cited, ranked).evidence == ()
+    assert side(_view(silent=True), cited, ranked, 12, 0.25).evidence == ()
 
 
 def test_points_pair_each_sentence_once_and_tell_agreement_from_a_number_conflict():

@@ -105,9 +105,7 @@ Similar = Callable[[Sequence[Sentence]], np.ndarray]  # sentence-similarity vect
 Phrase = Callable[[str], str]  # template name -> its text in the question's language
 
 
-def side(
-    view: SourceAnswer, answer: Answer, ranked: Sequence[Sentence], most: int = 12, window: float = 0.25
-) -> Side:
+def side(view: SourceAnswer, answer: Answer, ranked: Sequence[Sentence], most: int, window: float) -> Side:
     """The sentences a source is compared on: those its answer cites, then its other ``ranked`` sentences
     within ``window`` of the best one's relevance, ``most`` in all (a silent source: none)."""
     if view.silent or not ranked:

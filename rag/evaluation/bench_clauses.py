@@ -80,13 +80,14 @@ def rates(
 def bench_clauses(args: Any) -> dict[str, Any]:
     from rag.answer.answerer import Answerer
     from rag.embed import embedder_from
+    from rag.evaluation.xquad_qa import SPLITS
     from rag.settings import Settings
 
     settings = Settings.from_env()
     answerer = Answerer(lambda q, k: [], embedder_from(settings), None, settings)
     bar = settings.policy.min_clause_support
     result: dict[str, Any] = {"bench": "clauses", "min_clause_support": bar, "splits": {}}
-    for split, articles in (("dev", range(0, 24)), ("test", range(24, 48))):
+    for split, articles in SPLITS.items():
         rows = claims(Path(args.xquad), articles[: args.articles] if args.articles else articles)
         scores = weakest_clauses(rows, answerer)
         result["splits"][split] = {

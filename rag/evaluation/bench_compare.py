@@ -99,20 +99,19 @@ def bench_compare(args: Any) -> dict[str, Any]:
     from rag.embed import embedder_from
     from rag.evaluation.bench_points import points
     from rag.evaluation.run import parse_config
+    from rag.evaluation.xquad_qa import SPLITS
     from rag.settings import Settings
 
     settings = Settings.from_env()
     embedder = embedder_from(settings)
     result: dict[str, Any] = {"bench": "compare", "agree": settings.compare_agree, "agreement": {}}
-    for split, articles in (("dev", range(0, 24)), ("test", range(24, 48))):
+    configs = dict(parse_config(spec) for spec in args.points) or {"default": {}}
+    result["points"] = {}
+    for split, articles in SPLITS.items():
         picked = articles[: args.articles] if args.articles else articles
         result["agreement"][split] = agreement(
             sentence_pairs(Path(args.xquad), picked), embedder, settings.compare_agree
         )
-    configs = dict(parse_config(spec) for spec in args.points) or {"default": {}}
-    result["points"] = {}
-    for split, articles in (("dev", range(0, 24)), ("test", range(24, 48))):
-        picked = articles[: args.articles] if args.articles else articles
         result["points"][split] = points(Path(args.xquad), picked, embedder, configs)
     generators = [g for g in args.generators.split(",") if g]
     result["latency"] = latency(Path(args.corpus), generators, args.questions, embedder) if generators else []

@@ -28,9 +28,12 @@ QUESTIONS_PER_ARTICLE = 2
 Key = tuple[int, int]  # (paragraph, sentence) of an article
 
 
-def write_reports(root: Path, articles: range, corpus: Path) -> list[dict[str, Any]]:
-    """Two reports per article under ``corpus``; the questions about their shared paragraph."""
-    data = load_articles(root, (*DOCUMENT_LANGUAGES, *QUESTION_LANGUAGES))
+Data = dict[str, list[dict[str, Any]]]  # XQuAD-R's articles per language
+
+
+def write_reports(data: Data, articles: range, corpus: Path) -> list[dict[str, Any]]:
+    """Two reports per article of ``data`` (XQuAD-R per language) under ``corpus``; the questions about
+    their shared paragraph."""
     rows = []
     for a in articles:
         langs = _languages(data, a)
@@ -50,7 +53,7 @@ def write_reports(root: Path, articles: range, corpus: Path) -> list[dict[str, A
     return rows
 
 
-def _languages(data: dict[str, list[dict[str, Any]]], a: int) -> tuple[str, str, str] | None:
+def _languages(data: Data, a: int) -> tuple[str, str, str] | None:
     """(report A's, report B's, the question's language): rotating, A and B with equal sentence counts."""
     n = len(DOCUMENT_LANGUAGES)
     x = DOCUMENT_LANGUAGES[a % n]
@@ -110,11 +113,11 @@ def points(root: Path, articles: range, embedder: Any, configs: dict[str, dict[s
     from rag.api import Assistant
     from rag.settings import Settings
 
-    data = load_articles(root, DOCUMENT_LANGUAGES)
+    data = load_articles(root, (*DOCUMENT_LANGUAGES, *QUESTION_LANGUAGES))
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "reports"
         corpus.mkdir()
-        rows = write_reports(root, articles, corpus)
+        rows = write_reports(data, articles, corpus)
         index = Path(tmp) / "index"
         Assistant.open(index, embedder=embedder, progress=False).ingest([corpus])
         results = {}
@@ -127,7 +130,7 @@ def points(root: Path, articles: range, embedder: Any, configs: dict[str, dict[s
         return results
 
 
-def _spans(assistant: Any, data: dict[str, list[dict[str, Any]]]) -> dict[str, tuple[int, list]]:
+def _spans(assistant: Any, data: Data) -> dict[str, tuple[int, list]]:
     """source -> (article, its sentences' spans and keys)."""
     found = {}
     for record in assistant.sources():
