@@ -23,6 +23,18 @@ EMBEDDING_BACKENDS = ("torch", "torch-int8", "onnx", "onnx-int8")
 GENERATORS = ("local", "openai", "extractive")
 DEFAULT_LLM = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 DEFAULT_XQUAD = Path("../shared/bench/xquad-r")  # beside the checkout; relative to the current folder
+DEFAULT_QA = Path("../shared/qa")  # the native-speaker QA sets (training the reader, `rag eval qa`)
+
+
+@dataclass(frozen=True)
+class Bars:
+    """Score bars of evidence selection, in the active reader's units (``AnswerPolicy.bars``)."""
+
+    floor: float  # other sentences go to the model when at least this ...
+    near_best: float  # ... or within this of the best ...
+    window: float  # ... and never more than this below it
+    quote_window: float  # a quoted (extractive) answer quotes the sentences within this of the best
+    min_answerable: float  # refuse when ``answerable`` is below this
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,32 @@ class AnswerPolicy:
     extractive_window: float = 0.1  # a quoted answer quotes the sentences within this relevance of the best
     long_sentence: int = 160  # characters: a longer sentence is also scored clause by clause
     clause_min: int = 30  # characters: a shorter clause is scored with its neighbour
+    # the trained reader (RAG_READER=late, rag.answer.reader): its scores are probabilities that a sentence
+    # (rather than none) states the answer; the fields above that are in cosine units (min_answerable,
+    # select_floor, near_best, select_window, extractive_window) apply to the cosine reader only
+    reader_min_answerable: float = 0.5  # dev: refuse when the best sentence's probability is below
+    reader_floor: float = 0.5  # other sentences go to the model when at least this ...
+    reader_near_best: float = 0.2  # ... or within this of the best ...
+    reader_window: float = 0.9  # ... and never more than this below it
+    reader_quote_window: float = 0.2  # a quoted answer quotes the sentences within this of the best
+
+    def bars(self, reader: str) -> Bars:
+        """The selection and decision bars in the units of ``reader`` (``cosine`` or a trained one)."""
+        if reader == "cosine":
+            return Bars(
+                self.select_floor,
+                self.near_best,
+                self.select_window,
+                self.extractive_window,
+                self.min_answerable,
+            )
+        return Bars(
+            self.reader_floor,
+            self.reader_near_best,
+            self.reader_window,
+            self.reader_quote_window,
+            self.reader_min_answerable,
+        )
 
     def answerable(self, relevance: float, margin: float, same_language: float = 0.0) -> float:
         """P(answerable) from the best sentence's relevance, its margin over the next sentences and whether
@@ -133,6 +171,9 @@ class Settings:
     context_tokens: int = 160  # budget for source sentences in the prompt (prompt speed: docs/benchmarks.md)
     answer_tokens: int = 160  # most tokens generated for one answer
     policy: AnswerPolicy = AnswerPolicy()  # the answer stage's thresholds (their own RAG_* names)
+    # which reader scores the evidence sentences (rag.answer.reader): late (the trained reader shipped with
+    # the package), cosine (the pooled cosine: the path before the reader), or a path to other weights
+    reader: str = "cosine"
     # chat page (issue 4): required when `rag chat` binds a non-loopback address
     chat_user: str = ""
     chat_password: str = ""
@@ -147,6 +188,7 @@ class Settings:
     # where things live outside the package (relative paths are from the current folder)
     prompts_dir: Path | None = None  # default: the templates shipped with the package
     xquad_dir: Path = DEFAULT_XQUAD  # the XQuAD-R benchmark (evaluation only)
+    qa_dir: Path = DEFAULT_QA  # the native-speaker QA sets (training and evaluation only)
     chromium: str = "/usr/bin/chromium"  # the browser `rag bench page` drives
 
     def __post_init__(self) -> None:
@@ -225,7 +267,15 @@ class Settings:
         for key in ("llm_api_key", "embedding_api_key"):  # OPENAI_API_KEY when ours is unset
             if not values.get(key) and env.get("OPENAI_API_KEY"):
                 values[key] = env["OPENAI_API_KEY"]
-        for key in ("index_dir", "models_dir", "embedding_model", "llm_model", "prompts_dir", "xquad_dir"):
+        for key in (
+            "index_dir",
+            "models_dir",
+            "embedding_model",
+            "llm_model",
+            "prompts_dir",
+            "xquad_dir",
+            "qa_dir",
+        ):
             if values.get(key) is not None:
                 values[key] = Path(values[key]).expanduser()
         return cls(**values)

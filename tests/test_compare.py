@@ -30,7 +30,7 @@ def all_citations(result: Comparison):
 
 
 def _sentence(start: int, relevance: float, text: str = "") -> Sentence:
-    return Sentence("a.txt", start, start + 10, text or f"s{start}", "t", "en", relevance)
+    return Sentence("a.txt", start, start + 10, text or f"s{start}", "t", "en", relevance, score=relevance)
 
 
 def _view(silent: bool = False) -> SourceAnswer:

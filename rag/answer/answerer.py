@@ -55,16 +55,18 @@ from rag.answer.language import (
     question_language,
 )
 from rag.answer.phrases import Phrases
-from rag.answer.values import Answer, Citation, SearchFn, Sentence, _citation
-from rag.embed import Embedder
+from rag.answer.reader import CosineReader, Reader, reader_from
+from rag.answer.values import Answer, Citation, SearchFn, Sentence, _citation, _nearest
+from rag.embed import Embedder, has_states
 from rag.errors import ModelError, QueryError, RagError
 from rag.generate import Generator, Message
 from rag.index.retrieve import Hit
-from rag.settings import Settings
+from rag.settings import Bars, Settings
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
+NEAREST = 3  # sentences shown with a refusal (``Answer.nearest``)
 
 
 class Answerer:
@@ -78,6 +80,7 @@ class Answerer:
         self.generator = generator
         self.settings = settings
         self.vectors = SentenceVectors(embedder)
+        self.reader = choose_reader(settings.reader, embedder)
         self.templates = settings.prompts_dir  # None: the templates shipped with the package
         translate = self._translate if generator else None
         self.phrases = Phrases(Path(settings.index_dir) / "phrases", translate, self.templates)
@@ -101,7 +104,7 @@ class Answerer:
         language = question_language(question)
         standalone, prompt_question = self.standalone(question, history)
         hits = self.search(standalone, self.settings.top_k)
-        ranked = self.rank_sentences(standalone, hits)
+        ranked = self.rank_sentences(standalone, hits, language)
         chosen = self.select(ranked)
         timings = {"retrieval": time.perf_counter() - started}
         context = "\n".join(h.text for h in hits)  # names in a claim may sit around the cited sentence
@@ -115,7 +118,10 @@ class Answerer:
         base["scores"] = scores
         if not self.answerable(scores):
             log.info("refused: %s", scores)
-            yield self._refusal(base, timings, started)
+            yield replace(
+                self._refusal(base, timings, started),
+                nearest=tuple(_nearest(s) for s in ranked[:NEAREST]),
+            )
             return
         if self.generator is None:
             yield self._extractive(chosen, base, timings, started)
@@ -148,20 +154,29 @@ class Answerer:
         system = self.system_message(self.templates)
         return standalone(question, history, self.generator, system, self.templates)
 
-    def rank_sentences(self, question: str, hits: Sequence[Hit]) -> list[Sentence]:
-        """Sentences of the retrieved passages (each once), most relevant to ``question`` first."""
-        return rank_sentences(question, hits, self.vectors)
+    def rank_sentences(
+        self, question: str, hits: Sequence[Hit], language: str | None = None
+    ) -> list[Sentence]:
+        """Sentences of the retrieved passages (each once), the likeliest to state the answer first."""
+        language = question_language(question) if language is None else language
+        return rank_sentences(question, hits, self.vectors, self.reader, language)
+
+    @property
+    def bars(self) -> Bars:
+        """The selection and decision bars of the active reader (``AnswerPolicy.bars``)."""
+        return self.settings.policy.bars(self.reader.name if self.reader.name == "cosine" else "late")
 
     def select(self, sentences: Sequence[Sentence]) -> list[Sentence]:
-        """The most relevant sentences that fit the token budget (the best one always)."""
-        return select(sentences, self.settings.policy, self.settings.context_tokens, self._tokens)
+        """The best-scored sentences that fit the token budget (the best one always)."""
+        return select(sentences, self.bars, self.settings.context_tokens, self._tokens)
 
     def answerability(self, ranked: Sequence[Sentence], language: str = "") -> dict[str, float]:
         """What the answer-or-refuse decision reads (``rag.answer.evidence.answerability``)."""
-        return answerability(ranked, self.settings.policy, language)
+        kind = "cosine" if self.reader.name == "cosine" else "late"
+        return answerability(ranked, self.settings.policy, language, kind)
 
     def answerable(self, scores: Mapping[str, float]) -> bool:
-        return scores.get("answerable", 0.0) >= self.settings.policy.min_answerable
+        return scores.get("answerable", 0.0) >= self.bars.min_answerable
 
     def with_search(self, search: SearchFn, top_k: int, context_tokens: int | None = None) -> Answerer:
         """A copy sharing the generator and sentence cache, with another search (filters, k) and, when
@@ -170,6 +185,7 @@ class Answerer:
         budget = context_tokens or self.settings.context_tokens
         clone.settings = replace(self.settings, top_k=top_k, context_tokens=budget)
         clone.vectors, clone.phrases, clone.glosses = self.vectors, self.phrases, self.glosses
+        clone.reader = self.reader
         return clone
 
     def _translate(self, plain: str, language: str) -> str:
@@ -368,11 +384,11 @@ class Answerer:
     ) -> Answer:
         """The best sentence (and any within ``extractive_window`` relevance of it, up to three), quoted and
         cited."""
-        window = self.settings.policy.extractive_window
-        best = [s for s in chosen[:3] if s.relevance >= chosen[0].relevance - window]
+        window = self.bars.quote_window
+        best = [s for s in chosen[:3] if s.score >= chosen[0].score - window]
         quotes = " ".join(f"“{_one_line(s.text)}” [{n}]" for n, s in enumerate(best, start=1))
         text = self.phrases.render("extractive", base["language"], quotes=quotes)
-        citations = tuple(_citation(n, s, s.relevance) for n, s in enumerate(best, start=1))
+        citations = tuple(_citation(n, s, s.score) for n, s in enumerate(best, start=1))
         return self._answer(base, text, citations, False, timings, started)
 
     def _refusal(
@@ -420,6 +436,20 @@ def _with_date(sentence: Sentence) -> str:
         return sentence.text
     year, month, day = sentence.published.split("-")
     return f"{sentence.text} {sentence.published} {year} {int(month)} {int(day)}"
+
+
+def choose_reader(name: str, embedder: Embedder) -> Reader:
+    """The reader ``name`` asks for (``RAG_READER``); the cosine reader, logged, when it needs token states
+    the embedder cannot give (a remote embeddings server)."""
+    reader = reader_from(name)
+    if reader.needs_states and not has_states(embedder):
+        log.warning(
+            "the %s reader needs the encoder's token states, which %s does not give: ranking by cosine",
+            reader.name,
+            getattr(embedder, "name", "this embedder"),
+        )
+        return CosineReader()
+    return reader
 
 
 def check_question(question: str) -> str:

@@ -1,6 +1,7 @@
-"""The evidence for an answer (answer stage): the sentences of the retrieved passages ranked against the
-question, the ones that fit the prompt's token budget, and the scores the answer-or-refuse decision reads.
-``SentenceVectors`` caches sentence vectors: the same passages come back for related questions."""
+"""The evidence for an answer (answer stage): the sentences of the retrieved passages scored against the
+question by the reader (``rag.answer.reader``), the ones that fit the prompt's token budget, and the scores
+the answer-or-refuse decision reads. ``SentenceVectors`` caches sentence vectors and token states: the same
+passages come back for related questions."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from typing import Any
 import numpy as np
 
 from rag.answer.language import macrolanguage
+from rag.answer.reader import Encoded, Reader
 from rag.answer.values import Sentence
 from rag.embed import Embedder, embed_similar
 from rag.index.retrieve import Hit
 from rag.ingest.chunking import sentence_spans
-from rag.settings import AnswerPolicy
+from rag.settings import AnswerPolicy, Bars
 
 MAX_SENTENCE_CHARS = 400
 CACHED_VECTORS = 20_000
+CACHED_STATE_ROWS = 150_000  # token rows of cached sentence states (float16, 768 wide: about 230 MB)
 
 
 class SentenceVectors:
@@ -29,10 +32,12 @@ class SentenceVectors:
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
         self._vectors: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+        self._states: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+        self._state_rows = 0
         self._cache_lock = threading.Lock()
 
     def __call__(self, sentences: Sequence[Sentence], similar: bool = False) -> np.ndarray:
-        keys = [(similar, s.source, s.start, s.end) if s.source else (similar, "", s.text) for s in sentences]
+        keys = [_key(s, similar) for s in sentences]
         with self._cache_lock:
             known = {k: self._vectors[k] for k in keys if k in self._vectors}
         missing = [i for i, k in enumerate(keys) if k not in known]
@@ -48,9 +53,47 @@ class SentenceVectors:
                 self._vectors.popitem(last=False)
         return np.stack([known[k] for k in keys])
 
+    def encoded(self, sentences: Sequence[Sentence]) -> list[Encoded]:
+        """Document vectors and token states of ``sentences`` (the embedder must give states:
+        ``rag.embed.has_states``); both cached, the states up to ``CACHED_STATE_ROWS`` token rows."""
+        keys = [_key(s, False) for s in sentences]
+        with self._cache_lock:
+            known = {k: (self._vectors[k], self._states[k]) for k in keys if k in self._states}
+        missing = [i for i, k in enumerate(keys) if k not in known]
+        if missing:
+            vectors, states = self.embedder.document_states([sentences[i].text for i in missing])  # type: ignore[attr-defined]
+            for i, v, st in zip(missing, np.asarray(vectors, dtype=np.float32), states):
+                known[keys[i]] = (v, st)
+        with self._cache_lock:
+            for k in keys:
+                vector, states = known[k]
+                self._vectors[k] = vector
+                self._vectors.move_to_end(k)
+                if k not in self._states:
+                    self._state_rows += len(states)
+                self._states[k] = states
+                self._states.move_to_end(k)
+            while len(self._vectors) > CACHED_VECTORS:
+                self._vectors.popitem(last=False)
+            while self._state_rows > CACHED_STATE_ROWS and len(self._states) > len(keys):
+                self._state_rows -= len(self._states.popitem(last=False)[1])
+        return [Encoded(*known[k]) for k in keys]
 
-def rank_sentences(question: str, hits: Sequence[Hit], vectors: SentenceVectors) -> list[Sentence]:
-    """Sentences of the retrieved passages (each once), most relevant to ``question`` first."""
+
+def _key(s: Sentence, similar: bool) -> tuple[Any, ...]:
+    return (similar, s.source, s.start, s.end) if s.source else (similar, "", s.text)
+
+
+def rank_sentences(
+    question: str,
+    hits: Sequence[Hit],
+    vectors: SentenceVectors,
+    reader: Reader,
+    language: str = "",
+) -> list[Sentence]:
+    """Sentences of the retrieved passages (each once), the one the ``reader`` scores likeliest to state
+    the answer first; ``relevance`` is each one's cosine to the question, ``score`` the reader's (a
+    probability; the cosine reader's: the cosine). ``language``: the question's."""
     seen: dict[tuple[str, int, int], Sentence] = {}
     for hit in hits:
         for s, e in sentence_spans(hit.text, max_chars=MAX_SENTENCE_CHARS):
@@ -73,36 +116,57 @@ def rank_sentences(question: str, hits: Sequence[Hit], vectors: SentenceVectors)
     if not seen:
         return []
     sentences = list(seen.values())
-    scores = vectors(sentences) @ np.asarray(vectors.embedder.embed_query(question), dtype=np.float32)
-    ranked = [replace(s, relevance=round(float(r), 4)) for s, r in zip(sentences, scores)]
-    return sorted(ranked, key=lambda s: -s.relevance)
+    embedder: Any = vectors.embedder
+    if reader.needs_states:
+        q_vector, q_states = embedder.query_states(question)
+        asked = Encoded(np.asarray(q_vector, dtype=np.float32), q_states)
+        encoded = vectors.encoded(sentences)
+    else:
+        asked = Encoded(np.asarray(embedder.embed_query(question), dtype=np.float32))
+        encoded = [Encoded(v) for v in vectors(sentences)]
+    relevance = np.stack([e.vector for e in encoded]) @ asked.vector
+    same = [macrolanguage(s.language) == language for s in sentences]
+    raw = reader.scores(asked, encoded, same)
+    scores = raw if not reader.needs_states else 1 / (1 + np.exp(-np.asarray(raw, dtype=np.float64)))
+    ranked = [
+        replace(s, relevance=round(float(r), 4), score=round(float(p), 4))
+        for s, r, p in zip(sentences, relevance, scores)
+    ]
+    return sorted(ranked, key=lambda s: -s.score)
 
 
 def select(
-    sentences: Sequence[Sentence], policy: AnswerPolicy, budget: int, tokens: Callable[[str], int]
+    sentences: Sequence[Sentence], bars: Bars, budget: int, tokens: Callable[[str], int]
 ) -> list[Sentence]:
-    """The most relevant sentences that fit the token ``budget`` (the best one always)."""
+    """The best-scored sentences that fit the token ``budget`` (the best one always): those at least
+    ``bars.floor`` or within ``bars.near_best`` of the best, never more than ``bars.window`` below it."""
     if not sentences:
         return []
-    best = sentences[0].relevance
-    floor = max(min(policy.select_floor, best - policy.near_best), best - policy.select_window)
+    best = sentences[0].score
+    floor = max(min(bars.floor, best - bars.near_best), best - bars.window)
     chosen: list[Sentence] = []
     for s in sentences:
         cost = tokens(s.text) + 3
-        if chosen and (cost > budget or s.relevance < floor):
+        if chosen and (cost > budget or s.score < floor):
             continue
         chosen.append(s)
         budget -= cost
     return chosen
 
 
-def answerability(ranked: Sequence[Sentence], policy: AnswerPolicy, language: str = "") -> dict[str, float]:
-    """The evidence for answering, from the ranked sentences: ``relevance`` of the best one, its
-    ``margin`` over the mean of the next ``margin_of`` (0 when there are none), ``same_language`` (1 when
-    it is in the question's ``language``: cosines run higher within one language), and ``answerable``,
-    the calibrated combination of the three (``AnswerPolicy``)."""
+def answerability(
+    ranked: Sequence[Sentence], policy: AnswerPolicy, language: str = "", reader: str = "cosine"
+) -> dict[str, float]:
+    """The evidence for answering, from the ranked sentences. With a trained reader: ``answerable`` is the
+    best sentence's ``score`` (the probability that it, rather than none, states the answer) and
+    ``relevance`` its cosine. With the cosine reader: ``relevance`` of the best one, its ``margin`` over
+    the mean of the next ``margin_of`` (0 when there are none), ``same_language`` (1 when it is in the
+    question's ``language``: cosines run higher within one language), and ``answerable``, the calibrated
+    combination of the three (``AnswerPolicy.answerable``)."""
     if not ranked:
         return {"relevance": 0.0, "margin": 0.0, "same_language": 0.0, "answerable": 0.0}
+    if reader != "cosine":
+        return {"relevance": ranked[0].relevance, "answerable": ranked[0].score}
     best = ranked[0]
     rest = [s.relevance for s in ranked[1 : 1 + policy.margin_of]]
     margin = round(best.relevance - sum(rest) / len(rest), 4) if rest else 0.0

@@ -20,7 +20,7 @@ from rag.errors import ConfigError, RagError
 
 log = logging.getLogger(__name__)
 
-NEUTRAL = {"refusal": "∅", "extractive": "$quotes", "agree": "=", "differ": "≠"}
+NEUTRAL = {"refusal": "∅", "extractive": "$quotes", "agree": "=", "differ": "≠", "nearest": "≈"}
 Translate = Callable[[str, str], str]  # (plain English template, language code) -> translated template
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from rag.answer.compare import Comparison, Point, SourceAnswer
-from rag.answer.values import Answer, Citation
+from rag.answer.values import Answer, Citation, Nearest
 from rag.errors import QueryError
 
 FORMAT, VERSION = "rag-chat", 1
@@ -52,6 +52,7 @@ def to_markdown(turns: Sequence[Turn]) -> str:
         lines += [f"## {n}. {_one_line(t.question)}", ""]
         if t.answer is not None:
             lines += [_quoted(t.answer.text), "", *_citation_lines(t.answer.citations), ""]
+            lines += _nearest_lines(t.answer)
         if t.comparison is not None:
             lines += _comparison_lines(t.comparison)
     return "\n".join(lines).rstrip() + "\n"
@@ -104,6 +105,9 @@ def _answer(data: dict[str, Any]) -> Answer:
     values = {f.name: data[f.name] for f in fields(Answer) if f.name in data}
     values["citations"] = tuple(_citation(c) for c in data.get("citations", []))
     values["dropped"] = tuple(data.get("dropped", []))
+    values["nearest"] = tuple(
+        Nearest(**{f.name: n[f.name] for f in fields(Nearest)}) for n in data.get("nearest", [])
+    )
     return Answer(**values)
 
 
@@ -153,6 +157,14 @@ def _citation_lines(citations: Sequence[Citation]) -> list[str]:
         if c.gloss:
             lines.append(f"    machine translation: {_one_line(c.gloss)}")
     return lines
+
+
+def _nearest_lines(answer: Answer) -> list[str]:
+    if not answer.nearest:
+        return []
+    lines = ["Closest passages; none of them states the answer:", ""]
+    lines += [f"- “{_one_line(n.quote)}” — {n.source} [{n.start}:{n.end}]" for n in answer.nearest]
+    return [*lines, ""]
 
 
 def _quoted(text: str) -> str:

@@ -29,6 +29,22 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Nearest:
+    """A sentence closest to the question, shown with a refusal so a reader can overrule it: not a
+    citation (no claim rests on it). ``quote == article_text(source)[start:end]``."""
+
+    source: str
+    start: int
+    end: int
+    quote: str
+    title: str
+    language: str
+    score: (
+        float  # the reader's score for it (the probability that it states the answer; cosine reader: cosine)
+    )
+
+
+@dataclass(frozen=True)
 class Answer:
     """A verified answer: ``text`` carries markers [1], [2] ... that index ``citations``."""
 
@@ -44,11 +60,13 @@ class Answer:
     timings: dict[str, float] = field(
         default_factory=dict
     )  # seconds: retrieval, first_token, generation, total
+    nearest: tuple[Nearest, ...] = ()  # a refusal's closest sentences (none states the answer), best first
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["citations"] = [asdict(c) | {"also_in": list(c.also_in)} for c in self.citations]
         data["dropped"] = list(self.dropped)
+        data["nearest"] = [asdict(n) for n in self.nearest]
         return data
 
 
@@ -62,12 +80,17 @@ class Sentence:
     text: str
     title: str
     language: str
-    relevance: float = 0.0
+    relevance: float = 0.0  # cosine of its vector to the question's
     published: str | None = None
     outlet: str | None = None
+    score: float = 0.0  # the reader's: how likely it states the answer (cosine reader: the cosine)
 
 
 SearchFn = Callable[[str, int], list[Hit]]
+
+
+def _nearest(s: Sentence) -> Nearest:
+    return Nearest(s.source, s.start, s.end, s.text, s.title, s.language, round(s.score, 4))
 
 
 def _citation(marker: int, s: Sentence, score: float) -> Citation:

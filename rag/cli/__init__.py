@@ -18,6 +18,7 @@ from typing import Any
 from rag.cli.common import open_assistant as _open
 from rag.cli.common import print_json as _print_json
 from rag.cli.evaluation import cmd_bench, cmd_eval, eval_verbs
+from rag.cli.training import cmd_train, train_verbs
 from rag.errors import QueryError, RagError
 
 log = logging.getLogger("rag")
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     _ingest_verb(verbs)
     _question_verbs(verbs)
     eval_verbs(verbs)
+    train_verbs(verbs)
     _index_verbs(verbs)
     _serve_verb(verbs)
     return parser
@@ -209,6 +211,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"    “{' '.join(c.quote.split())}”")
         if c.gloss:
             print(f"    machine translation: {c.gloss}")
+    if answer.nearest:
+        print("\nClosest passages; none of them states the answer:")
+    for n in answer.nearest:
+        print(f"  - {n.source} [{n.start}:{n.end}] (score {n.score:.2f}) “{' '.join(n.quote.split())}”")
     return 0
 
 
@@ -333,6 +339,7 @@ COMMANDS = {
     "compare": cmd_compare,
     "chat": cmd_chat,
     "eval": cmd_eval,
+    "train": cmd_train,
     "sources": cmd_sources,
     "remove": cmd_remove,
     "reindex": cmd_reindex,

@@ -27,8 +27,9 @@ def _eval_verb(verbs: Any) -> argparse.ArgumentParser:
         "dataset",
         metavar="DATASET",
         help="JSONL question set, or a built-in name (seeds); xquad-r for the XQuAD-R retrieval "
-        "benchmark; xquad-qa for the held-out multilingual answer benchmark; dates for questions only "
-        "publication dates answer (first / latest report)",
+        "benchmark; xquad-qa for the held-out multilingual answer benchmark; qa for a pile built from a "
+        "native-speaker QA set (--set); dates for questions only publication dates answer (first / latest "
+        "report)",
     )
     p.add_argument(
         "--corpus", metavar="PATH", help="articles to index into a temporary index (default: seeds/)"
@@ -78,7 +79,16 @@ def _xquad_options(p: argparse.ArgumentParser) -> None:
         default="dev",
         help="xquad-qa: dev (XQuAD-R articles 0-23, for tuning) or test (24-47, for reporting only)",
     )
-    p.add_argument("--limit", type=int, metavar="N", help="xquad-qa: only the first N questions")
+    p.add_argument("--limit", type=int, metavar="N", help="xquad-qa, qa: only the first N questions")
+    from rag.evaluation.qa_sets import SETS
+
+    p.add_argument(
+        "--set",
+        dest="qa_set",
+        choices=sorted(SETS),
+        help="qa: the native-speaker QA set (../shared/qa, RAG_QA_DIR) the pile is built from; --split "
+        "dev or test (by document)",
+    )
     p.add_argument(
         "--calibrate",
         action="store_true",
@@ -115,6 +125,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.calibrate:
             _print_json(result["calibration"])
             return 0
+    elif args.dataset == "qa":
+        from rag.errors import ConfigError
+        from rag.evaluation.qa_pile import QUESTIONS, evaluate_qa_pile
+        from rag.settings import Settings
+
+        if not args.qa_set:
+            raise ConfigError("rag eval qa needs --set NAME (one of the sets in ../shared/qa)")
+        result = evaluate_qa_pile(
+            args.qa_set,
+            args.split,
+            Settings.from_env().qa_dir,
+            args.retrieval_only,
+            args.generator,
+            args.out,
+            args.compare,
+            questions=args.limit or QUESTIONS,
+        )
     elif args.dataset == "dates":
         from rag.evaluation.dated import evaluate_dated
 

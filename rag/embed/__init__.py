@@ -11,7 +11,16 @@
 Models load from the local models folder only (never a hub), with the model's own query and document prompts.
 """
 
-from rag.embed.base import Embedder, embed_similar, embedding_space, space_from
+from rag.embed.base import Embedder, TokenStates, embed_similar, embedding_space, has_states, space_from
 from rag.embed.factory import embedder_from, make_embedder
 
-__all__ = ["Embedder", "embed_similar", "embedder_from", "embedding_space", "make_embedder", "space_from"]
+__all__ = [
+    "Embedder",
+    "TokenStates",
+    "embed_similar",
+    "embedder_from",
+    "embedding_space",
+    "has_states",
+    "make_embedder",
+    "space_from",
+]

@@ -30,6 +30,22 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> np.ndarray: ...
 
 
+class TokenStates(Protocol):
+    """An embedder that also gives the encoder's token states (the reader of the answer stage reads them):
+    per text, float16 rows of the last hidden states of the text's own tokens (no prompt)."""
+
+    def document_states(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]: ...
+
+    def query_states(self, text: str) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def has_states(embedder: object) -> bool:
+    """Whether ``embedder`` gives token states (the local backends do; a remote server does not)."""
+    return callable(getattr(embedder, "document_states", None)) and callable(
+        getattr(embedder, "query_states", None)
+    )
+
+
 def embed_similar(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
     """Vectors for telling whether short texts mean the same thing, with the model's sentence-similarity
     prompt (EmbeddingGemma: ``task: sentence similarity``; it tells a translation, White ~ Putih 0.95,
@@ -69,7 +85,7 @@ def export_stamp(model_dir: Path) -> dict[str, Any]:
         "source": str(model_dir.resolve()),
         "size": stat.st_size,
         "mtime": int(stat.st_mtime),
-        "format": 2,
+        "format": 3,  # 3: token states as a second output
     }
 
 

@@ -72,10 +72,25 @@ class OnnxEncoder:
         ``workers`` > 1, that many batches run at once on the one session (ONNX Runtime's ``run`` is
         thread-safe and releases the GIL): measured on 2 cores with batch 1, 2 workers encode ~1.3x the
         chunks per second of one (the intra-op threads alone leave the cores idle between small ops)."""
+        return self.encode_with_tokens(texts, batch_size, workers)[0]
+
+    def encode_with_tokens(
+        self, texts: list[str], batch_size: int = 8, workers: int = 1, skip_chars: int | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``encode``, and with ``skip_chars`` (the prompt's length) each text's token states too: the
+        encoder's last hidden states (float16, tokens x width) of the tokens that start at or after
+        ``skip_chars`` (the text's own tokens: no prompt, no end marker)."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        states: list[np.ndarray] = [np.zeros((0, 0), np.float16)] * len(texts)
         if not texts:
-            return out
-        ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+            return out, states
+        encodings = self.tokenizer.encode_batch(list(texts))
+        ids = [e.ids for e in encodings]
+        keep = (
+            [_content_tokens(e.offsets, e.ids, skip_chars) for e in encodings]
+            if skip_chars is not None
+            else None
+        )
         order = np.argsort([-len(i) for i in ids], kind="stable")
         batches = [
             order[start : start + max(1, batch_size)] for start in range(0, len(order), max(1, batch_size))
@@ -88,7 +103,14 @@ class OnnxEncoder:
             for row, i in enumerate(rows):
                 input_ids[row, : len(ids[i])] = ids[i]
                 mask[row, : len(ids[i])] = 1
-            out[rows] = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
+            wanted = (
+                ["sentence_embedding", "token_embeddings"] if keep is not None else ["sentence_embedding"]
+            )
+            result = self.session.run(wanted, {"input_ids": input_ids, "attention_mask": mask})
+            out[rows] = result[0]
+            if keep is not None:
+                for row, i in enumerate(rows):
+                    states[i] = result[1][row, keep[i]].astype(np.float16)
 
         if workers > 1 and len(batches) > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -98,7 +120,14 @@ class OnnxEncoder:
         else:
             for rows in batches:
                 run(rows)
-        return out
+        return out, states
+
+
+def _content_tokens(offsets: Sequence[tuple[int, int]], ids: Sequence[int], skip_chars: int) -> np.ndarray:
+    """Positions of the tokens of the text itself: starting at or after ``skip_chars`` and not empty (the
+    begin and end markers have empty offsets); the last token when there is none (an empty text)."""
+    kept = [k for k, (a, b) in enumerate(offsets) if a >= skip_chars and b > a]
+    return np.asarray(kept or [len(ids) - 1], dtype=np.int64)
 
 
 class OnnxEmbedder:
@@ -132,3 +161,17 @@ class OnnxEmbedder:
         return self._encoder.encode(
             [self.similarity_prompt + t for t in texts], self.batch_size, self.workers
         )
+
+    def document_states(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``embed_documents`` and each text's token states (``TokenStates``)."""
+        prompt = self.document_prompt
+        return self._encoder.encode_with_tokens(
+            [prompt + t for t in texts], self.batch_size, self.workers, len(prompt)
+        )
+
+    def query_states(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """``embed_query`` and the question's token states (``TokenStates``)."""
+        vectors, states = self._encoder.encode_with_tokens(
+            [self.query_prompt + text], 1, 1, len(self.query_prompt)
+        )
+        return vectors[0], states[0]

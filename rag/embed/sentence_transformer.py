@@ -81,6 +81,43 @@ class SentenceTransformerEmbedder:
         )
         return np.asarray(vectors, dtype=np.float32)
 
+    def document_states(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``embed_documents`` and each text's token states (``TokenStates``)."""
+        return self._states(list(texts), "document")
+
+    def query_states(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """``embed_query`` and the question's token states (``TokenStates``)."""
+        vectors, states = self._states([text], "query")
+        return vectors[0], states[0]
+
+    def _states(self, texts: list[str], prompt_name: str) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Pooled vectors and, per text, the last hidden states of its own tokens (no prompt, no end
+        marker), float16; the positions come from the tokenizer's character offsets."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        prompt = (self._model.prompts or {}).get(prompt_name, "")
+        outputs = self._model.encode(
+            texts,
+            prompt_name=prompt_name if prompt else None,
+            batch_size=self.batch_size,
+            show_progress_bar=False,
+            output_value=None,
+        )
+        vectors = np.stack([o["sentence_embedding"].float().numpy() for o in outputs])
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        states = []
+        for text, out in zip(texts, outputs):
+            offsets = self._model.tokenizer(
+                prompt + text,
+                return_offsets_mapping=True,
+                truncation=True,
+                max_length=self._model.max_seq_length,
+            )["offset_mapping"]
+            keep = [k for k, (a, b) in enumerate(offsets) if a >= len(prompt) and b > a] or [len(offsets) - 1]
+            tokens = out["token_embeddings"].float().numpy()
+            states.append(tokens[keep].astype(np.float16))
+        return vectors.astype(np.float32), states
+
     @property
     def dimension(self) -> int:
         return int(self._model.get_embedding_dimension())

@@ -34,9 +34,10 @@ def model_list(created: int = 0, models: Sequence[str] = (MODEL_ID,)) -> dict[st
 
 
 def answer_extras(answer: Any) -> dict[str, Any]:
-    """``citations`` and ``refused`` of a ``rag.answer.Answer`` (its ``to_dict`` field names)."""
+    """``citations``, ``refused`` and ``nearest`` (a refusal's closest sentences, not citations) of a
+    ``rag.answer.Answer`` (its ``to_dict`` field names)."""
     data = answer.to_dict()
-    return {"citations": data["citations"], "refused": bool(data["refused"])}
+    return {"citations": data["citations"], "refused": bool(data["refused"]), "nearest": data["nearest"]}
 
 
 def chat_completion(

@@ -1,5 +1,7 @@
 """Export the embedding model to ONNX once, at set-up time (``python -m rag.setup``, ``make models``):
 the fp32 graph of the whole sentence-transformers pipeline (token table in fp16), and its int8 recipes.
+The graph has two outputs: the sentence embedding, and the token states it pools (the reader of the answer
+stage reads those, ``rag.answer.reader``).
 The ONNX backend (``rag.embed.onnx``) only reads what this writes."""
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ def _traceable(st: Any) -> Any:
             self.types = list(self.model.config.layer_types)
             self.window = int(self.model.config.sliding_window)
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
             m = self.model
             x = m.embed_tokens(input_ids)
             pos = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
@@ -78,7 +82,8 @@ def _traceable(st: Any) -> Any:
             x = m.norm(x)
             w = attention_mask.to(x.dtype).unsqueeze(-1)
             pooled = (x * w).sum(1) / w.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(self.d2(self.d1(pooled)), p=2, dim=1)
+            vector = torch.nn.functional.normalize(self.d2(self.d1(pooled)), p=2, dim=1)
+            return vector, x
 
     return Pipeline()
 
@@ -105,11 +110,12 @@ def _export_fp32(model_dir: Path, target: Path) -> None:
             dynamo=False,
             opset_version=17,
             input_names=["input_ids", "attention_mask"],
-            output_names=["sentence_embedding"],
+            output_names=["sentence_embedding", "token_embeddings"],
             dynamic_axes={
                 "input_ids": {0: "batch", 1: "seq"},
                 "attention_mask": {0: "batch", 1: "seq"},
                 "sentence_embedding": {0: "batch"},
+                "token_embeddings": {0: "batch", 1: "seq"},
             },
         )
 

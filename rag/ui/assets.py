@@ -12,6 +12,9 @@ CSS = """
 .src.active mark { background: #ffd33d; }
 .cite { text-decoration: none; font-weight: 600; }
 .refusal { font-style: italic; color: #6e4b00; }
+.nearest { margin-top: .4em; font-size: .92em; color: #444; }
+.nearest-label { font-weight: 600; }
+.nearest .where { color: #777; font-size: .9em; }
 .error-msg { color: #b42318; }
 .empty-note { color: #57606a; font-style: italic; }
 .src .gloss { margin-top: 6px; padding: 4px 6px; border-left: 3px solid #8250df; background: #f6f2ff; }

@@ -31,8 +31,24 @@ def question_html(question: str) -> str:
 def answer_html(answer: Answer, turn: int) -> str:
     """The answer text, escaped, with each marker that resolves to a citation as a link to it."""
     if answer.refused:
-        return f'<div class="refusal">{_text(answer.text)}</div>'
+        return f'<div class="refusal">{_text(answer.text)}</div>' + nearest_html(answer)
     return linked(_text(answer.text), {c.marker: c.marker for c in answer.citations}, turn)
+
+
+def nearest_html(answer: Answer) -> str:
+    """A refusal's closest sentences, under a label in the answer's language: not citations (no marker),
+    so a reader can judge the refusal."""
+    if not answer.nearest:
+        return ""
+    from rag.answer.phrases import Phrases
+
+    label = Phrases(None).render("nearest", answer.language)
+    items = "".join(
+        f'<li>“{_text(" ".join(n.quote.split()))}” <span class="where">{_text(n.source)} '
+        f"[{n.start}:{n.end}]</span></li>"
+        for n in answer.nearest
+    )
+    return f'<div class="nearest"><div class="nearest-label">{_text(label)}</div><ul>{items}</ul></div>'
 
 
 def linked(escaped: str, markers: Mapping[int, int], turn: int) -> str:

@@ -1,0 +1,86 @@
+"""``rag train reader``: fit the answer stage's reader (imports ``rag.train``, and torch, only when run)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rag.cli.common import print_json
+
+
+def train_verbs(verbs: Any) -> None:
+    p = verbs.add_parser("train", help="train a model the package ships (the reader of the answer stage)")
+    what = p.add_subparsers(dest="model", required=True, metavar="MODEL")
+    r = what.add_parser(
+        "reader",
+        help="fit the reader on ../shared/qa (dev splits) and XQuAD-R articles 0-23; report held-out figures",
+    )
+    r.add_argument(
+        "--out", metavar="FILE", help="weights to write (default: the package's rag/answer/reader.npz)"
+    )
+    r.add_argument("--report", metavar="FILE", help="figures as JSON (default: beside the weights)")
+    r.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="token states of the training texts, kept between runs (default: RAG_MODELS_DIR/reader-states)",
+    )
+    r.add_argument(
+        "--without", default="", metavar="SET,...", help="leave these QA sets out (leave-set-out rows)"
+    )
+    r.add_argument("--epochs", type=int, default=3)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--d", type=int, default=128, help="width of the reader's layers")
+    r.add_argument("--layers", type=int, default=1, help="cross-attention blocks")
+    r.add_argument("--lr", type=float, default=1e-3)
+    r.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="a quick run: N lists per source, one XQuAD-R article per split",
+    )
+    r.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    r.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rag.answer.reader import WEIGHTS
+    from rag.embed import embedder_from, has_states
+    from rag.errors import ConfigError
+    from rag.evaluation.qa_sets import SETS
+    from rag.settings import Settings
+    from rag.train.command import TrainOptions, run
+
+    settings = Settings.from_env()
+    without = tuple(s for s in args.without.split(",") if s)
+    unknown = [s for s in without if s not in SETS]
+    if unknown:
+        raise ConfigError(f"--without: unknown QA set(s) {', '.join(unknown)} (one of {', '.join(SETS)})")
+    embedder = embedder_from(settings)
+    if not has_states(embedder):
+        raise ConfigError(
+            "training the reader needs the local encoder's token states: unset RAG_EMBEDDING_URL"
+        )
+    options = TrainOptions(
+        qa_dir=settings.qa_dir,
+        xquad_dir=settings.xquad_dir,
+        cache=Path(args.cache) if args.cache else settings.models_dir / "reader-states",
+        out=Path(args.out) if args.out else WEIGHTS,
+        without=without,
+        epochs=args.epochs,
+        seed=args.seed,
+        d=args.d,
+        layers=args.layers,
+        lr=args.lr,
+        limit=args.limit,
+        progress=not args.no_progress,
+        report=Path(args.report) if args.report else None,
+    )
+    report = run(options, embedder)
+    if args.json:
+        print_json(report)
+    else:
+        for name, row in report["held_out"].items():
+            print(f"{name}: reader {row['reader']}  cosine {row['cosine']}")
+        print(f"weights in {options.out}")
+    return 0

@@ -1,0 +1,223 @@
+"""Fitting the reader's network on reader lists (``rag.train.data``) and measuring any scorer on them.
+
+The loss is listwise: a softmax over the list's candidates and a learned "none of them" score; the target
+is the candidates that state the answer (their probabilities summed) or "none". Candidates labelled -1
+are left out of the list.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rag.train.data import ReaderList
+from rag.train.model import ReaderNet, ReaderShape
+from rag.train.states import StateStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Batch:
+    q: torch.Tensor
+    q_mask: torch.Tensor
+    s: torch.Tensor
+    s_mask: torch.Tensor
+    owner: torch.Tensor
+    cosine: torch.Tensor
+    same: torch.Tensor
+    labels: torch.Tensor  # [N] 1 / 0
+    answerable: torch.Tensor  # [B]
+
+
+def _pad(arrays: Sequence[np.ndarray], limit: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(1, min(limit, max(len(a) for a in arrays)))
+    out = np.zeros((len(arrays), width, arrays[0].shape[1]), dtype=np.float32)
+    mask = np.zeros((len(arrays), width), dtype=bool)
+    for i, a in enumerate(arrays):
+        n = min(len(a), width)
+        out[i, :n] = a[:n]
+        mask[i, :n] = True
+    return torch.from_numpy(out), torch.from_numpy(mask)
+
+
+def make_batch(items: Sequence[ReaderList], store: StateStore, shape: ReaderShape) -> Batch:
+    q_states, s_states, owner, cosine, same, labels = [], [], [], [], [], []
+    for b, item in enumerate(items):
+        q_states.append(store.states("query", item.question))
+        qv = store.vector("query", item.question)
+        for text, lang, label in zip(item.candidates, item.languages, item.labels):
+            if label < 0:
+                continue
+            s_states.append(store.states("document", text))
+            owner.append(b)
+            cosine.append(float(qv @ store.vector("document", text)))
+            same.append(1.0 if lang == item.language else 0.0)
+            labels.append(label)
+    q, q_mask = _pad(q_states, shape.question_tokens)
+    s, s_mask = _pad(s_states, shape.sentence_tokens)
+    return Batch(
+        q,
+        q_mask,
+        s,
+        s_mask,
+        torch.tensor(owner),
+        torch.tensor(cosine),
+        torch.tensor(same),
+        torch.tensor(labels, dtype=torch.float32),
+        torch.tensor([item.answerable for item in items], dtype=torch.bool),
+    )
+
+
+def list_loss(net: ReaderNet, batch: Batch, scores: torch.Tensor) -> torch.Tensor:
+    """Mean over the lists of -log P(target), the softmax over [none, candidates]."""
+    lists = len(batch.answerable)
+    big = torch.full((lists, int(torch.bincount(batch.owner, minlength=lists).max()) + 1), -1e9)
+    pos = torch.zeros_like(big, dtype=torch.bool)
+    slot = torch.zeros_like(batch.owner)
+    counts = torch.zeros(lists, dtype=torch.long)
+    for k, b in enumerate(batch.owner.tolist()):  # candidates in list order
+        counts[b] += 1
+        slot[k] = counts[b]
+    big[:, 0] = net.none
+    big = big.index_put((batch.owner, slot), scores)
+    pos[batch.owner, slot] = batch.labels > 0
+    pos[:, 0] = ~batch.answerable
+    logp = big.log_softmax(-1)
+    return -(logp.masked_fill(~pos, -1e9).logsumexp(-1)).mean()
+
+
+def batches(items: Sequence[ReaderList], size: int, rng: random.Random | None) -> Iterator[list[ReaderList]]:
+    order = list(range(len(items)))
+    if rng is not None:
+        rng.shuffle(order)
+    for start in range(0, len(order), size):
+        yield [items[i] for i in order[start : start + size]]
+
+
+def train(
+    items: Sequence[ReaderList],
+    store: StateStore,
+    shape: ReaderShape,
+    epochs: int = 3,
+    batch_lists: int = 32,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> ReaderNet:
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    net = ReaderNet(shape)
+    steps = epochs * math.ceil(len(items) / batch_lists)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
+    step, started, running = 0, time.perf_counter(), 0.0
+    net.train()
+    for _ in range(epochs):
+        for chunk in batches(items, batch_lists, rng):
+            batch = make_batch(chunk, store, shape)
+            scores = net(batch.q, batch.q_mask, batch.s, batch.s_mask, batch.owner, batch.cosine, batch.same)
+            loss = list_loss(net, batch, scores)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            step += 1
+            running = 0.98 * running + 0.02 * float(loss) if step > 1 else float(loss)
+            if progress:
+                progress(step, steps, running)
+    log.info("trained %d steps in %.0fs", step, time.perf_counter() - started)
+    net.eval()
+    return net
+
+
+@torch.no_grad()
+def score_lists(
+    net: ReaderNet, items: Sequence[ReaderList], store: StateStore, batch_lists: int = 64
+) -> list[np.ndarray]:
+    """Per list, the candidates' scores minus the "none" score (labels -1 scored too)."""
+    out: list[np.ndarray] = []
+    for chunk in batches(items, batch_lists, None):
+        full = [
+            ReaderList(i.question, i.language, i.candidates, i.languages, (0,) * len(i.labels), i.group)
+            for i in chunk
+        ]
+        batch = make_batch(full, store, net.shape)
+        scores = net(batch.q, batch.q_mask, batch.s, batch.s_mask, batch.owner, batch.cosine, batch.same)
+        scores = (scores - net.none).numpy()
+        owner = batch.owner.numpy()
+        out += [scores[owner == b] for b in range(len(chunk))]
+    return out
+
+
+def cosine_lists(items: Sequence[ReaderList], store: StateStore) -> list[np.ndarray]:
+    """The pooled cosine of each candidate (today's ranker), for the same measure."""
+    return [
+        np.asarray([store.vector("query", i.question) @ store.vector("document", c) for c in i.candidates])
+        for i in items
+    ]
+
+
+def measure(items: Sequence[ReaderList], scores: Sequence[np.ndarray], refused: float = 0.9) -> dict:
+    """Right sentence first (answerable lists), AUC of the best score (answerable vs none lists), and the
+    false refusals at the threshold that refuses ``refused`` of the none lists."""
+    firsts, pos, neg = [], [], []
+    for item, s in zip(items, scores):
+        if not len(s):
+            continue
+        if item.answerable:
+            top = int(np.argmax(np.where(np.asarray(item.labels) < 0, -np.inf, s)))
+            firsts.append(item.labels[top] == 1)
+            pos.append(float(np.max(s)))
+        else:
+            neg.append(float(np.max(s)))
+    result = {"lists": len(items), "answerable": len(pos), "none": len(neg)}
+    if firsts:
+        result["right_first"] = round(float(np.mean(firsts)), 4)
+    if pos and neg:
+        result["auc"] = round(auc(pos, neg), 4)
+        bar = float(np.quantile(neg, refused))
+        result[f"false_refusals_at_{refused:.2f}"] = round(float(np.mean(np.asarray(pos) < bar)), 4)
+    return result
+
+
+def auc(pos: Sequence[float], neg: Sequence[float]) -> float:
+    """P(a positive scores above a negative), ties half."""
+    values = np.concatenate([pos, neg])
+    ranks = _ranks(values)
+    n_pos, n_neg = len(pos), len(neg)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values))
+    sorted_values = values[order]
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and sorted_values[j + 1] == sorted_values[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def save(net: ReaderNet, path: Path, meta: dict) -> None:
+    """The weights (float32) and ``meta`` (shape, version, data, figures) in one ``.npz`` file."""
+    arrays = {k: v.detach().numpy().astype(np.float32) for k, v in net.state_dict().items()}
+    meta = {**meta, "shape": net.shape.to_dict()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial.npz")
+    np.savez_compressed(partial, meta=np.asarray(json.dumps(meta)), **arrays)
+    partial.replace(path)

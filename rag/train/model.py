@@ -1,0 +1,107 @@
+"""The reader's network in torch, for training (``rag train reader``); the answer stage runs the same
+arithmetic in numpy from the saved weights (``rag.answer.reader``), and a test checks the two agree.
+
+Per (question, sentence): the encoder's token states of both (frozen, computed once per text), projected
+to ``d`` dimensions. Each question token attends to the sentence's tokens (``layers`` cross-attention
+blocks); a learned weight per question token (how much it matters: names and numbers more than "the")
+pools the result and the token's best raw cosine to the sentence's tokens (MaxSim). A small head reads
+that, the pooled cosine and whether the two are in one language, and gives the sentence's score. A
+learned "none of them" score competes with every sentence of the list (listwise softmax).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ReaderShape:
+    width: int = 768  # the encoder's token states
+    d: int = 128
+    heads: int = 4
+    layers: int = 1
+    hidden: int = 256
+    question_tokens: int = 48
+    sentence_tokens: int = 96
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class Cross(nn.Module):
+    """Question tokens attend to the sentence's tokens, then a feed-forward block (pre-norm, residual)."""
+
+    def __init__(self, d: int, heads: int, hidden: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm_q, self.norm_s, self.norm_f = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+        self.up, self.down = nn.Linear(d, hidden), nn.Linear(hidden, d)
+
+    def forward(self, x: torch.Tensor, s: torch.Tensor, s_mask: torch.Tensor) -> torch.Tensor:
+        # x: [N, Lq, d], s: [N, Ls, d], s_mask: [N, Ls] (True = a token)
+        n, lq, d = x.shape
+        h = self.heads
+        q = self.q(self.norm_q(x)).view(n, lq, h, d // h).transpose(1, 2)
+        sn = self.norm_s(s)
+        k = self.k(sn).view(n, -1, h, d // h).transpose(1, 2)
+        v = self.v(sn).view(n, -1, h, d // h).transpose(1, 2)
+        att = (q @ k.transpose(-1, -2)) / (d // h) ** 0.5
+        att = att.masked_fill(~s_mask[:, None, None, :], -1e9).softmax(-1)
+        x = x + self.o((att @ v).transpose(1, 2).reshape(n, lq, d))
+        return x + self.down(torch.nn.functional.gelu(self.up(self.norm_f(x)), approximate="tanh"))
+
+
+class ReaderNet(nn.Module):
+    FEATURES = 4  # pooled cosine, same language, weighted MaxSim, mean MaxSim
+
+    def __init__(self, shape: ReaderShape) -> None:
+        super().__init__()
+        self.shape = shape
+        d = shape.d
+        self.q_in, self.s_in = nn.Linear(shape.width, d), nn.Linear(shape.width, d)
+        self.q_norm, self.s_norm = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.weight = nn.Linear(d, 1)  # how much each question token matters
+        self.blocks = nn.ModuleList(Cross(d, shape.heads, shape.hidden) for _ in range(shape.layers))
+        self.out_norm = nn.LayerNorm(d)
+        self.head = nn.Sequential(
+            nn.Linear(d + self.FEATURES, shape.hidden), nn.GELU("tanh"), nn.Linear(shape.hidden, 1)
+        )
+        self.none = nn.Parameter(torch.zeros(()))
+
+    def question(self, q: torch.Tensor, q_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projected question tokens [B, Lq, d] and their pooling weights [B, Lq] (sum 1)."""
+        x = self.q_norm(self.q_in(q))
+        w = self.weight(x).squeeze(-1).masked_fill(~q_mask, -1e9).softmax(-1)
+        return x, w
+
+    def sentence(self, s: torch.Tensor) -> torch.Tensor:
+        return self.s_norm(self.s_in(s))
+
+    def forward(
+        self,
+        q: torch.Tensor,  # [B, Lq, width] the questions' raw token states
+        q_mask: torch.Tensor,  # [B, Lq] True = a token
+        s: torch.Tensor,  # [N, Ls, width] the candidates' raw token states
+        s_mask: torch.Tensor,  # [N, Ls]
+        owner: torch.Tensor,  # [N] which question each candidate is scored against
+        cosine: torch.Tensor,  # [N] pooled cosine
+        same: torch.Tensor,  # [N] 1.0 when question and candidate share a language
+    ) -> torch.Tensor:
+        """The candidates' scores [N] (the "none" score is ``self.none``)."""
+        x, w = self.question(q, q_mask)
+        x, w, qm = x[owner], w[owner], q_mask[owner]
+        qn = torch.nn.functional.normalize(q, dim=-1)[owner]
+        sn = torch.nn.functional.normalize(s, dim=-1)
+        sim = (qn @ sn.transpose(1, 2)).masked_fill(~s_mask[:, None, :], -1.0).amax(-1)  # [N, Lq]
+        weighted = (w * sim).sum(-1)
+        plain = (sim * qm).sum(-1) / qm.sum(-1).clamp(min=1)
+        sp = self.sentence(s)
+        for block in self.blocks:
+            x = block(x, sp, s_mask)
+        pooled = (w[..., None] * self.out_norm(x)).sum(1)
+        features = torch.stack([cosine, same, weighted, plain], -1)
+        return self.head(torch.cat([pooled, features], -1)).squeeze(-1)
