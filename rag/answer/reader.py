@@ -95,11 +95,12 @@ class LateReader:
             assert sentence.states is not None
             s = np.asarray(sentence.states[: self.shape["sentence_tokens"]], dtype=np.float32)
             sn = s / np.maximum(np.linalg.norm(s, axis=-1, keepdims=True), 1e-12)
-            sim = (qn @ sn.T).max(-1)
+            pair = qn @ sn.T
+            sim = pair.max(-1)
             sp = _norm(s @ w["s_in.weight"].T + w["s_in.bias"], w["s_norm.weight"], w["s_norm.bias"])
             h = x
             for layer in range(self._layers):
-                h = self._block(h, sp, f"blocks.{layer}.")
+                h = self._block(h, sp, pair, f"blocks.{layer}.")
             pooled = weight @ _norm(h, w["out_norm.weight"], w["out_norm.bias"])
             cosine = float(question.vector @ sentence.vector)
             features = np.asarray([cosine, float(one), float(weight @ sim), float(sim.mean())], np.float32)
@@ -107,7 +108,7 @@ class LateReader:
             out[k] = float(hidden @ w["head.2.weight"][0] + w["head.2.bias"][0] - w["none"])
         return out
 
-    def _block(self, x: np.ndarray, s: np.ndarray, p: str) -> np.ndarray:
+    def _block(self, x: np.ndarray, s: np.ndarray, cosine: np.ndarray, p: str) -> np.ndarray:
         w = self.w
         d = x.shape[-1]
         h = self._heads
@@ -115,7 +116,8 @@ class LateReader:
         sn = _norm(s, w[p + "norm_s.weight"], w[p + "norm_s.bias"])
         kh, vh = _lin(sn, w, p + "k"), _lin(sn, w, p + "v")
         split = lambda m: m.reshape(len(m), h, d // h).transpose(1, 0, 2)  # noqa: E731
-        att = _softmax(split(qh) @ split(kh).transpose(0, 2, 1) / np.sqrt(d // h))
+        logits = split(qh) @ split(kh).transpose(0, 2, 1) / np.sqrt(d // h)
+        att = _softmax(logits + w[p + "prior"][:, None, None] * cosine[None])
         mixed = (att @ split(vh)).transpose(1, 0, 2).reshape(len(x), d)
         x = x + _lin(mixed, w, p + "o")
         up = _gelu(_lin(_norm(x, w[p + "norm_f.weight"], w[p + "norm_f.bias"]), w, p + "up"))

@@ -113,7 +113,10 @@ def train(
     lr: float = 1e-3,
     seed: int = 0,
     progress: Callable[[int, int, float], None] | None = None,
+    candidates: int = 16,
 ) -> ReaderNet:
+    """Fit a network on ``items`` (each list cut to ``candidates``: its answers and a random draw of the
+    rest, drawn again every epoch)."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
     net = ReaderNet(shape)
@@ -124,7 +127,7 @@ def train(
     net.train()
     for _ in range(epochs):
         for chunk in batches(items, batch_lists, rng):
-            batch = make_batch(chunk, store, shape)
+            batch = make_batch([subsample(item, candidates, rng) for item in chunk], store, shape)
             scores = net(batch.q, batch.q_mask, batch.s, batch.s_mask, batch.owner, batch.cosine, batch.same)
             loss = list_loss(net, batch, scores)
             optimizer.zero_grad()
@@ -139,6 +142,24 @@ def train(
     log.info("trained %d steps in %.0fs", step, time.perf_counter() - started)
     net.eval()
     return net
+
+
+def subsample(item: ReaderList, most: int, rng: random.Random) -> ReaderList:
+    """``item`` with its answer sentences and at most ``most`` candidates in all (the rest drawn at random)."""
+    scored = [k for k, label in enumerate(item.labels) if label >= 0]
+    if len(scored) <= most:
+        return item
+    answers = [k for k in scored if item.labels[k] == 1]
+    others = [k for k in scored if item.labels[k] == 0]
+    keep = sorted(answers + rng.sample(others, max(0, most - len(answers))))
+    return ReaderList(
+        item.question,
+        item.language,
+        tuple(item.candidates[k] for k in keep),
+        tuple(item.languages[k] for k in keep),
+        tuple(item.labels[k] for k in keep),
+        item.group,
+    )
 
 
 @torch.no_grad()

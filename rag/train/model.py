@@ -40,16 +40,19 @@ class Cross(nn.Module):
         self.norm_q, self.norm_s, self.norm_f = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
         self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
         self.up, self.down = nn.Linear(d, hidden), nn.Linear(hidden, d)
+        self.prior = nn.Parameter(torch.zeros(heads))  # per head: weight of the encoder's own token cosine
 
-    def forward(self, x: torch.Tensor, s: torch.Tensor, s_mask: torch.Tensor) -> torch.Tensor:
-        # x: [N, Lq, d], s: [N, Ls, d], s_mask: [N, Ls] (True = a token)
+    def forward(
+        self, x: torch.Tensor, s: torch.Tensor, s_mask: torch.Tensor, cosine: torch.Tensor
+    ) -> torch.Tensor:
+        # x: [N, Lq, d], s: [N, Ls, d], s_mask: [N, Ls] (True = a token), cosine: [N, Lq, Ls] raw token cosines
         n, lq, d = x.shape
         h = self.heads
         q = self.q(self.norm_q(x)).view(n, lq, h, d // h).transpose(1, 2)
         sn = self.norm_s(s)
         k = self.k(sn).view(n, -1, h, d // h).transpose(1, 2)
         v = self.v(sn).view(n, -1, h, d // h).transpose(1, 2)
-        att = (q @ k.transpose(-1, -2)) / (d // h) ** 0.5
+        att = (q @ k.transpose(-1, -2)) / (d // h) ** 0.5 + self.prior[None, :, None, None] * cosine[:, None]
         att = att.masked_fill(~s_mask[:, None, None, :], -1e9).softmax(-1)
         x = x + self.o((att @ v).transpose(1, 2).reshape(n, lq, d))
         return x + self.down(torch.nn.functional.gelu(self.up(self.norm_f(x)), approximate="tanh"))
@@ -96,12 +99,13 @@ class ReaderNet(nn.Module):
         x, w, qm = x[owner], w[owner], q_mask[owner]
         qn = torch.nn.functional.normalize(q, dim=-1)[owner]
         sn = torch.nn.functional.normalize(s, dim=-1)
-        sim = (qn @ sn.transpose(1, 2)).masked_fill(~s_mask[:, None, :], -1.0).amax(-1)  # [N, Lq]
+        pair = qn @ sn.transpose(1, 2)  # [N, Lq, Ls]
+        sim = pair.masked_fill(~s_mask[:, None, :], -1.0).amax(-1)  # [N, Lq]
         weighted = (w * sim).sum(-1)
         plain = (sim * qm).sum(-1) / qm.sum(-1).clamp(min=1)
         sp = self.sentence(s)
         for block in self.blocks:
-            x = block(x, sp, s_mask)
+            x = block(x, sp, s_mask, pair)
         pooled = (w[..., None] * self.out_norm(x)).sum(1)
         features = torch.stack([cosine, same, weighted, plain], -1)
         return self.head(torch.cat([pooled, features], -1)).squeeze(-1)
