@@ -247,7 +247,8 @@ def test_evidence_selection_keeps_sentences_near_the_best_and_within_the_budget(
 
     def sentences(*relevances):
         return [
-            Sentence("a.txt", i * 10, i * 10 + 9, "x" * 30, "", "en", r, score=r) for i, r in enumerate(relevances)
+            Sentence("a.txt", i * 10, i * 10 + 9, "x" * 30, "", "en", r, score=r)
+            for i, r in enumerate(relevances)
         ]
 
     # a strong best: others need select_floor and at most select_window below it

@@ -14,7 +14,9 @@ from rag.evaluation.qa_pile import build_qa_pile
 from rag.evaluation.qa_sets import SETS, load_set
 from rag.settings import DEFAULT_QA
 
-pytestmark = pytest.mark.skipif(not (DEFAULT_QA / "README.md").exists(), reason="../shared/qa not beside the repo")
+pytestmark = pytest.mark.skipif(
+    not (DEFAULT_QA / "README.md").exists(), reason="../shared/qa not beside the repo"
+)
 
 
 def _squad(path, articles):
@@ -30,8 +32,16 @@ def test_a_set_splits_by_document_and_repairs_or_drops_spans(tmp_path):
                 {
                     "context": text,
                     "qas": [
-                        {"id": f"{i}a", "question": "Capital?", "answers": [{"text": "Paris", "answer_start": 3}]},
-                        {"id": f"{i}b", "question": "Lost?", "answers": [{"text": "Rome", "answer_start": 0}]},
+                        {
+                            "id": f"{i}a",
+                            "question": "Capital?",
+                            "answers": [{"text": "Paris", "answer_start": 3}],
+                        },
+                        {
+                            "id": f"{i}b",
+                            "question": "Lost?",
+                            "answers": [{"text": "Rome", "answer_start": 0}],
+                        },
                         {"id": f"{i}c", "question": "None?", "answers": [], "is_impossible": True},
                     ],
                 }

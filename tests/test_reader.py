@@ -11,9 +11,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from rag.answer.reader import CosineReader, Encoded, LateReader  # noqa: E402
+from rag.evaluation.bench_reader import auc, measure  # noqa: E402
 from rag.evaluation.qa_sets import QAPassage, QAQuestion, find_answer  # noqa: E402
+from rag.evaluation.reader_lists import ReaderList, qa_lists  # noqa: E402
 from rag.train import fit  # noqa: E402
-from rag.train.data import ReaderList, qa_lists  # noqa: E402
 from rag.train.model import ReaderNet, ReaderShape  # noqa: E402
 
 
@@ -24,7 +25,9 @@ def _states(rng: np.random.Generator, n: int, width: int) -> np.ndarray:
 @pytest.mark.parametrize("layers", [1, 2])
 def test_the_numpy_reader_scores_as_the_torch_network(tmp_path, layers):
     torch.manual_seed(3)
-    shape = ReaderShape(width=16, d=8, heads=2, layers=layers, hidden=12, question_tokens=6, sentence_tokens=7)
+    shape = ReaderShape(
+        width=16, d=8, heads=2, layers=layers, hidden=12, question_tokens=6, sentence_tokens=7
+    )
     net = ReaderNet(shape)
     with torch.no_grad():  # move every parameter off its initial value (LayerNorm gains, the priors, none)
         for p in net.parameters():
@@ -50,15 +53,18 @@ def test_the_numpy_reader_scores_as_the_torch_network(tmp_path, layers):
     qt, qm = padded(q, 6)
     rows = [padded(s, 7) for s in sentences]
     with torch.no_grad():
-        want = net(
-            qt[None],
-            qm[None],
-            torch.stack([r[0] for r in rows]),
-            torch.stack([r[1] for r in rows]),
-            torch.zeros(3, dtype=torch.long),
-            torch.tensor([float(qv @ v) for v in vectors]),
-            torch.tensor([1.0, 0.0, 1.0]),
-        ) - net.none
+        want = (
+            net(
+                qt[None],
+                qm[None],
+                torch.stack([r[0] for r in rows]),
+                torch.stack([r[1] for r in rows]),
+                torch.zeros(3, dtype=torch.long),
+                torch.tensor([float(qv @ v) for v in vectors]),
+                torch.tensor([1.0, 0.0, 1.0]),
+            )
+            - net.none
+        )
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-4)
 
 
@@ -81,7 +87,13 @@ def test_qa_lists_label_the_answer_sentence_and_make_an_answer_removed_list():
     text = "Utrecht is a city. Leiden University is in Leiden. The answer 1575 appears here."
     start = text.index("Leiden.")
     passage = QAPassage(
-        "s", "en", "s:0", "s:0:0", "", text, (QAQuestion("q", "Where is Leiden University?", ((start, start + 6),)),)
+        "s",
+        "en",
+        "s:0",
+        "s:0:0",
+        "",
+        text,
+        (QAQuestion("q", "Where is Leiden University?", ((start, start + 6),)),),
     )
     other = QAPassage("s", "en", "s:1", "s:1:0", "", "Another passage about Leiden.", ())
     rng = np.random.default_rng(1)
@@ -93,7 +105,9 @@ def test_qa_lists_label_the_answer_sentence_and_make_an_answer_removed_list():
     lists = qa_lists([passage, other], vector, distractors=2, removed=1.0)
     full, removed = lists
     assert full.labels[:3] == (0, 1, 0)
-    assert "Another passage about Leiden." not in full.candidates  # it holds the answer text: never a negative
+    assert (
+        "Another passage about Leiden." not in full.candidates
+    )  # it holds the answer text: never a negative
     assert not removed.answerable and "Leiden University is in Leiden." not in removed.candidates
 
 
@@ -135,6 +149,6 @@ def test_measure_reads_first_place_auc_and_false_refusals():
         ReaderList("c", "en", ("x",), ("en",), (0,), "s"),
     ]
     scores = [np.array([2.0, 1.0]), np.array([3.0, 0.0]), np.array([0.5])]
-    got = fit.measure(items, scores)
+    got = measure(items, scores)
     assert got["right_first"] == 0.5 and got["auc"] == 1.0
-    assert fit.auc([1.0, 0.0], [0.5]) == 0.5
+    assert auc([1.0, 0.0], [0.5]) == 0.5 and auc([1.0, 0.5], [0.5]) == 0.75

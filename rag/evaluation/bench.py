@@ -15,6 +15,7 @@ headless Chromium, first answer text on screen; simultaneous chat sessions, seco
 ``rag bench compare`` (``rag.evaluation.bench_compare``): agreement of parallel sentences, comparison latency.
 ``rag bench clauses`` (``rag.evaluation.bench_clauses``): the per-clause support check on XQuAD-R claims.
 ``rag bench serve`` (``rag.evaluation.bench_serve``): the HTTP API under 50 simultaneous clients.
+``rag bench reader`` (``rag.evaluation.bench_reader``): the reader against the pooled cosine on held-out lists.
 ``rag bench encoder`` (``rag.evaluation.bench_encoder``) parses its own options.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 from rag.evaluation.bench_answer import answer_markdown, answer_plot, bench_answer
 from rag.evaluation.bench_clauses import bench_clauses, clauses_markdown, clauses_plot
 from rag.evaluation.bench_compare import bench_compare, compare_markdown, compare_plot
+from rag.evaluation.bench_reader import bench_reader, reader_markdown, reader_plot
 from rag.evaluation.bench_page import CHROMIUM_ARGS, bench_load, bench_page, chat_sessions
 from rag.evaluation.bench_retrieval import MODES, bench_retrieval
 from rag.evaluation.bench_serve import bench_serve, serve_markdown, serve_plot
@@ -92,7 +94,25 @@ def add_arguments(parser: Any) -> None:
         "--local-clients", type=int, default=0, help="then N clients at once against the real local LLM"
     )
     serve.add_argument("--corpus", default="seeds")
-    for p in (speed, answer, ingest, stories, clauses, compare, serve):
+    reader = sub.add_parser(
+        "reader",
+        help="which sentence answers and whether any does, on held-out XQuAD-R and QA-set lists, per reader",
+    )
+    reader.add_argument("--xquad", default=None, help=_XQUAD_HELP)
+    reader.add_argument(
+        "--weights",
+        nargs="*",
+        default=[],
+        metavar="FILE",
+        help="reader weights to measure (default: the shipped)",
+    )
+    reader.add_argument(
+        "--cache",
+        default=None,
+        help="token-state store (default: RAG_MODELS_DIR/reader-states, shared with training)",
+    )
+    reader.add_argument("--limit", type=int, default=0, help="a quick run: N lists per source")
+    for p in (speed, answer, ingest, stories, clauses, compare, serve, reader):
         p.add_argument("--out", default="bench-out", help="folder for <bench>.json, .md and .png")
     speed.add_argument("--queries", type=int, default=100)
     speed.add_argument("--cold-runs", type=int, default=3)
@@ -167,6 +187,7 @@ REPORTED = {
     "compare": (bench_compare, compare_markdown, compare_plot),
     "clauses": (bench_clauses, clauses_markdown, clauses_plot),
     "serve": (bench_serve, serve_markdown, serve_plot),
+    "reader": (bench_reader, reader_markdown, reader_plot),
 }
 
 

@@ -20,13 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from rag.evaluation.qa_sets import SETS, load_set
-from rag.evaluation.xquad_qa import SPLITS
-from rag.train import data as reader_data
-from rag.train.data import ReaderList
-from rag.train.states import StateStore
+from rag.evaluation.bench_reader import cosine_lists, measure
+from rag.evaluation.reader_lists import ReaderList, Sources, held_out_lists, needed_texts, training_lists
+from rag.evaluation.token_states import StateStore, encode_fn
 
 log = logging.getLogger(__name__)
 
@@ -51,68 +47,6 @@ class TrainOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def training_lists(options: TrainOptions, store: StateStore) -> list[ReaderList]:
-    xquad = reader_data.xquad_articles(options.xquad_dir)
-    lists = reader_data.xquad_lists(
-        xquad, _articles("dev", options), targets=3, same_language=True, seed=options.seed + 1
-    )
-    for name in SETS:
-        if name in options.without:
-            continue
-        found = reader_data.qa_lists(_passages(name, "dev", options), store.vector, seed=options.seed + 2)
-        lists += found[: options.limit] if options.limit else found
-    return lists
-
-
-def _articles(split: str, options: TrainOptions) -> range:
-    """XQuAD-R articles of ``split`` (with ``limit``: its first one)."""
-    found = SPLITS[split]
-    return range(found.start, found.start + 1) if options.limit else found
-
-
-def _passages(name: str, split: str, options: TrainOptions) -> list:
-    passages = load_set(name, split, options.qa_dir)
-    return passages[: max(1, options.limit // 2)] if options.limit else passages
-
-
-def held_out_lists(options: TrainOptions, store: StateStore) -> dict[str, list[ReaderList]]:
-    """The measure's lists: XQuAD-R test (articles 24-47) and each QA set's test split."""
-    xquad = reader_data.xquad_articles(options.xquad_dir)
-    out = {
-        "xquad-test": reader_data.xquad_lists(
-            xquad, _articles("test", options), targets=3, seed=options.seed + 3
-        )
-    }
-    for name in SETS:
-        found = reader_data.qa_lists(
-            _passages(name, "test", options), store.vector, seed=options.seed + 4, removed=1.0
-        )
-        out[name] = found
-    if options.limit:
-        out = {k: v[: options.limit] for k, v in out.items()}
-    return out
-
-
-def needed_texts(options: TrainOptions) -> list[tuple[str, str]]:
-    """Every (kind, text) the lists can hold: the questions and sentences of both splits of every source
-    (distractors are chosen from the pooled vectors, so all of a split's sentences are encoded first)."""
-    items: list[tuple[str, str]] = []
-    xquad = reader_data.xquad_articles(options.xquad_dir)
-    for articles in xquad.values():
-        for a in [*_articles("dev", options), *_articles("test", options)]:
-            for paragraph in articles[a]["paragraphs"]:
-                items += [
-                    ("document", paragraph["context"][s:e].strip()) for s, e in paragraph["sentence_breaks"]
-                ]
-                items += [("query", qa["question"].strip()) for qa in paragraph["qas"]]
-    for split in ("dev", "test"):
-        for name in SETS:
-            for p in _passages(name, split, options):
-                items += [("document", p.text[s:e]) for s, e in reader_data.passage_sentences(p.text)]
-                items += [("query", q.question) for q in p.questions]
-    return [item for item in items if item[1]]
-
-
 def run(options: TrainOptions, encoder: Any) -> dict[str, Any]:
     """Encode, fit, measure, save; the report (also written as JSON)."""
     import torch
@@ -123,10 +57,11 @@ def run(options: TrainOptions, encoder: Any) -> dict[str, Any]:
     torch.manual_seed(options.seed)
     started = time.perf_counter()
     store = StateStore(options.cache)
-    items = needed_texts(options)
+    sources = Sources(options.qa_dir, options.xquad_dir, options.without, options.limit, options.seed)
+    items = needed_texts(sources)
     log.info("encoding %d texts (those not yet in %s)", len(items), options.cache)
-    store.fill(items, _encode_fn(encoder), _bar("encode", options.progress))
-    lists = training_lists(options, store)
+    store.fill(items, encode_fn(encoder), _bar("encode", options.progress))
+    lists = training_lists(sources, store.vector)
     log.info("training on %d lists", len(lists))
     shape = ReaderShape(d=options.d, layers=options.layers)
     net = fit.train(
@@ -138,11 +73,11 @@ def run(options: TrainOptions, encoder: Any) -> dict[str, Any]:
         seed=options.seed,
         progress=_fit_bar(options.progress),
     )
-    held = held_out_lists(options, store)
+    held = held_out_lists(sources, store.vector)
     figures = {
         name: {
-            "reader": fit.measure(found, fit.score_lists(net, found, store)),
-            "cosine": fit.measure(found, fit.cosine_lists(found, store)),
+            "reader": measure(found, fit.score_lists(net, found, store)),
+            "cosine": measure(found, cosine_lists(found, store)),
         }
         for name, found in held.items()
     }
@@ -166,17 +101,6 @@ def _count(lists: Sequence[ReaderList]) -> dict[str, int]:
     for item in lists:
         counts[item.group] = counts.get(item.group, 0) + 1
     return counts
-
-
-def _encode_fn(encoder: Any) -> Callable[[str, list[str]], tuple[np.ndarray, list[np.ndarray]]]:
-    def encode(kind: str, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
-        if kind == "document":
-            vectors, states = encoder.document_states(texts)
-            return np.asarray(vectors, dtype=np.float32), list(states)
-        pairs = [encoder.query_states(t) for t in texts]
-        return np.stack([v for v, _ in pairs]).astype(np.float32), [s for _, s in pairs]
-
-    return encode
 
 
 def _bar(label: str, show: bool) -> Callable[[int, int], None] | None:

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rag.train.data import ReaderList
+from rag.evaluation.reader_lists import ReaderList
+from rag.evaluation.token_states import StateStore
 from rag.train.model import ReaderNet, ReaderShape
-from rag.train.states import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,8 @@ def train(
 
 
 def subsample(item: ReaderList, most: int, rng: random.Random) -> ReaderList:
-    """``item`` with its answer sentences and at most ``most`` candidates in all (the rest drawn at random)."""
+    """``item`` with its answer sentences and at most ``most`` candidates in all (the rest drawn at
+    random)."""
     scored = [k for k, label in enumerate(item.labels) if label >= 0]
     if len(scored) <= most:
         return item
@@ -179,59 +180,6 @@ def score_lists(
         owner = batch.owner.numpy()
         out += [scores[owner == b] for b in range(len(chunk))]
     return out
-
-
-def cosine_lists(items: Sequence[ReaderList], store: StateStore) -> list[np.ndarray]:
-    """The pooled cosine of each candidate (today's ranker), for the same measure."""
-    return [
-        np.asarray([store.vector("query", i.question) @ store.vector("document", c) for c in i.candidates])
-        for i in items
-    ]
-
-
-def measure(items: Sequence[ReaderList], scores: Sequence[np.ndarray], refused: float = 0.9) -> dict:
-    """Right sentence first (answerable lists), AUC of the best score (answerable vs none lists), and the
-    false refusals at the threshold that refuses ``refused`` of the none lists."""
-    firsts, pos, neg = [], [], []
-    for item, s in zip(items, scores):
-        if not len(s):
-            continue
-        if item.answerable:
-            top = int(np.argmax(np.where(np.asarray(item.labels) < 0, -np.inf, s)))
-            firsts.append(item.labels[top] == 1)
-            pos.append(float(np.max(s)))
-        else:
-            neg.append(float(np.max(s)))
-    result = {"lists": len(items), "answerable": len(pos), "none": len(neg)}
-    if firsts:
-        result["right_first"] = round(float(np.mean(firsts)), 4)
-    if pos and neg:
-        result["auc"] = round(auc(pos, neg), 4)
-        bar = float(np.quantile(neg, refused))
-        result[f"false_refusals_at_{refused:.2f}"] = round(float(np.mean(np.asarray(pos) < bar)), 4)
-    return result
-
-
-def auc(pos: Sequence[float], neg: Sequence[float]) -> float:
-    """P(a positive scores above a negative), ties half."""
-    values = np.concatenate([pos, neg])
-    ranks = _ranks(values)
-    n_pos, n_neg = len(pos), len(neg)
-    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values))
-    sorted_values = values[order]
-    i = 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and sorted_values[j + 1] == sorted_values[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
 
 
 def save(net: ReaderNet, path: Path, meta: dict) -> None:

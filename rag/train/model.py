@@ -45,7 +45,8 @@ class Cross(nn.Module):
     def forward(
         self, x: torch.Tensor, s: torch.Tensor, s_mask: torch.Tensor, cosine: torch.Tensor
     ) -> torch.Tensor:
-        # x: [N, Lq, d], s: [N, Ls, d], s_mask: [N, Ls] (True = a token), cosine: [N, Lq, Ls] raw token cosines
+        # x: [N, Lq, d], s: [N, Ls, d], s_mask: [N, Ls] (True = a token),
+        # cosine: [N, Lq, Ls] the encoder's own token cosines
         n, lq, d = x.shape
         h = self.heads
         q = self.q(self.norm_q(x)).view(n, lq, h, d // h).transpose(1, 2)

@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -114,3 +115,18 @@ class StateStore:
 
     def vector(self, kind: str, text: str) -> np.ndarray:
         return np.asarray(self._open()[1][self._rows[text_key(kind, text)][2]])
+
+
+def encode_fn(embedder: Any) -> Callable[[str, list[str]], tuple[np.ndarray, list[np.ndarray]]]:
+    """``StateStore.fill``'s encoder over an embedder that gives token states (``rag.embed.has_states``):
+    documents with the document prompt, questions one at a time with the query prompt (as the answer
+    stage encodes them)."""
+
+    def encode(kind: str, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        if kind == "document":
+            vectors, states = embedder.document_states(texts)
+            return np.asarray(vectors, dtype=np.float32), list(states)
+        pairs = [embedder.query_states(t) for t in texts]
+        return np.stack([v for v, _ in pairs]).astype(np.float32), [s for _, s in pairs]
+
+    return encode

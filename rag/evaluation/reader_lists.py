@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from rag.evaluation.qa_sets import QAPassage
+from rag.evaluation.qa_sets import SETS, QAPassage, load_set
+from rag.evaluation.xquad_qa import SPLITS
 from rag.ingest.chunking import sentence_spans
 
 MAX_SENTENCE_CHARS = 400  # as the answer stage (rag.answer.evidence)
@@ -177,3 +178,75 @@ def _xquad_pair(article: dict, p: int, n: int, question: str, q_lang: str, d_lan
         question, q_lang, tuple(candidates[k] for k in keep), (d_lang,) * len(keep), (0,) * len(keep), "xquad"
     )
     return [full, rest]
+
+
+# -- the sources as a whole: what training reads, what is held out, what must be encoded first --------------
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where the lists come from: the QA sets (``without`` left out of training) and XQuAD-R; ``limit``
+    (quick runs, tests): at most that many lists per source, half as many passages, one XQuAD-R article
+    per split."""
+
+    qa_dir: Path
+    xquad_dir: Path
+    without: tuple[str, ...] = ()
+    limit: int | None = None
+    seed: int = 0
+    sets: tuple[str, ...] = field(default_factory=lambda: tuple(SETS))
+
+    def articles(self, split: str) -> range:
+        found = SPLITS[split]
+        return range(found.start, found.start + 1) if self.limit else found
+
+    def passages(self, name: str, split: str) -> list[QAPassage]:
+        passages = load_set(name, split, self.qa_dir)
+        return passages[: max(1, self.limit // 2)] if self.limit else passages
+
+
+Vector = Callable[[str, str], np.ndarray]
+
+
+def training_lists(sources: Sources, vector: Vector) -> list[ReaderList]:
+    """XQuAD-R dev (articles 0-23, each question against its article in three other languages and its
+    own) and the dev split of every QA set not in ``without``."""
+    xquad = xquad_articles(sources.xquad_dir)
+    lists = xquad_lists(xquad, sources.articles("dev"), targets=3, same_language=True, seed=sources.seed + 1)
+    for name in sources.sets:
+        if name in sources.without:
+            continue
+        found = qa_lists(sources.passages(name, "dev"), vector, seed=sources.seed + 2)
+        lists += found[: sources.limit] if sources.limit else found
+    return lists
+
+
+def held_out_lists(sources: Sources, vector: Vector) -> dict[str, list[ReaderList]]:
+    """The measure's lists: XQuAD-R test (articles 24-47, each question against its article in three
+    other languages, and the same without the answer's paragraph) and each QA set's test split (every
+    answerable list also without its answer)."""
+    xquad = xquad_articles(sources.xquad_dir)
+    out = {"xquad-test": xquad_lists(xquad, sources.articles("test"), targets=3, seed=sources.seed + 3)}
+    for name in sources.sets:
+        out[name] = qa_lists(sources.passages(name, "test"), vector, seed=sources.seed + 4, removed=1.0)
+    if sources.limit:
+        out = {k: v[: sources.limit] for k, v in out.items()}
+    return out
+
+
+def needed_texts(sources: Sources) -> list[tuple[str, str]]:
+    """Every (kind, text) the lists can hold: the questions and sentences of both splits of every source
+    (distractors are chosen by pooled vectors, so a split's sentences are all encoded first)."""
+    items: list[tuple[str, str]] = []
+    for articles in xquad_articles(sources.xquad_dir).values():
+        for a in [*sources.articles("dev"), *sources.articles("test")]:
+            for paragraph in articles[a]["paragraphs"]:
+                context = paragraph["context"]
+                items += [("document", context[s:e].strip()) for s, e in paragraph["sentence_breaks"]]
+                items += [("query", qa["question"].strip()) for qa in paragraph["qas"]]
+    for split in ("dev", "test"):
+        for name in sources.sets:
+            for p in sources.passages(name, split):
+                items += [("document", p.text[s:e]) for s, e in passage_sentences(p.text)]
+                items += [("query", q.question) for q in p.questions]
+    return [item for item in items if item[1]]
