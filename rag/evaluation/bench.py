@@ -15,7 +15,7 @@ headless Chromium, first answer text on screen; simultaneous chat sessions, seco
 ``rag bench compare`` (``rag.evaluation.bench_compare``): agreement of parallel sentences, comparison latency.
 ``rag bench clauses`` (``rag.evaluation.bench_clauses``): the per-clause support check on XQuAD-R claims.
 ``rag bench serve`` (``rag.evaluation.bench_serve``): the HTTP API under 50 simultaneous clients.
-``rag bench reader`` (``rag.evaluation.bench_reader``): the reader against the pooled cosine on held-out lists.
+``rag bench reader`` (``rag.evaluation.bench_reader``): the reader beside the pooled cosine, held-out lists.
 ``rag bench encoder`` (``rag.evaluation.bench_encoder``) parses its own options.
 """
 
@@ -27,8 +27,8 @@ from typing import Any
 from rag.evaluation.bench_answer import answer_markdown, answer_plot, bench_answer
 from rag.evaluation.bench_clauses import bench_clauses, clauses_markdown, clauses_plot
 from rag.evaluation.bench_compare import bench_compare, compare_markdown, compare_plot
-from rag.evaluation.bench_reader import bench_reader, reader_markdown, reader_plot
 from rag.evaluation.bench_page import CHROMIUM_ARGS, bench_load, bench_page, chat_sessions
+from rag.evaluation.bench_reader import bench_reader, reader_markdown, reader_plot
 from rag.evaluation.bench_retrieval import MODES, bench_retrieval
 from rag.evaluation.bench_serve import bench_serve, serve_markdown, serve_plot
 from rag.evaluation.bench_speed import bench_speed, speed_markdown, speed_plot
