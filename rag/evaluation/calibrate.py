@@ -9,6 +9,9 @@ articles with the gate open, then fits, on what each answer's decision read (``A
 - ``min_answerable``: the probability threshold with the best balanced accuracy (share of answerable
   questions answered plus share of unanswerable ones refused, halved); ties go to the lower threshold.
 
+With the trained reader (``RAG_READER=late``) the decision reads one number, the best sentence's
+probability, and only its threshold ``reader_min_answerable`` is fitted (``fit_reader``), the same way.
+
 Only the development split may be used: the test split is for reporting.
 """
 
@@ -17,7 +20,46 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-OPEN_GATES = {"min_answerable": "0"}  # every question is answered
+OPEN_GATES = {"min_answerable": "0", "reader_min_answerable": "0"}  # every question is answered
+
+
+def fit_reader(
+    rows: Sequence[dict[str, Any]], group: Callable[[dict[str, Any]], str] | None = None, folds: int = 4
+) -> dict[str, Any]:
+    """``reader_min_answerable`` fitted on report rows answered by the trained reader (``scores`` without
+    a ``margin``), cross-validated by ``group`` as ``fit``."""
+    import numpy as np
+
+    usable = [r for r in rows if (r.get("scores") or {}) and "margin" not in r["scores"]]
+    score = np.array([float(r["scores"]["answerable"]) for r in usable])
+    labels = np.array([1.0 if r["answerable"] else 0.0 for r in usable])
+    if len(set(labels.tolist())) < 2:
+        raise ValueError("calibration needs answerable and unanswerable questions")
+    result: dict[str, Any] = {"questions": len(usable), "reader_min_answerable": _threshold(score, labels)}
+    if group is not None:
+        names = [group(r) for r in usable]
+        order = {name: k for k, name in enumerate(sorted(set(names)))}
+        fold = np.array([order[name] % folds for name in names])
+        answered = np.zeros(len(usable), dtype=bool)
+        for k in range(folds):
+            held = fold == k
+            if held.any() and len(set(labels[~held].tolist())) == 2:
+                answered[held] = score[held] >= _threshold(score[~held], labels[~held])
+        result["cross_validated"] = _scored(answered, labels, usable, folds)
+    return result
+
+
+def _scored(answered: Any, labels: Any, rows: Sequence[dict[str, Any]], folds: int) -> dict[str, Any]:
+    import numpy as np
+
+    correct = np.array([bool(r.get("correct")) for r in rows])
+    positive, negative = labels == 1, labels == 0
+    return {
+        "folds": folds,
+        "answered_right": round(float(np.mean(answered[positive] & correct[positive])), 3),
+        "false_refusals": round(float(np.mean(~answered[positive])), 3),
+        "unanswerable_refused": round(float(np.mean(~answered[negative])), 3),
+    }
 
 
 def fit(
@@ -44,14 +86,7 @@ def fit(
             if held.any() and len(set(labels[~held].tolist())) == 2:
                 trained = _fit(x[~held], labels[~held])
                 answered[held] = _probability(x[held], trained) >= trained["min_answerable"]
-        correct = np.array([bool(r.get("correct")) for r in usable])
-        positive, negative = labels == 1, labels == 0
-        result["cross_validated"] = {
-            "folds": folds,
-            "answered_right": round(float(np.mean(answered[positive] & correct[positive])), 3),
-            "false_refusals": round(float(np.mean(~answered[positive])), 3),
-            "unanswerable_refused": round(float(np.mean(~answered[negative])), 3),
-        }
+        result["cross_validated"] = _scored(answered, labels, usable, folds)
     return result
 
 

@@ -245,11 +245,17 @@ def evaluate_pile(
             dataset.write_text("".join(lines), encoding="utf-8")
         if not calibrate:
             return evaluate(dataset, corpus, None, retrieval_only, generator, out, compare)
-        from rag.evaluation.calibrate import OPEN_GATES, fit
+        from rag.evaluation.calibrate import OPEN_GATES, fit, fit_reader
 
         spec = "calibration:" + ",".join(f"{k}={v}" for k, v in OPEN_GATES.items())
         report = evaluate(dataset, corpus, None, False, "extractive", None, [spec])["calibration"]
-    report["calibration"] = fit(report["questions"], group=lambda row: row["id"].split("p")[0])  # by article
+    by_article = lambda row: row["id"].split("p")[0]  # noqa: E731
+    rows = report["questions"]
+    report["calibration"] = (
+        fit(rows, group=by_article)
+        if any("margin" in (r.get("scores") or {}) for r in rows)
+        else fit_reader(rows, group=by_article)
+    )
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "calibration.json").write_text(
