@@ -7,8 +7,8 @@ trained network of ``rag.train.model`` in numpy from the weights the package shi
 (``rag/answer/reader.npz``, trained by ``rag train reader``; its model card is ``docs/reader.md``): the
 question's token states attend to each sentence's, a learned weight per question token pools them with
 each token's best cosine to the sentence, and a small head gives the sentence's score; a learned "none of
-them" score is subtracted, so ``sigmoid(score)`` is the probability that the sentence, rather than none,
-states the answer.
+them" score (from the question alone) is subtracted, so ``sigmoid(score)`` is the probability that the
+sentence, rather than none, states the answer.
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ class LateReader:
         x = _norm(q @ w["q_in.weight"].T + w["q_in.bias"], w["q_norm.weight"], w["q_norm.bias"])
         logits = (x @ w["weight.weight"].T)[:, 0] + w["weight.bias"][0]
         weight = _softmax(logits)
+        none = float(w["none"] + (weight @ x) @ w["none_q.weight"][0] + w["none_q.bias"][0])
         qn = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
         out = np.zeros(len(sentences), dtype=np.float32)
         for k, (sentence, one) in enumerate(zip(sentences, same)):
@@ -105,7 +106,7 @@ class LateReader:
             cosine = float(question.vector @ sentence.vector)
             features = np.asarray([cosine, float(one), float(weight @ sim), float(sim.mean())], np.float32)
             hidden = _gelu(np.concatenate([pooled, features]) @ w["head.0.weight"].T + w["head.0.bias"])
-            out[k] = float(hidden @ w["head.2.weight"][0] + w["head.2.bias"][0] - w["none"])
+            out[k] = float(hidden @ w["head.2.weight"][0] + w["head.2.bias"][0] - none)
         return out
 
     def _block(self, x: np.ndarray, s: np.ndarray, cosine: np.ndarray, p: str) -> np.ndarray:

@@ -88,7 +88,7 @@ def list_loss(net: ReaderNet, batch: Batch, scores: torch.Tensor) -> torch.Tenso
     for k, b in enumerate(batch.owner.tolist()):  # candidates in list order
         counts[b] += 1
         slot[k] = counts[b]
-    big[:, 0] = net.none
+    big[:, 0] = 0.0  # "none": the scores are already relative to it
     big = big.index_put((batch.owner, slot), scores)
     pos[batch.owner, slot] = batch.labels > 0
     pos[:, 0] = ~batch.answerable
@@ -167,7 +167,7 @@ def subsample(item: ReaderList, most: int, rng: random.Random) -> ReaderList:
 def score_lists(
     net: ReaderNet, items: Sequence[ReaderList], store: StateStore, batch_lists: int = 64
 ) -> list[np.ndarray]:
-    """Per list, the candidates' scores minus the "none" score (labels -1 scored too)."""
+    """Per list, the candidates' scores (log-odds against "none"; labels -1 scored too)."""
     out: list[np.ndarray] = []
     for chunk in batches(items, batch_lists, None):
         full = [
@@ -176,7 +176,7 @@ def score_lists(
         ]
         batch = make_batch(full, store, net.shape)
         scores = net(batch.q, batch.q_mask, batch.s, batch.s_mask, batch.owner, batch.cosine, batch.same)
-        scores = (scores - net.none).numpy()
+        scores = scores.numpy()
         owner = batch.owner.numpy()
         out += [scores[owner == b] for b in range(len(chunk))]
     return out

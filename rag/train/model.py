@@ -6,7 +6,9 @@ to ``d`` dimensions. Each question token attends to the sentence's tokens (``lay
 blocks); a learned weight per question token (how much it matters: names and numbers more than "the")
 pools the result and the token's best raw cosine to the sentence's tokens (MaxSim). A small head reads
 that, the pooled cosine and whether the two are in one language, and gives the sentence's score. A
-learned "none of them" score competes with every sentence of the list (listwise softmax).
+"none of them" score, learned from the question alone (some questions score low against everything),
+is subtracted: a sentence's score is its log-odds against "none", and the candidates of a list compete
+with "none" (score 0) in a listwise softmax.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class ReaderNet(nn.Module):
             nn.Linear(d + self.FEATURES, shape.hidden), nn.GELU("tanh"), nn.Linear(shape.hidden, 1)
         )
         self.none = nn.Parameter(torch.zeros(()))
+        self.none_q = nn.Linear(d, 1)  # the question's own "none" score
 
     def question(self, q: torch.Tensor, q_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Projected question tokens [B, Lq, d] and their pooling weights [B, Lq] (sum 1)."""
@@ -95,8 +98,9 @@ class ReaderNet(nn.Module):
         cosine: torch.Tensor,  # [N] pooled cosine
         same: torch.Tensor,  # [N] 1.0 when question and candidate share a language
     ) -> torch.Tensor:
-        """The candidates' scores [N] (the "none" score is ``self.none``)."""
+        """The candidates' scores [N], each minus its question's "none" score."""
         x, w = self.question(q, q_mask)
+        none = self.none + self.none_q((w[..., None] * x).sum(1)).squeeze(-1)  # [B]
         x, w, qm = x[owner], w[owner], q_mask[owner]
         qn = torch.nn.functional.normalize(q, dim=-1)[owner]
         sn = torch.nn.functional.normalize(s, dim=-1)
@@ -109,4 +113,4 @@ class ReaderNet(nn.Module):
             x = block(x, sp, s_mask, pair)
         pooled = (w[..., None] * self.out_norm(x)).sum(1)
         features = torch.stack([cosine, same, weighted, plain], -1)
-        return self.head(torch.cat([pooled, features], -1)).squeeze(-1)
+        return self.head(torch.cat([pooled, features], -1)).squeeze(-1) - none[owner]
