@@ -196,6 +196,7 @@ def test_a_translation_in_the_wrong_language_or_without_placeholders_falls_back_
 def test_refusals_and_quote_lead_ins_are_shipped_for_every_benchmark_language(lang):
     assert answer_language(prompts.render("refusal", lang), "?") == lang
     assert answer_language(prompts.render("extractive", lang, quotes="“Quoted text.” [1]"), "?") == lang
+    assert answer_language(prompts.render("nearest", lang), "?") == lang
 
 
 def test_answer_language_ignores_quotes_markers_and_names():

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from rag.answer.values import Answer, Citation
+from rag.answer.values import Answer, Citation, Nearest
 from rag.errors import ConfigError
 from rag.index.build import IngestReport
 from rag.ingest.corpus import Skipped
@@ -52,6 +52,17 @@ def test_answer_markers_link_only_to_known_citations():
 def test_refusal_is_marked_and_escaped():
     out = answer_html(Answer("Not in the <i>articles</i>.", (), True, "en"), turn=1)
     assert out.startswith('<div class="refusal">') and "&lt;i&gt;" in out
+
+
+def test_a_refusal_shows_its_nearest_sentences_escaped_in_the_answer_language_without_markers():
+    start = ARTICLE.index("The minister")
+    end = ARTICLE.index("Last one.") - 1
+    near = Nearest("a/b.txt", start, end, ARTICLE[start:end], "T", "en", 0.31)
+    out = answer_html(Answer("Статьи молчат.", (), True, "ru", nearest=(near,)), turn=2)
+    assert out.startswith('<div class="refusal">') and "Ближайшие фрагменты" in out
+    assert "<img" not in out and "&lt;img" in out and f"[{start}:{end}]" in out
+    assert 'class="cite"' not in out  # not a citation: nothing links to the panel
+    assert "nearest" not in answer_html(Answer("Статьи молчат.", (), True, "ru"), turn=2)
 
 
 def test_streaming_text_is_escaped():
@@ -378,3 +389,13 @@ def test_page_exports_and_loads_a_chat_and_a_bad_file_keeps_the_chat(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00")
     assert "not UTF-8" in page.load_chat(str(binary), chat, session)[3]
     assert "choose a chat export" in page.load_chat(None, chat, session)[3]
+
+
+def test_a_refusal_keeps_its_nearest_sentences_through_export_and_load():
+    from rag.answer.transcript import Turn, from_json, to_json, to_markdown
+
+    near = Nearest("a.txt", 0, 5, "First", "T", "en", 0.2)
+    turns = [Turn("Q?", answer=Answer("The articles do not say.", (), True, "en", nearest=(near,)))]
+    (back,) = from_json(to_json(turns))
+    assert back.answer is not None and back.answer.nearest == (near,)
+    assert "“First” — a.txt [0:5]" in to_markdown(turns)
