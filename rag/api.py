@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
-from rag.embed import Embedder, space_from
+from rag.embed import Embedder, has_states, space_from
 from rag.errors import AmbiguousSourceError, NotFoundError, QueryError, RagError
 from rag.index.build import IngestOptions, IngestReport, ingest
 from rag.index.filters import FilterArgs, Filters, as_list
@@ -329,12 +329,33 @@ class Assistant:
 
 class _LazyEmbedder:
     """Loads the assistant's embedder on the first query (BM25-only searches never load it), and remembers
-    the last query's vector: answering embeds the question that retrieval has just embedded."""
+    the last query's vector and token states: answering reads the question that retrieval has just
+    embedded (one encoder call gives both, when the embedder gives token states)."""
 
     def __init__(self, assistant: Assistant) -> None:
         self._assistant = assistant
         self.name = "lazy"
-        self._last: tuple[str, Any] | None = None
+        self._last: tuple[str, Any, Any] | None = None
+
+    @property
+    def gives_states(self) -> bool:
+        """Whether the embedder it will load gives token states (``rag.embed.has_states``), known without
+        loading it: a given embedder is asked, a configured one is local unless it is a server."""
+        given = self._assistant._embedder
+        if given is not None:
+            return has_states(given)
+        return not self._assistant.settings.embedding_url
+
+    def document_states(self, texts: Sequence[str]) -> Any:
+        return self._assistant.embedder.document_states(texts)  # type: ignore[attr-defined]
+
+    def query_states(self, text: str) -> Any:
+        last = self._last
+        if last is not None and last[0] == text and last[2] is not None:
+            return last[1], last[2]
+        vector, states = self._assistant.embedder.query_states(text)  # type: ignore[attr-defined]
+        self._last = (text, vector, states)
+        return vector, states
 
     def embed_documents(self, texts: Sequence[str]) -> Any:
         return self._assistant.embedder.embed_documents(texts)
@@ -348,8 +369,10 @@ class _LazyEmbedder:
         last = self._last
         if last is not None and last[0] == text:
             return last[1]
+        if self.gives_states:
+            return self.query_states(text)[0]
         vector = self._assistant.embedder.embed_query(text)
-        self._last = (text, vector)
+        self._last = (text, vector, None)
         return vector
 
 

@@ -173,7 +173,7 @@ class Settings:
     policy: AnswerPolicy = AnswerPolicy()  # the answer stage's thresholds (their own RAG_* names)
     # which reader scores the evidence sentences (rag.answer.reader): late (the trained reader shipped with
     # the package), cosine (the pooled cosine: the path before the reader), or a path to other weights
-    reader: str = "cosine"
+    reader: str = "late"
     # chat page (issue 4): required when `rag chat` binds a non-loopback address
     chat_user: str = ""
     chat_password: str = ""

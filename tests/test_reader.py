@@ -22,11 +22,18 @@ def _states(rng: np.random.Generator, n: int, width: int) -> np.ndarray:
     return rng.normal(size=(n, width)).astype(np.float16)
 
 
-@pytest.mark.parametrize("layers", [1, 2])
-def test_the_numpy_reader_scores_as_the_torch_network(tmp_path, layers):
+@pytest.mark.parametrize(("layers", "question_self"), [(1, 0), (2, 0), (2, 1)])
+def test_the_numpy_reader_scores_as_the_torch_network(tmp_path, layers, question_self):
     torch.manual_seed(3)
     shape = ReaderShape(
-        width=16, d=8, heads=2, layers=layers, hidden=12, question_tokens=6, sentence_tokens=7
+        width=16,
+        d=8,
+        heads=2,
+        layers=layers,
+        hidden=12,
+        question_tokens=6,
+        sentence_tokens=7,
+        question_self=question_self,
     )
     net = ReaderNet(shape)
     with torch.no_grad():  # move every parameter off its initial value (LayerNorm gains, the priors, none)

@@ -111,18 +111,23 @@ class LateReader:
 
     def _block(self, x: np.ndarray, s: np.ndarray, cosine: np.ndarray, p: str) -> np.ndarray:
         w = self.w
-        d = x.shape[-1]
-        h = self._heads
+        if self.shape.get("question_self"):
+            a = _norm(x, w[p + "norm_a.weight"], w[p + "norm_a.bias"])
+            mixed = self._attend(_lin(a, w, p + "aq"), _lin(a, w, p + "ak"), _lin(a, w, p + "av"), None)
+            x = x + _lin(mixed, w, p + "ao")
         qh = _lin(_norm(x, w[p + "norm_q.weight"], w[p + "norm_q.bias"]), w, p + "q")
         sn = _norm(s, w[p + "norm_s.weight"], w[p + "norm_s.bias"])
-        kh, vh = _lin(sn, w, p + "k"), _lin(sn, w, p + "v")
-        split = lambda m: m.reshape(len(m), h, d // h).transpose(1, 0, 2)  # noqa: E731
-        logits = split(qh) @ split(kh).transpose(0, 2, 1) / np.sqrt(d // h)
-        att = _softmax(logits + w[p + "prior"][:, None, None] * cosine[None])
-        mixed = (att @ split(vh)).transpose(1, 0, 2).reshape(len(x), d)
-        x = x + _lin(mixed, w, p + "o")
+        bias = w[p + "prior"][:, None, None] * cosine[None]
+        x = x + _lin(self._attend(qh, _lin(sn, w, p + "k"), _lin(sn, w, p + "v"), bias), w, p + "o")
         up = _gelu(_lin(_norm(x, w[p + "norm_f.weight"], w[p + "norm_f.bias"]), w, p + "up"))
         return x + _lin(up, w, p + "down")
+
+    def _attend(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+        d, h = q.shape[-1], self._heads
+        split = lambda m: m.reshape(len(m), h, d // h).transpose(1, 0, 2)  # noqa: E731
+        logits = split(q) @ split(k).transpose(0, 2, 1) / np.sqrt(d // h)
+        att = _softmax(logits if bias is None else logits + bias)
+        return (att @ split(v)).transpose(1, 0, 2).reshape(len(q), d)
 
 
 def reader_from(name: str) -> Reader:

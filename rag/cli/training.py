@@ -32,6 +32,11 @@ def train_verbs(verbs: Any) -> None:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--d", type=int, default=128, help="width of the reader's layers")
     r.add_argument("--layers", type=int, default=1, help="cross-attention blocks")
+    r.add_argument(
+        "--question-self",
+        action="store_true",
+        help="each block lets the question's tokens attend to each other",
+    )
     r.add_argument("--lr", type=float, default=1e-3)
     r.add_argument(
         "--limit",
@@ -71,6 +76,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         d=args.d,
         layers=args.layers,
+        question_self=args.question_self,
         lr=args.lr,
         limit=args.limit,
         progress=not args.no_progress,

@@ -40,7 +40,11 @@ class TokenStates(Protocol):
 
 
 def has_states(embedder: object) -> bool:
-    """Whether ``embedder`` gives token states (the local backends do; a remote server does not)."""
+    """Whether ``embedder`` gives token states (the local backends do; a remote server does not). A
+    wrapper that decides later says so with a ``gives_states`` attribute."""
+    said = getattr(embedder, "gives_states", None)
+    if said is not None:
+        return bool(said)
     return callable(getattr(embedder, "document_states", None)) and callable(
         getattr(embedder, "query_states", None)
     )

@@ -40,6 +40,7 @@ class TrainOptions:
     seed: int = 0
     d: int = 128
     layers: int = 1
+    question_self: bool = False
     lr: float = 1e-3
     limit: int | None = None  # at most this many lists per source (quick runs, tests)
     progress: bool = True
@@ -63,7 +64,7 @@ def run(options: TrainOptions, encoder: Any) -> dict[str, Any]:
     store.fill(items, encode_fn(encoder), _bar("encode", options.progress))
     lists = training_lists(sources, store.vector)
     log.info("training on %d lists", len(lists))
-    shape = ReaderShape(d=options.d, layers=options.layers)
+    shape = ReaderShape(d=options.d, layers=options.layers, question_self=int(options.question_self))
     net = fit.train(
         lists,
         store,

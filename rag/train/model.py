@@ -28,36 +28,63 @@ class ReaderShape:
     hidden: int = 256
     question_tokens: int = 48
     sentence_tokens: int = 96
+    question_self: int = 0  # 1: each block first lets the question's tokens attend to each other
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
-class Cross(nn.Module):
-    """Question tokens attend to the sentence's tokens, then a feed-forward block (pre-norm, residual)."""
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    heads: int,
+    bias: torch.Tensor | None,
+    mask: torch.Tensor,
+) -> torch.Tensor:
+    """Multi-head attention of ``q`` [N, Lq, d] over ``k``/``v`` [N, L, d] (``mask`` [N, L]: True = a
+    token; ``bias`` [N, heads, Lq, L] added to the logits)."""
+    n, lq, d = q.shape
+    split = lambda t: t.view(n, -1, heads, d // heads).transpose(1, 2)  # noqa: E731
+    att = (split(q) @ split(k).transpose(-1, -2)) / (d // heads) ** 0.5
+    if bias is not None:
+        att = att + bias
+    att = att.masked_fill(~mask[:, None, None, :], -1e9).softmax(-1)
+    return (att @ split(v)).transpose(1, 2).reshape(n, lq, d)
 
-    def __init__(self, d: int, heads: int, hidden: int) -> None:
+
+class Cross(nn.Module):
+    """(With ``question_self``: the question's tokens attend to each other, then) the question's tokens
+    attend to the sentence's tokens, then a feed-forward block (pre-norm, residual)."""
+
+    def __init__(self, d: int, heads: int, hidden: int, question_self: bool = False) -> None:
         super().__init__()
         self.heads = heads
+        self.question_self = question_self
+        if question_self:
+            self.norm_a = nn.LayerNorm(d)
+            self.aq, self.ak, self.av, self.ao = (nn.Linear(d, d) for _ in range(4))
         self.norm_q, self.norm_s, self.norm_f = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
         self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
         self.up, self.down = nn.Linear(d, hidden), nn.Linear(hidden, d)
         self.prior = nn.Parameter(torch.zeros(heads))  # per head: weight of the encoder's own token cosine
 
     def forward(
-        self, x: torch.Tensor, s: torch.Tensor, s_mask: torch.Tensor, cosine: torch.Tensor
+        self,
+        x: torch.Tensor,
+        s: torch.Tensor,
+        s_mask: torch.Tensor,
+        cosine: torch.Tensor,
+        q_mask: torch.Tensor,
     ) -> torch.Tensor:
         # x: [N, Lq, d], s: [N, Ls, d], s_mask: [N, Ls] (True = a token),
-        # cosine: [N, Lq, Ls] the encoder's own token cosines
-        n, lq, d = x.shape
-        h = self.heads
-        q = self.q(self.norm_q(x)).view(n, lq, h, d // h).transpose(1, 2)
+        # cosine: [N, Lq, Ls] the encoder's own token cosines, q_mask: [N, Lq]
+        if self.question_self:
+            a = self.norm_a(x)
+            x = x + self.ao(attend(self.aq(a), self.ak(a), self.av(a), self.heads, None, q_mask))
         sn = self.norm_s(s)
-        k = self.k(sn).view(n, -1, h, d // h).transpose(1, 2)
-        v = self.v(sn).view(n, -1, h, d // h).transpose(1, 2)
-        att = (q @ k.transpose(-1, -2)) / (d // h) ** 0.5 + self.prior[None, :, None, None] * cosine[:, None]
-        att = att.masked_fill(~s_mask[:, None, None, :], -1e9).softmax(-1)
-        x = x + self.o((att @ v).transpose(1, 2).reshape(n, lq, d))
+        bias = self.prior[None, :, None, None] * cosine[:, None]
+        x = x + self.o(attend(self.q(self.norm_q(x)), self.k(sn), self.v(sn), self.heads, bias, s_mask))
         return x + self.down(torch.nn.functional.gelu(self.up(self.norm_f(x)), approximate="tanh"))
 
 
@@ -71,7 +98,9 @@ class ReaderNet(nn.Module):
         self.q_in, self.s_in = nn.Linear(shape.width, d), nn.Linear(shape.width, d)
         self.q_norm, self.s_norm = nn.LayerNorm(d), nn.LayerNorm(d)
         self.weight = nn.Linear(d, 1)  # how much each question token matters
-        self.blocks = nn.ModuleList(Cross(d, shape.heads, shape.hidden) for _ in range(shape.layers))
+        self.blocks = nn.ModuleList(
+            Cross(d, shape.heads, shape.hidden, bool(shape.question_self)) for _ in range(shape.layers)
+        )
         self.out_norm = nn.LayerNorm(d)
         self.head = nn.Sequential(
             nn.Linear(d + self.FEATURES, shape.hidden), nn.GELU("tanh"), nn.Linear(shape.hidden, 1)
@@ -110,7 +139,7 @@ class ReaderNet(nn.Module):
         plain = (sim * qm).sum(-1) / qm.sum(-1).clamp(min=1)
         sp = self.sentence(s)
         for block in self.blocks:
-            x = block(x, sp, s_mask, pair)
+            x = block(x, sp, s_mask, pair, qm)
         pooled = (w[..., None] * self.out_norm(x)).sum(1)
         features = torch.stack([cosine, same, weighted, plain], -1)
         return self.head(torch.cat([pooled, features], -1)).squeeze(-1) - none[owner]
