@@ -73,11 +73,31 @@ class AnswerPolicy:
     # the trained reader (RAG_READER=late, rag.answer.reader): its scores are probabilities that a sentence
     # (rather than none) states the answer; the fields above that are in cosine units (min_answerable,
     # select_floor, near_best, select_window, extractive_window) apply to the cosine reader only
-    reader_min_answerable: float = 0.5  # dev: refuse when the best sentence's probability is below
+    # P(answerable) = sigmoid(reader_bias + reader_logit_weight * log-odds of the best sentence +
+    # reader_margin_weight * its margin over the next ones' + reader_same_weight when it is in the question's
+    # language); refuse below reader_min_answerable (rag eval xquad-qa --split dev --calibrate, on the dev
+    # articles the reader was not fitted on)
+    reader_bias: float = 0.0
+    reader_logit_weight: float = 1.0
+    reader_margin_weight: float = 0.0
+    reader_same_weight: float = 0.0
+    reader_min_answerable: float = 0.5
     reader_floor: float = 0.5  # other sentences go to the model when at least this ...
     reader_near_best: float = 0.2  # ... or within this of the best ...
     reader_window: float = 0.9  # ... and never more than this below it
     reader_quote_window: float = 0.2  # a quoted answer quotes the sentences within this of the best
+
+    def reader_answerable(self, probability: float, margin: float, same_language: float = 0.0) -> float:
+        """P(answerable) from the trained reader's best probability, its log-odds margin over the next
+        sentences and whether it is in the question's language."""
+        p = min(max(probability, 1e-6), 1 - 1e-6)
+        z = (
+            self.reader_bias
+            + self.reader_logit_weight * math.log(p / (1 - p))
+            + self.reader_margin_weight * margin
+            + self.reader_same_weight * same_language
+        )
+        return 1 / (1 + math.exp(-z))
 
     def bars(self, reader: str) -> Bars:
         """The selection and decision bars in the units of ``reader`` (``cosine`` or a trained one)."""

@@ -5,6 +5,7 @@ passages come back for related questions."""
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -157,23 +158,39 @@ def select(
 def answerability(
     ranked: Sequence[Sentence], policy: AnswerPolicy, language: str = "", reader: str = "cosine"
 ) -> dict[str, float]:
-    """The evidence for answering, from the ranked sentences. With a trained reader: ``answerable`` is the
-    best sentence's ``score`` (the probability that it, rather than none, states the answer) and
-    ``relevance`` its cosine. With the cosine reader: ``relevance`` of the best one, its ``margin`` over
+    """The evidence for answering, from the ranked sentences. With a trained reader: ``reader``, the best
+    sentence's ``score`` (the probability that it, rather than none, states the answer), ``reader_margin``
+    (its log-odds minus the mean log-odds of the next ``margin_of``: an answer stands out, a topic without
+    the answer does not), ``same_language``, ``relevance`` (its cosine) and ``answerable``, their
+    calibrated combination (``AnswerPolicy.reader_answerable``). With the cosine reader: ``relevance`` of
+    the best one, its ``margin`` over
     the mean of the next ``margin_of`` (0 when there are none), ``same_language`` (1 when it is in the
     question's ``language``: cosines run higher within one language), and ``answerable``, the calibrated
     combination of the three (``AnswerPolicy.answerable``)."""
     if not ranked:
         return {"relevance": 0.0, "margin": 0.0, "same_language": 0.0, "answerable": 0.0}
-    if reader != "cosine":
-        return {"relevance": ranked[0].relevance, "answerable": ranked[0].score}
     best = ranked[0]
+    same = float(macrolanguage(best.language) == language)
+    if reader != "cosine":
+        logits = [_logit(s.score) for s in ranked[: 1 + policy.margin_of]]
+        margin = round(logits[0] - sum(logits[1:]) / (len(logits) - 1), 4) if len(logits) > 1 else 0.0
+        return {
+            "relevance": best.relevance,
+            "reader": best.score,
+            "reader_margin": margin,
+            "same_language": same,
+            "answerable": round(policy.reader_answerable(best.score, margin, same), 4),
+        }
     rest = [s.relevance for s in ranked[1 : 1 + policy.margin_of]]
     margin = round(best.relevance - sum(rest) / len(rest), 4) if rest else 0.0
-    same = float(macrolanguage(best.language) == language)
     return {
         "relevance": best.relevance,
         "margin": margin,
         "same_language": same,
         "answerable": round(policy.answerable(best.relevance, margin, same), 4),
     }
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))

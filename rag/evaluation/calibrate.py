@@ -9,8 +9,9 @@ articles with the gate open, then fits, on what each answer's decision read (``A
 - ``min_answerable``: the probability threshold with the best balanced accuracy (share of answerable
   questions answered plus share of unanswerable ones refused, halved); ties go to the lower threshold.
 
-With the trained reader (``RAG_READER=late``) the decision reads one number, the best sentence's
-probability, and only its threshold ``reader_min_answerable`` is fitted (``fit_reader``), the same way.
+With the trained reader (``RAG_READER=late``) the same fit reads the best sentence's log-odds, its
+margin over the next sentences and the same-language flag (``READER``: ``reader_bias``,
+``reader_logit_weight``, ``reader_margin_weight``, ``reader_same_weight``, ``reader_min_answerable``).
 
 Only the development split may be used: the test split is for reporting.
 """
@@ -18,35 +19,10 @@ Only the development split may be used: the test split is for reporting.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 OPEN_GATES = {"min_answerable": "0", "reader_min_answerable": "0"}  # every question is answered
-
-
-def fit_reader(
-    rows: Sequence[dict[str, Any]], group: Callable[[dict[str, Any]], str] | None = None, folds: int = 4
-) -> dict[str, Any]:
-    """``reader_min_answerable`` fitted on report rows answered by the trained reader (``scores`` without
-    a ``margin``), cross-validated by ``group`` as ``fit``."""
-    import numpy as np
-
-    usable = [r for r in rows if (r.get("scores") or {}) and "margin" not in r["scores"]]
-    score = np.array([float(r["scores"]["answerable"]) for r in usable])
-    labels = np.array([1.0 if r["answerable"] else 0.0 for r in usable])
-    if len(set(labels.tolist())) < 2:
-        raise ValueError("calibration needs answerable and unanswerable questions")
-    result: dict[str, Any] = {"questions": len(usable), "reader_min_answerable": _threshold(score, labels)}
-    if group is not None:
-        names = [group(r) for r in usable]
-        order = {name: k for k, name in enumerate(sorted(set(names)))}
-        fold = np.array([order[name] % folds for name in names])
-        answered = np.zeros(len(usable), dtype=bool)
-        for k in range(folds):
-            held = fold == k
-            if held.any() and len(set(labels[~held].tolist())) == 2:
-                answered[held] = score[held] >= _threshold(score[~held], labels[~held])
-        result["cross_validated"] = _scored(answered, labels, usable, folds)
-    return result
 
 
 def _scored(answered: Any, labels: Any, rows: Sequence[dict[str, Any]], folds: int) -> dict[str, Any]:
@@ -62,19 +38,56 @@ def _scored(answered: Any, labels: Any, rows: Sequence[dict[str, Any]], folds: i
     }
 
 
+@dataclass(frozen=True)
+class Decision:
+    """One decision's logistic: the ``AnswerPolicy`` fields of its bias, weights and threshold, and how a
+    report row's ``scores`` give its features."""
+
+    bias: str
+    weights: tuple[str, ...]
+    threshold: str
+    features: Callable[[dict[str, float]], list[float]]
+
+
+COSINE = Decision(
+    "answerable_bias",
+    ("relevance_weight", "margin_weight", "same_language_weight"),
+    "min_answerable",
+    lambda s: [s["relevance"], s["margin"], s.get("same_language", 0.0)],
+)
+READER = Decision(
+    "reader_bias",
+    ("reader_logit_weight", "reader_margin_weight", "reader_same_weight"),
+    "reader_min_answerable",
+    lambda s: [_logit(s["reader"]), s["reader_margin"], s.get("same_language", 0.0)],
+)
+
+
+def decision_of(rows: Sequence[dict[str, Any]]) -> Decision:
+    """The trained reader's decision when the rows were answered with it, else the cosine one."""
+    return READER if any("reader" in (r.get("scores") or {}) for r in rows) else COSINE
+
+
 def fit(
-    rows: Sequence[dict[str, Any]], group: Callable[[dict[str, Any]], str] | None = None, folds: int = 4
+    rows: Sequence[dict[str, Any]],
+    group: Callable[[dict[str, Any]], str] | None = None,
+    folds: int = 4,
+    decision: Decision | None = None,
 ) -> dict[str, Any]:
     """Policy values fitted on report rows (``questions`` of an ``rag eval`` report). With ``group`` (a row's
     article, say), also ``cross_validated``: the decision fitted on all but one of ``folds`` groups of
     articles and scored on the one left out, summed over the folds (what to expect on unseen articles)."""
     import numpy as np
 
-    usable = [r for r in rows if "margin" in (r.get("scores") or {})]
-    x, labels = _features(usable), np.array([1.0 if r["answerable"] else 0.0 for r in usable])
+    decision = decision or decision_of(rows)
+    usable = [r for r in rows if r.get("scores") and _has(decision, r)]
+    x = np.array([decision.features(r["scores"]) for r in usable], dtype=float).reshape(
+        -1, len(decision.weights)
+    )
+    labels = np.array([1.0 if r["answerable"] else 0.0 for r in usable])
     if len(set(labels.tolist())) < 2:
         raise ValueError("calibration needs answerable and unanswerable questions")
-    fitted = _fit(x, labels)
+    fitted = _fit(x, labels, decision)
     result: dict[str, Any] = {"questions": len(usable), **fitted}
     if group is not None:
         names = [group(r) for r in usable]
@@ -84,37 +97,38 @@ def fit(
         for k in range(folds):
             held = fold == k
             if held.any() and len(set(labels[~held].tolist())) == 2:
-                trained = _fit(x[~held], labels[~held])
-                answered[held] = _probability(x[held], trained) >= trained["min_answerable"]
+                trained = _fit(x[~held], labels[~held], decision)
+                answered[held] = _probability(x[held], trained, decision) >= trained[decision.threshold]
         result["cross_validated"] = _scored(answered, labels, usable, folds)
     return result
 
 
-_WEIGHTS = ("relevance_weight", "margin_weight", "same_language_weight")
+def _has(decision: Decision, row: dict[str, Any]) -> bool:
+    try:
+        decision.features(row["scores"])
+    except KeyError:
+        return False
+    return True
 
 
-def _features(rows: Sequence[dict[str, Any]]) -> Any:
-    import numpy as np
+def _logit(p: float) -> float:
+    import math
 
-    return np.array(
-        [
-            [r["scores"]["relevance"], r["scores"]["margin"], r["scores"].get("same_language", 0.0)]
-            for r in rows
-        ]
-    ).reshape(-1, len(_WEIGHTS))
+    p = min(max(float(p), 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
 
 
-def _fit(x: Any, labels: Any) -> dict[str, float]:
+def _fit(x: Any, labels: Any, decision: Decision) -> dict[str, float]:
     bias, *weights = _logistic(x, labels)
-    fitted = {"answerable_bias": round(bias, 3), **{n: round(w, 3) for n, w in zip(_WEIGHTS, weights)}}
-    fitted["min_answerable"] = _threshold(_probability(x, fitted), labels)
+    fitted = {decision.bias: round(bias, 3), **{n: round(w, 3) for n, w in zip(decision.weights, weights)}}
+    fitted[decision.threshold] = _threshold(_probability(x, fitted, decision), labels)
     return fitted
 
 
-def _probability(x: Any, fitted: dict[str, float]) -> Any:
+def _probability(x: Any, fitted: dict[str, float], decision: Decision) -> Any:
     import numpy as np
 
-    z = fitted["answerable_bias"] + x @ np.array([fitted[n] for n in _WEIGHTS])
+    z = fitted[decision.bias] + x @ np.array([fitted[n] for n in decision.weights])
     return 1 / (1 + np.exp(-z))
 
 
