@@ -25,14 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from rag.evaluation.qa_sets import SETS, QAPassage, load_set
-from rag.evaluation.xquad_qa import SPLITS
+from rag.evaluation.xquad_qa import FIT_ARTICLES, SPLITS
 from rag.ingest.chunking import sentence_spans
 
 MAX_SENTENCE_CHARS = 400  # as the answer stage (rag.answer.evidence)
-# XQuAD-R dev articles the reader is fitted on; the rest of dev (16-23) is kept for calibrating the answer
-# stage's decision on articles the reader never saw (a reader is over-confident on its own training data)
-FIT_ARTICLES = range(0, 16)
-CALIBRATION_ARTICLES = range(16, 24)
 XQUAD_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "tr", "vi", "zh")  # Thai has no sentences here
 
 
