@@ -68,7 +68,28 @@ def test_unanswerable_questions_are_refused(answering, qid):
     assert answer.refused, (answer.text, answer.scores)
     assert answer.citations == ()
     assert answer.text == render("refusal", question.lang).strip()
-    assert answer.scores["answerable"] < answering.settings.policy.min_answerable
+    reader = "late" if "reader" in answer.scores else "cosine"
+    assert answer.scores["answerable"] < answering.settings.policy.bars(reader).min_answerable
+    # the closest sentences come with the refusal, exact spans, not citations
+    assert 1 <= len(answer.nearest) <= 3
+    for near in answer.nearest:
+        assert answering.article_text(near.source)[near.start : near.end] == near.quote
+    assert [n.score for n in answer.nearest] == sorted((n.score for n in answer.nearest), reverse=True)
+
+
+def test_the_trained_reader_reads_token_states_and_the_cosine_reader_stays_available(answering):
+    from dataclasses import replace
+
+    question = QUESTIONS["tass-en"].question
+    late = answering.ask(question, generator="extractive")
+    assert "reader" in late.scores and "reader_margin" in late.scores
+    cosine_settings = replace(answering.settings, reader="cosine")
+    from rag.api import Assistant
+
+    cosine = Assistant(cosine_settings, answering.store, answering.embedder).ask(
+        question, generator="extractive"
+    )
+    assert "margin" in cosine.scores and "reader" not in cosine.scores
 
 
 def test_a_refusal_is_decided_before_the_answer_is_written(answering):

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag.answer.values import Answer, Citation
+from rag.answer.values import Answer, Citation, Nearest
 from rag.errors import ConfigError, ModelError, QueryError
 from rag.evaluation.datasets import builtin_dataset, load_dataset
 from rag.serve import openai_format as oa
@@ -55,7 +55,20 @@ def test_completion_and_chunks_carry_the_text_citations_and_refused():
     assert last["citations"] == done["citations"] and last["refused"] is False
     assert "citations" not in chunks[0]
     refusal = oa.chat_completion(an_answer("The articles do not say.", refused=True))
-    assert refusal["refused"] is True and refusal["citations"] == []
+    assert refusal["refused"] is True and refusal["citations"] == [] and refusal["nearest"] == []
+    near = Nearest("a.txt", 0, 12, "Twelve died.", "Convoy", "en", 0.2)
+    shown = oa.chat_completion(replace(an_answer("The articles do not say.", refused=True), nearest=(near,)))
+    assert shown["nearest"] == [
+        {
+            "source": "a.txt",
+            "start": 0,
+            "end": 12,
+            "quote": "Twelve died.",
+            "title": "Convoy",
+            "language": "en",
+            "score": 0.2,
+        }
+    ]
     assert oa.error_body("bad", code="x") == {
         "error": {"message": "bad", "type": "invalid_request_error", "code": "x", "param": None}
     }
