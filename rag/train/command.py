@@ -74,6 +74,7 @@ def run(options: TrainOptions, encoder: Any) -> dict[str, Any]:
         seed=options.seed,
         progress=_fit_bar(options.progress),
     )
+    fit.save(net, options.out, {"version": VERSION, "report": {"held_out": "not measured yet"}})  # usable now
     held = held_out_lists(sources, store.vector)
     figures = {
         name: {
