@@ -77,11 +77,11 @@ class AnswerPolicy:
     # reader_margin_weight * its margin over the next ones' + reader_same_weight when it is in the question's
     # language); refuse below reader_min_answerable (rag eval xquad-qa --split dev --calibrate, on the dev
     # articles the reader was not fitted on)
-    reader_bias: float = 0.0
-    reader_logit_weight: float = 1.0
-    reader_margin_weight: float = 0.0
-    reader_same_weight: float = 0.0
-    reader_min_answerable: float = 0.5
+    reader_bias: float = 1.436  # dev
+    reader_logit_weight: float = 0.835  # dev
+    reader_margin_weight: float = -0.083  # dev
+    reader_same_weight: float = 2.941  # dev
+    reader_min_answerable: float = 0.8944  # dev
     reader_floor: float = 0.5  # other sentences go to the model when at least this ...
     reader_near_best: float = 0.2  # ... or within this of the best ...
     reader_window: float = 0.9  # ... and never more than this below it
