@@ -96,6 +96,7 @@ def render(results: Path) -> str:
     compares = [r for r in records if r["data"].get("bench") == "compare"]
     serves = [r for r in records if r["data"].get("bench") == "serve"]
     clauses = [r for r in records if r["data"].get("bench") == "clauses"]
+    readers = [r for r in records if "held_out" in r["data"]]
     lines = [BEGIN, "", "## Current figures", ""]
     if evals:
         lines += [*_eval_rows(evals), ""]
@@ -124,7 +125,34 @@ def render(results: Path) -> str:
     if clauses:
         lines += ["`rag bench clauses` (a claim with an appended clause the evidence does not hold):", ""]
         lines += [*_clause_rows(clauses), ""]
+    if readers:
+        lines += [
+            "The reader (`rag train reader`; held-out lists: XQuAD-R test articles, each QA set's test "
+            "split; cosine = the pooled cosine on the same lists; docs/reader.md):",
+            "",
+            *_reader_rows(readers),
+            "",
+        ]
     return "\n".join([*lines, END])
+
+
+def _reader_rows(records: Sequence[dict[str, Any]]) -> list[str]:
+    rows = [
+        "| run | lists | right first (cosine / reader) | AUC (cosine / reader) "
+        "| false refusals at 0.90 refused (cosine / reader) | command |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        for source, pair in r["data"]["held_out"].items():
+            c, m = pair["cosine"], pair["reader"]
+            rows.append(
+                f"| {r['name']} | {source} ({m['answerable']} + {m['none']}) "
+                f"| {_cell(c.get('right_first'))} / {_cell(m.get('right_first'))} "
+                f"| {_cell(c.get('auc'))} / {_cell(m.get('auc'))} "
+                f"| {_cell(c.get('false_refusals_at_0.90'))} / {_cell(m.get('false_refusals_at_0.90'))} "
+                f"| `{r['command']}` |"
+            )
+    return rows
 
 
 def _clause_rows(records: Sequence[dict[str, Any]]) -> list[str]:
