@@ -72,31 +72,26 @@ class AnswerPolicy:
     clause_min: int = 30  # characters: a shorter clause is scored with its neighbour
     # the trained reader (RAG_READER=late, rag.answer.reader): its scores are probabilities that a sentence
     # (rather than none) states the answer; the fields above that are in cosine units (min_answerable,
-    # select_floor, near_best, select_window, extractive_window) apply to the cosine reader only
-    # P(answerable) = sigmoid(reader_bias + reader_logit_weight * log-odds of the best sentence +
-    # reader_margin_weight * its margin over the next ones' + reader_same_weight when it is in the question's
-    # language); refuse below reader_min_answerable (rag eval xquad-qa --split dev --calibrate, on the dev
-    # articles the reader was not fitted on)
-    reader_bias: float = 1.436  # dev
-    reader_logit_weight: float = 0.835  # dev
-    reader_margin_weight: float = -0.083  # dev
-    reader_same_weight: float = 2.941  # dev
-    reader_min_answerable: float = 0.8944  # dev
+    # select_floor, near_best, select_window, extractive_window) decide and quote for the cosine reader
+    # only; with the reader, select_floor / near_best / select_window still fill the model's context and
+    # compare's sides with topical sentences (rag.answer.evidence.select)
+    # P(answerable) = sigmoid(reader_bias + reader_logit_weight * log-odds of the best sentence); refuse
+    # below reader_min_answerable. Fitted (python -m rag.evaluation.calibrate, docs/answer-stage.md) on rows
+    # the reader never trained on: XQuAD-R dev articles 16-23 and the QA sets' test piles
+    reader_bias: float = 1.507  # held-out
+    reader_logit_weight: float = 0.686  # held-out
+    reader_min_answerable: float = 0.7743  # held-out
     reader_floor: float = 0.5  # other sentences go to the model when at least this ...
     reader_near_best: float = 0.2  # ... or within this of the best ...
     reader_window: float = 0.9  # ... and never more than this below it
     reader_quote_window: float = 0.2  # a quoted answer quotes the sentences within this of the best
 
-    def reader_answerable(self, probability: float, margin: float, same_language: float = 0.0) -> float:
-        """P(answerable) from the trained reader's best probability, its log-odds margin over the next
-        sentences and whether it is in the question's language."""
+    def reader_answerable(self, probability: float) -> float:
+        """P(answerable) from the trained reader's probability for its best sentence (the reader was trained
+        with a "none of them" option, so its probability is already the evidence: the language of the best
+        sentence and its margin over the next ones measured no better held out, docs/answer-stage.md)."""
         p = min(max(probability, 1e-6), 1 - 1e-6)
-        z = (
-            self.reader_bias
-            + self.reader_logit_weight * math.log(p / (1 - p))
-            + self.reader_margin_weight * margin
-            + self.reader_same_weight * same_language
-        )
+        z = self.reader_bias + self.reader_logit_weight * math.log(p / (1 - p))
         return 1 / (1 + math.exp(-z))
 
     def bars(self, reader: str) -> Bars:

@@ -262,3 +262,28 @@ def test_evidence_selection_keeps_sentences_near_the_best_and_within_the_budget(
     assert len(answerer.select(sentences(0.05, -0.1))) == 1  # the best always: the decision is made later
     many = answerer.select(sentences(*[0.6] * 20))
     assert len(many) == 160 // (30 // 3 + 3)  # the token budget (no generator: 3 characters a token)
+
+
+def test_a_trained_readers_context_is_filled_with_the_topical_sentences_by_cosine():
+    from rag.answer.evidence import select
+    from rag.settings import AnswerPolicy
+
+    policy = AnswerPolicy()
+    reader, topical = policy.bars("late"), policy.bars("cosine")
+
+    def sentence(i, score, relevance):
+        return Sentence("a.txt", i * 10, i * 10 + 9, "x" * 30, "", "en", relevance, score=score)
+
+    # the reader's pick, a near miss, then sentences it scores low: the reason (relevant), an aside (not)
+    ranked = [
+        sentence(0, 0.99, 0.59),
+        sentence(1, 0.95, 0.50),
+        sentence(2, 0.02, 0.48),
+        sentence(3, 0.01, 0.2),
+    ]
+    chosen = select(ranked, reader, 1000, lambda text: len(text) // 3, topical)
+    assert [s.start for s in chosen] == [0, 10, 20]  # the reader's first, then the topical one
+    assert [s.start for s in select(ranked, reader, 1000, lambda text: len(text) // 3)] == [0, 10]
+    assert [s.start for s in select(ranked, reader, 13, lambda text: len(text) // 3, topical)] == [
+        0
+    ]  # budget

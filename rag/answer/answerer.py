@@ -166,9 +166,15 @@ class Answerer:
         """The selection and decision bars of the active reader (``AnswerPolicy.bars``)."""
         return self.settings.policy.bars(self.reader.name if self.reader.name == "cosine" else "late")
 
+    @property
+    def topical(self) -> Bars | None:
+        """With a trained reader, the cosine bars that fill its context (``rag.answer.evidence.select``)."""
+        return None if self.reader.name == "cosine" else self.settings.policy.bars("cosine")
+
     def select(self, sentences: Sequence[Sentence]) -> list[Sentence]:
-        """The best-scored sentences that fit the token budget (the best one always)."""
-        return select(sentences, self.bars, self.settings.context_tokens, self._tokens)
+        """The best-scored sentences that fit the token budget (the best one always), then, with a trained
+        reader, the topical ones by cosine."""
+        return select(sentences, self.bars, self.settings.context_tokens, self._tokens, self.topical)
 
     def answerability(self, ranked: Sequence[Sentence], language: str = "") -> dict[str, float]:
         """What the answer-or-refuse decision reads (``rag.answer.evidence.answerability``)."""

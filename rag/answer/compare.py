@@ -4,7 +4,7 @@ Each source (a story group: an article and its copies) is answered on its own by
 retrieval restricted to its members, so every sentence shown still cites an exact span; a source whose
 evidence does not answer the question is *silent*, not invented. Points compare what two sources say on
 the question: each side's cited sentences, then its other sentences of its ``compare_depth`` best
-passages within the selection window (``AnswerPolicy.bars``) of its best sentence's score (at most
+passages within the cosine selection window (``AnswerPolicy.select_window``) of its most relevant one (at most
 ``compare_sentences``; the prompt's token budget does not limit them, so a source's reply or reason below
 the first few sentences is still compared). A pair that says the same thing
 (sentence-similarity cosine of at least ``agree``, numbers not in conflict) is a point of agreement; a
@@ -107,13 +107,18 @@ Phrase = Callable[[str], str]  # template name -> its text in the question's lan
 
 def side(view: SourceAnswer, answer: Answer, ranked: Sequence[Sentence], most: int, window: float) -> Side:
     """The sentences a source is compared on: those its answer cites, then its other ``ranked`` sentences
-    within ``window`` of the best one's score, ``most`` in all (a silent source: none)."""
+    within ``window`` of the most relevant one's cosine, the most relevant first, ``most`` in all (a silent
+    source: none). Points compare what sources say on the matter, not only the answer, so the topical
+    cosine chooses them, whichever reader picked the answer."""
     if view.silent or not ranked:
         return Side(view, ())
     cited = {(c.source, c.start, c.end) for c in answer.citations}
     first = [s for s in ranked if (s.source, s.start, s.end) in cited]
-    floor = ranked[0].score - window
-    rest = [s for s in ranked if (s.source, s.start, s.end) not in cited and s.score >= floor]
+    floor = max(s.relevance for s in ranked) - window
+    rest = sorted(
+        (s for s in ranked if (s.source, s.start, s.end) not in cited and s.relevance >= floor),
+        key=lambda s: -s.relevance,
+    )
     return Side(view, tuple((first + rest)[:most]))
 
 
@@ -180,7 +185,7 @@ def compare(
         answer = answerer.ask(question)
         ranked = answerer.rank_sentences(question, answerer.search(question, settings.compare_depth))
         view = _view(records[members[0]], members, answer)
-        sides.append(side(view, answer, ranked, settings.compare_sentences, answerer.bars.window))
+        sides.append(side(view, answer, ranked, settings.compare_sentences, settings.policy.select_window))
     if answerer is None:
         return Comparison(question, language, (), (), (), {"total": time.perf_counter() - started})
 

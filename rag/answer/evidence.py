@@ -137,18 +137,52 @@ def rank_sentences(
 
 
 def select(
-    sentences: Sequence[Sentence], bars: Bars, budget: int, tokens: Callable[[str], int]
+    sentences: Sequence[Sentence],
+    bars: Bars,
+    budget: int,
+    tokens: Callable[[str], int],
+    topical: Bars | None = None,
 ) -> list[Sentence]:
     """The best-scored sentences that fit the token ``budget`` (the best one always): those at least
-    ``bars.floor`` or within ``bars.near_best`` of the best, never more than ``bars.window`` below it."""
+    ``bars.floor`` or within ``bars.near_best`` of the best, never more than ``bars.window`` below it.
+    With ``topical`` (the cosine bars, when a trained reader scored the sentences), the budget left then
+    takes the sentences those bars pass on ``relevance``, the most relevant first: the reader picks the
+    answer, and the model still reads what surrounds it on the topic (a reason, a reply, a name)."""
     if not sentences:
         return []
-    best = sentences[0].score
-    floor = max(min(bars.floor, best - bars.near_best), best - bars.window)
+    chosen = _within(sentences, bars, budget, tokens, lambda s: s.score)
+    if topical is not None:
+        taken = {(s.source, s.start, s.end) for s in chosen}
+        budget -= sum(tokens(s.text) + 3 for s in chosen)
+        rest = sorted(
+            (s for s in sentences if (s.source, s.start, s.end) not in taken), key=lambda s: -s.relevance
+        )
+        best = max(s.relevance for s in sentences)
+        floor = max(min(topical.floor, best - topical.near_best), best - topical.window)
+        chosen += _within(rest, topical, budget, tokens, lambda s: s.relevance, floor, True)
+    return chosen
+
+
+def _within(
+    sentences: Sequence[Sentence],
+    bars: Bars,
+    budget: int,
+    tokens: Callable[[str], int],
+    value: Callable[[Sentence], float],
+    floor: float | None = None,
+    optional: bool = False,
+) -> list[Sentence]:
+    """``sentences`` in order that reach the bars' floor (below the first one's value: ``floor`` when
+    given) and fit ``budget``; the first one always, unless ``optional``."""
+    if not sentences:
+        return []
+    if floor is None:
+        best = value(sentences[0])
+        floor = max(min(bars.floor, best - bars.near_best), best - bars.window)
     chosen: list[Sentence] = []
     for s in sentences:
         cost = tokens(s.text) + 3
-        if chosen and (cost > budget or s.score < floor):
+        if (chosen or optional) and (cost > budget or value(s) < floor):
             continue
         chosen.append(s)
         budget -= cost
@@ -161,12 +195,12 @@ def answerability(
     """The evidence for answering, from the ranked sentences. With a trained reader: ``reader``, the best
     sentence's ``score`` (the probability that it, rather than none, states the answer), ``reader_margin``
     (its log-odds minus the mean log-odds of the next ``margin_of``: an answer stands out, a topic without
-    the answer does not), ``same_language``, ``relevance`` (its cosine) and ``answerable``, their
-    calibrated combination (``AnswerPolicy.reader_answerable``). With the cosine reader: ``relevance`` of
-    the best one, its ``margin`` over
-    the mean of the next ``margin_of`` (0 when there are none), ``same_language`` (1 when it is in the
-    question's ``language``: cosines run higher within one language), and ``answerable``, the calibrated
-    combination of the three (``AnswerPolicy.answerable``)."""
+    the answer does not), ``same_language``, ``relevance`` (its cosine), all three reported, and
+    ``answerable``, the calibrated probability from its score (``AnswerPolicy.reader_answerable``). With
+    the cosine reader: ``relevance`` of the best one, its ``margin`` over the mean of the next
+    ``margin_of`` (0 when there are none), ``same_language`` (1 when it is in the question's ``language``:
+    cosines run higher within one language), and ``answerable``, the calibrated combination of the three
+    (``AnswerPolicy.answerable``)."""
     if not ranked:
         return {"relevance": 0.0, "margin": 0.0, "same_language": 0.0, "answerable": 0.0}
     best = ranked[0]
@@ -179,7 +213,7 @@ def answerability(
             "reader": best.score,
             "reader_margin": margin,
             "same_language": same,
-            "answerable": round(policy.reader_answerable(best.score, margin, same), 4),
+            "answerable": round(policy.reader_answerable(best.score), 4),
         }
     rest = [s.relevance for s in ranked[1 : 1 + policy.margin_of]]
     margin = round(best.relevance - sum(rest) / len(rest), 4) if rest else 0.0

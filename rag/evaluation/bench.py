@@ -28,7 +28,6 @@ from rag.evaluation.bench_answer import answer_markdown, answer_plot, bench_answ
 from rag.evaluation.bench_clauses import bench_clauses, clauses_markdown, clauses_plot
 from rag.evaluation.bench_compare import bench_compare, compare_markdown, compare_plot
 from rag.evaluation.bench_page import CHROMIUM_ARGS, bench_load, bench_page, chat_sessions
-from rag.evaluation.bench_reader import bench_reader, reader_markdown, reader_plot
 from rag.evaluation.bench_retrieval import MODES, bench_retrieval
 from rag.evaluation.bench_serve import bench_serve, serve_markdown, serve_plot
 from rag.evaluation.bench_speed import bench_speed, speed_markdown, speed_plot
@@ -180,6 +179,17 @@ def _ingest_parser(sub: Any) -> Any:
     return ingest
 
 
+def _reader(name: str) -> Any:
+    """A function of ``rag.evaluation.bench_reader``, imported when called (it imports numpy)."""
+
+    def call(*args: Any) -> Any:
+        from rag.evaluation import bench_reader
+
+        return getattr(bench_reader, name)(*args)
+
+    return call
+
+
 REPORTED = {
     "speed": (bench_speed, speed_markdown, speed_plot),
     "answer": (bench_answer, answer_markdown, answer_plot),
@@ -187,7 +197,7 @@ REPORTED = {
     "compare": (bench_compare, compare_markdown, compare_plot),
     "clauses": (bench_clauses, clauses_markdown, clauses_plot),
     "serve": (bench_serve, serve_markdown, serve_plot),
-    "reader": (bench_reader, reader_markdown, reader_plot),
+    "reader": (_reader("bench_reader"), _reader("reader_markdown"), _reader("reader_plot")),
 }
 
 

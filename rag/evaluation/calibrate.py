@@ -9,11 +9,16 @@ articles with the gate open, then fits, on what each answer's decision read (``A
 - ``min_answerable``: the probability threshold with the best balanced accuracy (share of answerable
   questions answered plus share of unanswerable ones refused, halved); ties go to the lower threshold.
 
-With the trained reader (``RAG_READER=late``) the same fit reads the best sentence's log-odds, its
-margin over the next sentences and the same-language flag (``READER``: ``reader_bias``,
-``reader_logit_weight``, ``reader_margin_weight``, ``reader_same_weight``, ``reader_min_answerable``).
+With the trained reader (``RAG_READER=late``) the same fit reads the best sentence's log-odds alone
+(``READER``: ``reader_bias``, ``reader_logit_weight``, ``reader_min_answerable``): the reader was trained
+with a "none of them" option, and its margin and the same-language flag measured no better held out.
 
-Only the development split may be used: the test split is for reporting.
+``python -m rag.evaluation.calibrate REPORT...`` fits one decision on the rows of several reports (each
+report one group: ``rag eval xquad-qa --split dev --calibrate`` writes ``calibration.json``, ``rag eval qa
+--set NAME`` with the gates open writes ``report.json``) and reports each group's figures from the fit
+without it (``leave_one_out``): what to expect on a set nobody fitted on. Rows must be ones the reader
+was not trained on (XQuAD-R dev articles 16-23, the QA sets' test splits); the XQuAD-R test articles
+(24-47) stay for reporting.
 """
 
 from __future__ import annotations
@@ -57,9 +62,9 @@ COSINE = Decision(
 )
 READER = Decision(
     "reader_bias",
-    ("reader_logit_weight", "reader_margin_weight", "reader_same_weight"),
+    ("reader_logit_weight",),
     "reader_min_answerable",
-    lambda s: [_logit(s["reader"]), s["reader_margin"], s.get("same_language", 0.0)],
+    lambda s: [_logit(s["reader"])],
 )
 
 
@@ -101,6 +106,45 @@ def fit(
                 answered[held] = _probability(x[held], trained, decision) >= trained[decision.threshold]
         result["cross_validated"] = _scored(answered, labels, usable, folds)
     return result
+
+
+def leave_one_out(groups: dict[str, Sequence[dict[str, Any]]]) -> dict[str, Any]:
+    """The decision fitted on all ``groups`` of report rows, and for each group its figures (answered
+    right, false refusals, unanswerable refused) under the decision fitted without it."""
+    import numpy as np
+
+    every = [r for rows in groups.values() for r in rows]
+    decision = decision_of(every)
+    result: dict[str, Any] = fit(every, decision=decision)
+    held_out: dict[str, Any] = {}
+    for name, rows in groups.items():
+        others = [r for other, rs in groups.items() if other != name for r in rs]
+        trained = fit(others, decision=decision)
+        usable = [r for r in rows if r.get("scores") and _has(decision, r)]
+        x = np.array([decision.features(r["scores"]) for r in usable], dtype=float)
+        labels = np.array([1.0 if r["answerable"] else 0.0 for r in usable])
+        answered = _probability(x, trained, decision) >= trained[decision.threshold]
+        held_out[name] = {"questions": len(usable), **_scored(answered, labels, usable, len(groups) - 1)}
+        del held_out[name]["folds"]
+    result["left_out"] = held_out
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Fit the decision on report files, one group each (named by their data set), and print JSON."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m rag.evaluation.calibrate", description=main.__doc__)
+    parser.add_argument("reports", nargs="+", type=Path, help="report.json / calibration.json files")
+    args = parser.parse_args(argv)
+    groups = {}
+    for path in args.reports:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        groups[Path(report["config"]["dataset"]).stem] = report["questions"]
+    print(json.dumps(leave_one_out(groups), ensure_ascii=False, indent=2))
+    return 0
 
 
 def _has(decision: Decision, row: dict[str, Any]) -> bool:
@@ -161,3 +205,7 @@ def _threshold(score: Any, labels: Any) -> float:
 
     best = max(cuts, key=lambda c: (round(balanced(c), 9), -c))
     return round(float(best), 4)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

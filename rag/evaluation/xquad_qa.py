@@ -261,7 +261,7 @@ def evaluate_pile(
 
         spec = "calibration:" + ",".join(f"{k}={v}" for k, v in OPEN_GATES.items())
         report = evaluate(dataset, corpus, None, False, "extractive", None, [spec])["calibration"]
-    rows = [r for r in report["questions"] if _calibrates(r)]
+    rows = report["questions"] = [r for r in report["questions"] if _calibrates(r)]
     report["calibration"] = fit(rows, group=lambda row: row["id"].split("p")[0])  # folds by article
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
