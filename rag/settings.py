@@ -70,28 +70,29 @@ class AnswerPolicy:
     extractive_window: float = 0.1  # a quoted answer quotes the sentences within this relevance of the best
     long_sentence: int = 160  # characters: a longer sentence is also scored clause by clause
     clause_min: int = 30  # characters: a shorter clause is scored with its neighbour
-    # the trained reader (RAG_READER=late, rag.answer.reader): its scores are probabilities that a sentence
-    # (rather than none) states the answer; the fields above that are in cosine units (min_answerable,
-    # select_floor, near_best, select_window, extractive_window) decide and quote for the cosine reader
-    # only; with the reader, select_floor / near_best / select_window still fill the model's context and
-    # compare's sides with topical sentences (rag.answer.evidence.select)
-    # P(answerable) = sigmoid(reader_bias + reader_logit_weight * log-odds of the best sentence); refuse
-    # below reader_min_answerable. Fitted (python -m rag.evaluation.calibrate, docs/answer-stage.md) on rows
-    # the reader never trained on: XQuAD-R dev articles 16-23 and the QA sets' test piles
-    reader_bias: float = 1.507  # held-out
-    reader_logit_weight: float = 0.686  # held-out
-    reader_min_answerable: float = 0.7743  # held-out
-    reader_floor: float = 0.5  # other sentences go to the model when at least this ...
-    reader_near_best: float = 0.2  # ... or within this of the best ...
-    reader_window: float = 0.9  # ... and never more than this below it
-    reader_quote_window: float = 0.2  # a quoted answer quotes the sentences within this of the best
+    # the trained reader (RAG_READER=late, rag.answer.reader) ranks the sentences; the decision above
+    # (min_answerable on relevance, margin and language, over the sentences by cosine) stays the one
+    # answer-or-refuse rule for every reader: the reader's own decision was measured and did not beat it
+    # (docs/answer-stage.md). A sentence's score under the reader: sigmoid(reader_bias +
+    # reader_logit_weight * the reader's log-odds for it + reader_relevance_weight * its cosine), the
+    # probability that it answers the question, fitted (python -m rag.evaluation.calibrate --reader) on
+    # rows the reader never trained on (XQuAD-R dev articles 16-23, the QA sets' test piles); the fitted
+    # threshold is reader_floor. Selection reads it (select_floor / near_best / select_window still add
+    # the topical sentences by cosine to the model's context, rag.answer.evidence.select):
+    reader_bias: float = -0.858  # held-out
+    reader_logit_weight: float = 0.5  # held-out
+    reader_relevance_weight: float = 4.621  # held-out
+    reader_floor: float = 0.8206  # held-out: other sentences go to the model when at least this ...
+    reader_near_best: float = 0.05  # ... or within this of the best ...
+    reader_window: float = 0.5  # ... and never more than this below it
+    reader_quote_window: float = 0.05  # a quoted answer quotes the sentences within this of the best
 
-    def reader_answerable(self, probability: float) -> float:
-        """P(answerable) from the trained reader's probability for its best sentence (the reader was trained
-        with a "none of them" option, so its probability is already the evidence: the language of the best
-        sentence and its margin over the next ones measured no better held out, docs/answer-stage.md)."""
+    def reader_answerable(self, probability: float, relevance: float) -> float:
+        """A sentence's score under the trained reader: the probability that it answers the question,
+        from the reader's probability for it and its pooled cosine to the question."""
         p = min(max(probability, 1e-6), 1 - 1e-6)
         z = self.reader_bias + self.reader_logit_weight * math.log(p / (1 - p))
+        z += self.reader_relevance_weight * relevance
         return 1 / (1 + math.exp(-z))
 
     def bars(self, reader: str) -> Bars:
@@ -109,7 +110,7 @@ class AnswerPolicy:
             self.reader_near_best,
             self.reader_window,
             self.reader_quote_window,
-            self.reader_min_answerable,
+            self.min_answerable,
         )
 
     def answerable(self, relevance: float, margin: float, same_language: float = 0.0) -> float:

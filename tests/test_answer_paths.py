@@ -252,19 +252,23 @@ def test_policy_fields_are_read_from_the_environment_and_overrides():
     )
 
 
-def test_the_reader_decision_is_fitted_on_its_own_features():
-    rows = [
-        {"answerable": True, "scores": {"reader": p, "reader_margin": 1.0, "same_language": 1.0}}
-        for p in (0.9, 0.7, 0.6, 0.8)
-    ]
-    rows += [
-        {"answerable": False, "scores": {"reader": p, "reader_margin": 5.0, "same_language": 1.0}}
-        for p in (0.3, 0.5, 0.2)
-    ]  # a large margin and the question's language are not evidence of an answer
-    fitted = fit(rows)
-    assert "reader_min_answerable" in fitted and "min_answerable" not in fitted
+def test_the_readers_sentence_score_is_fitted_on_its_own_features():
+    from rag.evaluation.calibrate import READER
+
+    def row(answerable, p, r):
+        return {
+            "answerable": answerable,
+            "scores": {"reader": p, "reader_relevance": r, "reader_margin": 5.0},
+        }
+
+    rows = [row(True, p, r) for p, r in [(0.9, 0.6), (0.7, 0.5), (0.6, 0.55), (0.8, 0.4)]]
+    rows += [row(False, p, r) for p, r in [(0.3, 0.5), (0.7, 0.2), (0.2, 0.45)]]  # (0.7, 0.2): far from it
+    fitted = fit(rows)  # rows with no cosine decision features: the reader's score
+    assert (
+        fitted == fit(rows, decision=READER) and "reader_floor" in fitted and "min_answerable" not in fitted
+    )
     policy = replace(AnswerPolicy(), **{k: v for k, v in fitted.items() if k != "questions"})
     for row in rows:
         s = row["scores"]
-        decided = policy.reader_answerable(s["reader"]) >= policy.reader_min_answerable
+        decided = policy.reader_answerable(s["reader"], s["reader_relevance"]) >= policy.reader_floor
         assert decided == row["answerable"]

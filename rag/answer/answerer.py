@@ -159,7 +159,7 @@ class Answerer:
     ) -> list[Sentence]:
         """Sentences of the retrieved passages (each once), the likeliest to state the answer first."""
         language = question_language(question) if language is None else language
-        return rank_sentences(question, hits, self.vectors, self.reader, language)
+        return rank_sentences(question, hits, self.vectors, self.reader, language, self.settings.policy)
 
     @property
     def bars(self) -> Bars:

@@ -5,7 +5,6 @@ passages come back for related questions."""
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -91,10 +90,14 @@ def rank_sentences(
     vectors: SentenceVectors,
     reader: Reader,
     language: str = "",
+    policy: AnswerPolicy | None = None,
 ) -> list[Sentence]:
-    """Sentences of the retrieved passages (each once), the one the ``reader`` scores likeliest to state
-    the answer first; ``relevance`` is each one's cosine to the question, ``score`` the reader's (a
-    probability; the cosine reader's: the cosine). ``language``: the question's."""
+    """Sentences of the retrieved passages (each once), the likeliest to state the answer first;
+    ``relevance`` is each one's cosine to the question. With a trained reader, ``reader`` is its
+    probability that the sentence (rather than none) states the answer and ``score`` the calibrated
+    probability that the question is answered by it, from both (``policy.reader_answerable``: the
+    answer-or-refuse decision is the best sentence's score); with the cosine reader, ``score`` is the
+    cosine. ``language``: the question's."""
     seen: dict[tuple[str, int, int], Sentence] = {}
     for hit in hits:
         for s, e in sentence_spans(hit.text, max_chars=MAX_SENTENCE_CHARS):
@@ -128,10 +131,22 @@ def rank_sentences(
     relevance = np.stack([e.vector for e in encoded]) @ asked.vector
     same = [macrolanguage(s.language) == language for s in sentences]
     raw = reader.scores(asked, encoded, same)
-    scores = raw if not reader.needs_states else 1 / (1 + np.exp(-np.asarray(raw, dtype=np.float64)))
+    if not reader.needs_states:
+        ranked = [
+            replace(s, relevance=round(float(r), 4), score=round(float(p), 4))
+            for s, r, p in zip(sentences, relevance, raw)
+        ]
+        return sorted(ranked, key=lambda s: -s.score)
+    probabilities = 1 / (1 + np.exp(-np.asarray(raw, dtype=np.float64)))
+    policy = policy or AnswerPolicy()
     ranked = [
-        replace(s, relevance=round(float(r), 4), score=round(float(p), 4))
-        for s, r, p in zip(sentences, relevance, scores)
+        replace(
+            s,
+            relevance=round(float(r), 4),
+            score=round(policy.reader_answerable(float(p), float(r)), 4),
+            reader=round(float(p), 4),
+        )
+        for s, r, p in zip(sentences, relevance, probabilities)
     ]
     return sorted(ranked, key=lambda s: -s.score)
 
@@ -192,39 +207,27 @@ def _within(
 def answerability(
     ranked: Sequence[Sentence], policy: AnswerPolicy, language: str = "", reader: str = "cosine"
 ) -> dict[str, float]:
-    """The evidence for answering, from the ranked sentences. With a trained reader: ``reader``, the best
-    sentence's ``score`` (the probability that it, rather than none, states the answer), ``reader_margin``
-    (its log-odds minus the mean log-odds of the next ``margin_of``: an answer stands out, a topic without
-    the answer does not), ``same_language``, ``relevance`` (its cosine), all three reported, and
-    ``answerable``, the calibrated probability from its score (``AnswerPolicy.reader_answerable``). With
-    the cosine reader: ``relevance`` of the best one, its ``margin`` over the mean of the next
-    ``margin_of`` (0 when there are none), ``same_language`` (1 when it is in the question's ``language``:
-    cosines run higher within one language), and ``answerable``, the calibrated combination of the three
-    (``AnswerPolicy.answerable``)."""
+    """The evidence for answering, from the ranked sentences, for every reader: ``relevance`` of the
+    sentence closest to the question by cosine, its ``margin`` over the mean of the next ``margin_of`` (0
+    when there are none), ``same_language`` (1 when it is in the question's ``language``: cosines run
+    higher within one language), and ``answerable``, the calibrated combination of the three
+    (``AnswerPolicy.answerable``). With a trained reader, also ``reader``, ``reader_relevance`` and
+    ``reader_score``: the reader's probability, the cosine and the calibrated score of the sentence it
+    ranks first (reported, not decided on)."""
     if not ranked:
         return {"relevance": 0.0, "margin": 0.0, "same_language": 0.0, "answerable": 0.0}
-    best = ranked[0]
+    by_cosine = sorted(ranked, key=lambda s: -s.relevance)
+    best = by_cosine[0]
     same = float(macrolanguage(best.language) == language)
-    if reader != "cosine":
-        logits = [_logit(s.score) for s in ranked[: 1 + policy.margin_of]]
-        margin = round(logits[0] - sum(logits[1:]) / (len(logits) - 1), 4) if len(logits) > 1 else 0.0
-        return {
-            "relevance": best.relevance,
-            "reader": best.score,
-            "reader_margin": margin,
-            "same_language": same,
-            "answerable": round(policy.reader_answerable(best.score), 4),
-        }
-    rest = [s.relevance for s in ranked[1 : 1 + policy.margin_of]]
+    rest = [s.relevance for s in by_cosine[1 : 1 + policy.margin_of]]
     margin = round(best.relevance - sum(rest) / len(rest), 4) if rest else 0.0
-    return {
+    scores = {
         "relevance": best.relevance,
         "margin": margin,
         "same_language": same,
         "answerable": round(policy.answerable(best.relevance, margin, same), 4),
     }
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
+    if reader != "cosine":
+        first = ranked[0]  # the reader's first sentence (reported; rag.evaluation.calibrate --reader)
+        scores.update(reader=first.reader, reader_relevance=first.relevance, reader_score=first.score)
+    return scores

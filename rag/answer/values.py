@@ -83,7 +83,8 @@ class Sentence:
     relevance: float = 0.0  # cosine of its vector to the question's
     published: str | None = None
     outlet: str | None = None
-    score: float = 0.0  # the reader's: how likely it states the answer (cosine reader: the cosine)
+    score: float = 0.0  # how likely it states the answer (trained reader: calibrated; else the cosine)
+    reader: float = 0.0  # the trained reader's own probability that it, rather than none, states the answer
 
 
 SearchFn = Callable[[str, int], list[Hit]]

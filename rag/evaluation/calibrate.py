@@ -9,16 +9,17 @@ articles with the gate open, then fits, on what each answer's decision read (``A
 - ``min_answerable``: the probability threshold with the best balanced accuracy (share of answerable
   questions answered plus share of unanswerable ones refused, halved); ties go to the lower threshold.
 
-With the trained reader (``RAG_READER=late``) the same fit reads the best sentence's log-odds alone
-(``READER``: ``reader_bias``, ``reader_logit_weight``, ``reader_min_answerable``): the reader was trained
-with a "none of them" option, and its margin and the same-language flag measured no better held out.
+The same decision holds with the trained reader (``RAG_READER=late``), which ranks the sentences. Its
+sentence score is fitted the same way (``READER``, ``--reader``): a logistic of "the question is
+answerable" on the reader's log-odds for its first sentence and that sentence's cosine (``reader_bias``,
+``reader_logit_weight``, ``reader_relevance_weight``; the threshold is ``reader_floor``).
 
-``python -m rag.evaluation.calibrate REPORT...`` fits one decision on the rows of several reports (each
-report one group: ``rag eval xquad-qa --split dev --calibrate`` writes ``calibration.json``, ``rag eval qa
---set NAME`` with the gates open writes ``report.json``) and reports each group's figures from the fit
-without it (``leave_one_out``): what to expect on a set nobody fitted on. Rows must be ones the reader
-was not trained on (XQuAD-R dev articles 16-23, the QA sets' test splits); the XQuAD-R test articles
-(24-47) stay for reporting.
+``python -m rag.evaluation.calibrate [--reader] REPORT...`` fits one of them on the rows of several
+reports (each report one group: ``rag eval xquad-qa --split dev --calibrate`` writes
+``calibration.json``, ``rag eval qa --set NAME`` with the gate open writes ``report.json``) and reports
+each group's figures from the fit without it (``leave_one_out``): what to expect on a set nobody fitted
+on. For the reader's score, rows must be ones it was not trained on (XQuAD-R dev articles 16-23, the QA
+sets' test splits); the XQuAD-R test articles (24-47) stay for reporting.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-OPEN_GATES = {"min_answerable": "0", "reader_min_answerable": "0"}  # every question is answered
+OPEN_GATES = {"min_answerable": "0"}  # every question is answered
 
 
 def _scored(answered: Any, labels: Any, rows: Sequence[dict[str, Any]], folds: int) -> dict[str, Any]:
@@ -62,15 +63,16 @@ COSINE = Decision(
 )
 READER = Decision(
     "reader_bias",
-    ("reader_logit_weight",),
-    "reader_min_answerable",
-    lambda s: [_logit(s["reader"])],
+    ("reader_logit_weight", "reader_relevance_weight"),
+    "reader_floor",
+    lambda s: [_logit(s["reader"]), s["reader_relevance"]],
 )
 
 
 def decision_of(rows: Sequence[dict[str, Any]]) -> Decision:
-    """The trained reader's decision when the rows were answered with it, else the cosine one."""
-    return READER if any("reader" in (r.get("scores") or {}) for r in rows) else COSINE
+    """The answer-or-refuse decision (the cosine one, for every reader), unless the rows only hold the
+    trained reader's features."""
+    return COSINE if any("margin" in (r.get("scores") or {}) for r in rows) else READER
 
 
 def fit(
@@ -108,13 +110,15 @@ def fit(
     return result
 
 
-def leave_one_out(groups: dict[str, Sequence[dict[str, Any]]]) -> dict[str, Any]:
-    """The decision fitted on all ``groups`` of report rows, and for each group its figures (answered
+def leave_one_out(
+    groups: dict[str, Sequence[dict[str, Any]]], decision: Decision | None = None
+) -> dict[str, Any]:
+    """``decision`` fitted on all ``groups`` of report rows, and for each group its figures (answered
     right, false refusals, unanswerable refused) under the decision fitted without it."""
     import numpy as np
 
     every = [r for rows in groups.values() for r in rows]
-    decision = decision_of(every)
+    decision = decision or decision_of(every)
     result: dict[str, Any] = fit(every, decision=decision)
     held_out: dict[str, Any] = {}
     for name, rows in groups.items():
@@ -138,12 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m rag.evaluation.calibrate", description=main.__doc__)
     parser.add_argument("reports", nargs="+", type=Path, help="report.json / calibration.json files")
+    parser.add_argument("--reader", action="store_true", help="fit the trained reader's sentence score")
     args = parser.parse_args(argv)
     groups = {}
     for path in args.reports:
         report = json.loads(path.read_text(encoding="utf-8"))
         groups[Path(report["config"]["dataset"]).stem] = report["questions"]
-    print(json.dumps(leave_one_out(groups), ensure_ascii=False, indent=2))
+    print(json.dumps(leave_one_out(groups, READER if args.reader else None), ensure_ascii=False, indent=2))
     return 0
 
 
