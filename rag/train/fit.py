@@ -136,7 +136,8 @@ def train(
             optimizer.step()
             schedule.step()
             step += 1
-            running = 0.98 * running + 0.02 * float(loss) if step > 1 else float(loss)
+            value = float(loss.detach())
+            running = 0.98 * running + 0.02 * value if step > 1 else value
             if progress:
                 progress(step, steps, running)
     log.info("trained %d steps in %.0fs", step, time.perf_counter() - started)
