@@ -76,13 +76,13 @@ class AnswerPolicy:
     # (docs/answer-stage.md). A sentence's score under the reader: sigmoid(reader_bias +
     # reader_logit_weight * the reader's log-odds for it + reader_relevance_weight * its cosine), the
     # probability that it answers the question, fitted (python -m rag.evaluation.calibrate --reader) on
-    # rows the reader never trained on (XQuAD-R dev articles 16-23, the QA sets' test piles); the fitted
-    # threshold is reader_floor. Selection reads it (select_floor / near_best / select_window still add
+    # the dev rows the reader never trained on (XQuAD-R dev articles 16-23; never a test split); the
+    # fitted threshold is reader_floor. Selection reads it (select_floor / near_best / select_window still add
     # the topical sentences by cosine to the model's context, rag.answer.evidence.select):
-    reader_bias: float = -0.858  # held-out
-    reader_logit_weight: float = 0.5  # held-out
-    reader_relevance_weight: float = 4.621  # held-out
-    reader_floor: float = 0.8206  # held-out: other sentences go to the model when at least this ...
+    reader_bias: float = -3.469  # dev
+    reader_logit_weight: float = 0.329  # dev
+    reader_relevance_weight: float = 12.903  # dev
+    reader_floor: float = 0.7181  # dev: other sentences go to the model when at least this ...
     reader_near_best: float = 0.05  # ... or within this of the best ...
     reader_window: float = 0.5  # ... and never more than this below it
     reader_quote_window: float = 0.05  # a quoted answer quotes the sentences within this of the best

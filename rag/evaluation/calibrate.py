@@ -113,15 +113,16 @@ def fit(
 def leave_one_out(
     groups: dict[str, Sequence[dict[str, Any]]], decision: Decision | None = None
 ) -> dict[str, Any]:
-    """``decision`` fitted on all ``groups`` of report rows, and for each group its figures (answered
-    right, false refusals, unanswerable refused) under the decision fitted without it."""
+    """``decision`` fitted on all ``groups`` of report rows, and for each group (when there are several)
+    its figures (answered right, false refusals, unanswerable refused) under the decision fitted without
+    it."""
     import numpy as np
 
     every = [r for rows in groups.values() for r in rows]
     decision = decision or decision_of(every)
     result: dict[str, Any] = fit(every, decision=decision)
     held_out: dict[str, Any] = {}
-    for name, rows in groups.items():
+    for name, rows in groups.items() if len(groups) > 1 else ():
         others = [r for other, rs in groups.items() if other != name for r in rs]
         trained = fit(others, decision=decision)
         usable = [r for r in rows if r.get("scores") and _has(decision, r)]
