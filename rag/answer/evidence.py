@@ -172,8 +172,7 @@ def select(
         rest = sorted(
             (s for s in sentences if (s.source, s.start, s.end) not in taken), key=lambda s: -s.relevance
         )
-        best = max(s.relevance for s in sentences)
-        floor = max(min(topical.floor, best - topical.near_best), best - topical.window)
+        floor = _floor(topical, max(s.relevance for s in sentences))
         chosen += _within(rest, topical, budget, tokens, lambda s: s.relevance, floor, True)
     return chosen
 
@@ -192,8 +191,7 @@ def _within(
     if not sentences:
         return []
     if floor is None:
-        best = value(sentences[0])
-        floor = max(min(bars.floor, best - bars.near_best), best - bars.window)
+        floor = _floor(bars, value(sentences[0]))
     chosen: list[Sentence] = []
     for s in sentences:
         cost = tokens(s.text) + 3
@@ -202,6 +200,12 @@ def _within(
         chosen.append(s)
         budget -= cost
     return chosen
+
+
+def _floor(bars: Bars, best: float) -> float:
+    """The least value a sentence after the ``best`` needs: ``bars.floor``, or within ``bars.near_best`` of
+    the best, and never more than ``bars.window`` below it."""
+    return max(min(bars.floor, best - bars.near_best), best - bars.window)
 
 
 def answerability(
