@@ -67,6 +67,9 @@ class AnswerPolicy:
     # a claim citing no supporting sentence is re-pointed only with this much more support elsewhere
     repoint_margin: float = 0.1
     clearly_better: float = 0.25  # a sentence supporting a claim this much better than its own is cited too
+    # an answer is in the question's language when at least this share of its words are (quotes, names
+    # and numbers aside; rag.answer.mixing): dev, `rag bench language` (XQuAD-R articles 0-23)
+    min_language_share: float = 0.95  # dev
     extractive_window: float = 0.1  # a quoted answer quotes the sentences within this relevance of the best
     long_sentence: int = 160  # characters: a longer sentence is also scored clause by clause
     clause_min: int = 30  # characters: a shorter clause is scored with its neighbour

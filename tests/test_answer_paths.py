@@ -272,3 +272,45 @@ def test_the_readers_sentence_score_is_fitted_on_its_own_features():
         s = row["scores"]
         decided = policy.reader_answerable(s["reader"], s["reader_relevance"]) >= policy.reader_floor
         assert decided == row["answerable"]
+
+
+class Mixing(Scripted):
+    """Writes ``first`` unless asked again for the question's language, then ``second``."""
+
+    def __init__(self, first: str, second: str) -> None:
+        super().__init__(first)
+        self.second = second
+
+    def stream(self, messages: Sequence[dict], max_tokens: int) -> Iterator[str]:
+        if len(messages) > 2:  # the reply and the restated language follow the question
+            self.reply = self.second
+        return super().stream(messages, max_tokens)
+
+
+def test_an_answer_mixing_languages_is_asked_for_again_then_quoted(tmp_path):
+    mixed = "Twelve человек died in the attack [2]."  # a Russian word in an English answer
+    fixed = answerer(Mixing(mixed, "Twelve people died in the attack [2]."), tmp_path)
+    answer = fixed.ask("How many people died in the attack?")
+    assert answer.text == "Twelve people died in the attack [1]."
+    assert "English" in fixed.generator.prompts[-1]  # the language restated
+    still = answerer(Mixing(mixed, mixed), tmp_path).ask("How many people died in the attack?")
+    assert still.text.startswith("The articles say: “Twelve people died in the attack.”")
+
+
+def test_the_local_model_masks_tokens_of_other_scripts():
+    from rag.generate.local import _ScriptMask, token_scripts
+
+    vocabulary = ["при", "вет", "hello", " [1]", "\xe2", "中"]
+    scripts = token_scripts(
+        lambda ids: (
+            vocabulary[ids[0]].encode("utf-8", "surrogateescape")[:1]
+            if vocabulary[ids[0]] == "\xe2"
+            else vocabulary[ids[0]].encode()
+        ),
+        len(vocabulary),
+    )
+    assert scripts[0] == {"CYRILLIC"} and scripts[2] == {"LATIN"} and scripts[3] == frozenset()
+    assert scripts[4] == frozenset()  # a partial character: allowed
+    scores = np.zeros(len(vocabulary), dtype=np.float32)
+    masked = _ScriptMask(scripts, frozenset({"CYRILLIC"}))(None, scores)
+    assert list(np.isinf(masked)) == [False, False, True, False, False, True]

@@ -117,3 +117,15 @@ def test_chinese_and_japanese_sentences_end_at_full_width_stops_without_spaces()
         "هل هذا؟",
         "نعم.",
     ]
+
+
+def test_initials_and_short_titles_do_not_end_a_sentence_in_any_script():
+    from rag.ingest.chunking import sentence_spans
+
+    for text, sentences in [
+        ("Joseph P. Kennedy, Sr. (1888–1969) menikah. Kapel St. Hubert ada di sini.", 2),
+        ("미국에서 존 F. 케네디 대통령을 만났다. 그리고 W.C. 핸디 또한 왔다.", 2),
+        ("Bruno Latour (s. 22. kesäkuuta 1947) on filosofi. Hän on tunnettu.", 2),
+        ("It is in the US. He said so.", 2),  # a two-capital word still ends one
+    ]:
+        assert len(sentence_spans(text)) == sentences, text

@@ -5,12 +5,8 @@
 ``prompts`` the templates shipped in ``prompts/``.
 """
 
-from rag.answer.answerer import (
-    Answer,
-    Answerer,
-    Citation,
-    answer_language,
-    question_language,
-)
+from rag.answer.answerer import Answer, Answerer, Citation
+from rag.answer.language import answer_language, question_language
+from rag.answer.mixing import language_share
 
-__all__ = ["Answer", "Answerer", "Citation", "answer_language", "question_language"]
+__all__ = ["Answer", "Answerer", "Citation", "answer_language", "language_share", "question_language"]

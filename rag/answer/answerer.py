@@ -17,8 +17,11 @@ The pipeline, for one question:
    ``min_support``, every number in the claim present in it with the same value, every name in the
    passage around it. A claim citing the wrong sentence is re-pointed to the one that supports it; a
    claim nothing supports is dropped. Markers are renumbered so that the citation list holds exactly the
-   cited sentences, in order of first use. When no claim survives, or the answer is not in the
-   question's language, the answer quotes the evidence instead, its lead-in in the question's language.
+   cited sentences, in order of first use. An answer must be in the question's language word by word
+   (``rag.answer.mixing``; for a language with a script of its own the local model cannot write other
+   scripts' letters at all): a mixed one is asked for once more, the language restated. When no claim
+   survives, or the answer is still mixed, the answer quotes the evidence, its lead-in in the question's
+   language.
 
 A citation's ``quote`` is always ``article_text[start:end]`` of its ``source``.
 """
@@ -48,12 +51,8 @@ from rag.answer.claims import _attach, _Claim, split_claims
 from rag.answer.evidence import SentenceVectors, answerability, rank_sentences, select
 from rag.answer.followups import _first_line, _until_line_break, standalone
 from rag.answer.glosses import Glosses
-from rag.answer.language import (
-    answer_language,
-    language_name,
-    macrolanguage,
-    question_language,
-)
+from rag.answer.language import language_name, macrolanguage, question_language
+from rag.answer.mixing import language_share, own_scripts
 from rag.answer.phrases import Phrases
 from rag.answer.reader import CosineReader, Reader, reader_from
 from rag.answer.values import Answer, Citation, SearchFn, Sentence, _citation, _nearest
@@ -129,14 +128,20 @@ class Answerer:
         raw: list[str] = []
         messages = self.messages(prompt_question, chosen, language)
         log.debug("asking %s:\n%s", self.generator.name, messages[-1]["content"])
-        for piece in self.generator.stream(messages, self.settings.answer_tokens):
+        for piece in self._generate(messages, language):
             timings.setdefault("first_token", time.perf_counter() - started)
             raw.append(piece)
             yield piece
-        timings["generation"] = time.perf_counter() - started - timings["retrieval"]
         reply = "".join(raw)
         answer = self.verify(reply, chosen, base, timings, started, context)
-        if answer.refused or answer_language(answer.text, language) != language:
+        if not answer.refused and not self.in_language(answer.text, language, chosen):
+            # the model mixed in the sources' language: asked once more, the language restated
+            log.info("the answer %r is not all in %s: asking again", answer.text, language)
+            retry = [*messages, {"role": "assistant", "content": reply}, self._restate(language)]
+            reply = "".join(self._generate(retry, language))
+            answer = self.verify(reply, chosen, base, timings, started, context)
+        timings["generation"] = time.perf_counter() - started - timings["retrieval"]
+        if answer.refused or not self.in_language(answer.text, language, chosen):
             # the evidence was judged to answer the question, but no claim of the model's survived (or its
             # answer is in another language): quote the evidence, with the lead-in in the question's language
             log.info(
@@ -148,6 +153,30 @@ class Answerer:
         yield answer
 
     # -- stages ---------------------------------------------------------------------------------------
+
+    def _generate(self, messages: Sequence[Message], language: str) -> Iterator[str]:
+        """The model's reply; for a language with a script of its own, letters of other scripts are masked
+        where the generator can (llama.cpp in process): names come out transliterated."""
+        scripts = own_scripts(language)
+        masked = getattr(self.generator, "stream_in_scripts", None)
+        if scripts and masked is not None:
+            return masked(messages, self.settings.answer_tokens, scripts)
+        assert self.generator is not None
+        return self.generator.stream(messages, self.settings.answer_tokens)
+
+    def in_language(self, text: str, language: str, chosen: Sequence[Sentence] = ()) -> bool:
+        """At least ``min_language_share`` of the words of ``text`` (quotes, names, numbers aside) are in
+        ``language``, weighed against the sources' languages and English (``rag.answer.mixing``)."""
+        share = language_share(text, language, [s.language for s in chosen])
+        return share is None or share >= self.settings.policy.min_language_share
+
+    def _restate(self, language: str) -> Message:
+        return {
+            "role": "user",
+            "content": prompts.render(
+                "restate", folder=self.templates, language_name=language_name(language)
+            ),
+        }
 
     def standalone(self, question: str, history: Sequence[tuple[str, str]]) -> tuple[str, str]:
         """(question to retrieve with, question to put to the LLM): ``rag.answer.followups``."""

@@ -87,13 +87,66 @@ _SAME = {"ms": "id", "wuu": "zh", "yue": "zh", "arz": "ar", "ary": "ar", "apc": 
 
 
 def question_language(question: str) -> str:
-    """ISO code of the question's language (``en`` when there is nothing to tell); close calls on short
-    questions go to the most widely used candidate (``_PREFERRED``)."""
-    if not any(ch.isalpha() for ch in question):
+    """ISO code of the question's language, names set aside (a Finnish question about Bruno Latour is not
+    French): ``en`` when there is nothing to tell; close calls on short questions go to the most widely
+    used candidate (``_PREFERRED``)."""
+    bare = without_names(question)
+    return _identify(bare if sum(ch.isalpha() for ch in bare) >= _MIN_LETTERS else question)
+
+
+_MIN_LETTERS = 8  # fewer letters left once names are set aside: the whole question is read
+
+
+def without_names(text: str) -> str:
+    """``text`` without quotes and names: a capitalised word not at the start of a sentence, an
+    all-capitals word (names keep their source's spelling in any language). A word is a run of letters
+    of one script ("Groupの日本語名" is "Group" and "の日本語名")."""
+    bare = _QUOTED.sub(" ", text)
+    kept: list[str] = []
+    at = 0
+    first = True
+    for match in _LETTERS.finditer(bare):
+        start = match.start()
+        for word in _script_runs(match.group(0)):
+            between = bare[at:start]
+            first = first or bool(_SENTENCE_END.search(between))
+            kept.append(between)
+            cased = word.lower() != word or word.upper() != word
+            name = cased and ((word[0].isupper() and not first) or (len(word) > 1 and word.isupper()))
+            kept.append(" " if name else word)
+            at = start = start + len(word)
+            first = False
+    kept.append(bare[at:])
+    return "".join(kept)
+
+
+_LETTERS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_SENTENCE_END = re.compile(r"[.!?。！？]\s*$")
+
+
+def _script_runs(word: str) -> list[str]:
+    """``word`` cut where the script of its letters changes."""
+    import unicodedata
+
+    runs: list[str] = []
+    last = None
+    for ch in word:
+        script = unicodedata.name(ch, " ").split(" ", 1)[0] if ch.isalpha() else last
+        if runs and script == last:
+            runs[-1] += ch
+        else:
+            runs.append(ch)
+        last = script
+    return runs
+
+
+def _identify(text: str) -> str:
+    """py3langid's language for ``text``, close calls going to ``_PREFERRED``; ``en`` without letters."""
+    if not any(ch.isalpha() for ch in text):
         return "en"
     import py3langid
 
-    ranked = py3langid.rank(question[:5000])
+    ranked = py3langid.rank(text[:5000])
     best_score = ranked[0][1]
     close = {lang for lang, score in ranked if best_score - score <= _MARGIN}
     best = next((lang for lang in _PREFERRED if lang in close), str(ranked[0][0]))

@@ -16,6 +16,8 @@ headless Chromium, first answer text on screen; simultaneous chat sessions, seco
 ``rag bench clauses`` (``rag.evaluation.bench_clauses``): the per-clause support check on XQuAD-R claims.
 ``rag bench serve`` (``rag.evaluation.bench_serve``): the HTTP API under 50 simultaneous clients.
 ``rag bench reader`` (``rag.evaluation.bench_reader``): the reader beside the pooled cosine, held-out lists.
+``rag bench language`` (``rag.evaluation.bench_language``): mixed-language answers, the question's language
+and sentence boundaries on the native QA sets.
 ``rag bench encoder`` (``rag.evaluation.bench_encoder``) parses its own options.
 """
 
@@ -111,7 +113,17 @@ def add_arguments(parser: Any) -> None:
         help="token-state store (default: RAG_MODELS_DIR/reader-states, shared with training)",
     )
     reader.add_argument("--limit", type=int, default=0, help="a quick run: N lists per source")
-    for p in (speed, answer, ingest, stories, clauses, compare, serve, reader):
+    language = sub.add_parser(
+        "language",
+        help="mixed-language answers caught, the question's language, sentence boundaries (QA sets)",
+    )
+    language.add_argument("--xquad", default=None, help=_XQUAD_HELP)
+    language.add_argument(
+        "--sentences", type=int, default=60, help="XQuAD-R sentences per language and split"
+    )
+    language.add_argument("--questions", type=int, default=300, help="questions per set and language")
+    language.add_argument("--passages", type=int, default=400, help="passages per QA set (boundaries)")
+    for p in (speed, answer, ingest, stories, clauses, compare, serve, reader, language):
         p.add_argument("--out", default="bench-out", help="folder for <bench>.json, .md and .png")
     speed.add_argument("--queries", type=int, default=100)
     speed.add_argument("--cold-runs", type=int, default=3)
@@ -179,13 +191,13 @@ def _ingest_parser(sub: Any) -> Any:
     return ingest
 
 
-def _reader(name: str) -> Any:
-    """A function of ``rag.evaluation.bench_reader``, imported when called (it imports numpy)."""
+def _lazy(module: str, name: str) -> Any:
+    """A function of ``rag.evaluation.<module>``, imported when called (it imports numpy or models)."""
 
     def call(*args: Any) -> Any:
-        from rag.evaluation import bench_reader
+        import importlib
 
-        return getattr(bench_reader, name)(*args)
+        return getattr(importlib.import_module(f"rag.evaluation.{module}"), name)(*args)
 
     return call
 
@@ -197,7 +209,10 @@ REPORTED = {
     "compare": (bench_compare, compare_markdown, compare_plot),
     "clauses": (bench_clauses, clauses_markdown, clauses_plot),
     "serve": (bench_serve, serve_markdown, serve_plot),
-    "reader": (_reader("bench_reader"), _reader("reader_markdown"), _reader("reader_plot")),
+    "reader": tuple(_lazy("bench_reader", f) for f in ("bench_reader", "reader_markdown", "reader_plot")),
+    "language": tuple(
+        _lazy("bench_language", f) for f in ("bench_language", "language_markdown", "language_plot")
+    ),
 }
 
 

@@ -60,8 +60,9 @@ def _dataset(args: Any, tmp: Path) -> tuple[Path, Path]:
 
 def _generator_entry(assistant: Any, kind: str, questions: Sequence[Any], text_of: Any) -> dict[str, Any]:
     """One generator's row of the result: every question asked (after a warm-up) and scored."""
-    from rag.answer import answer_language
+    from rag.answer.mixing import language_share
     from rag.evaluation.metrics import score_answer
+    from rag.settings import AnswerPolicy
 
     ask = _asker(assistant, kind)
     ask(questions[0])  # warm-up
@@ -71,7 +72,8 @@ def _generator_entry(assistant: Any, kind: str, questions: Sequence[Any], text_o
     unanswerable = [r for r in rows if not r.answerable]
     first = [r.first_token_s for r in rows if r.first_token_s is not None]
     total = [r.total_s for r in rows]
-    in_language = [answer_language(a.text, q.lang) == q.lang for q, a in answers if a.text]
+    shares = [language_share(a.text, q.lang, [c.language for c in a.citations]) for q, a in answers if a.text]
+    in_language = [s is None or s >= AnswerPolicy.min_language_share for s in shares]
     return {
         "generator": kind,
         "answerable": len(answerable),

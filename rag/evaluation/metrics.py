@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.evaluation.datasets import EvalQuestion, evidence_spans
+from rag.settings import AnswerPolicy
 
 if TYPE_CHECKING:  # `rag --help` reaches this module: no numpy at start-up
     from rag.index.retrieve import Hit
@@ -117,6 +118,8 @@ METRICS = (
     "in_question_language",
 )
 RETRIEVAL_DEPTH = 10
+# an answer counts as in the question's language at the answer stage's own bar (AnswerPolicy)
+_LANGUAGE_BAR = AnswerPolicy.min_language_share
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,9 @@ class QuestionRow:
     needs_all_sources: bool = False
     exact_quotes: bool | None = None
     answer: str = ""
-    answer_language: str = ""  # detected language of the answer, quotes and names aside
+    answer_language: str = ""  # detected language of the whole answer, quotes and names aside
+    language_share: float | None = None  # share of its words in the question's language (rag.answer.mixing)
+    other_script: bool = False  # a word (not a quote or name) in a script the question's language lacks
     scores: dict = field(default_factory=dict)  # what the answer-or-refuse decision read (Answer.scores)
     retrieval_s: float | None = None
     generation_s: float | None = None
@@ -181,7 +186,10 @@ def summarize(rows: Sequence[QuestionRow]) -> dict[str, float | None]:
         "answer_accuracy": mean([bool(r.correct) for r in answerable]),
         "refusal_accuracy": mean([bool(r.refused) for r in unanswerable]),
         "false_refusal_rate": mean([bool(r.refused) for r in answerable]),
-        "in_question_language": mean([r.answer_language == r.lang for r in answered if r.answer_language]),
+        "in_question_language": mean(
+            [r.language_share is None or r.language_share >= _LANGUAGE_BAR for r in answered if r.answer]
+        ),
+        "mixed_script_answers": sum(r.other_script for r in answered),
         "questions": len(rows),
         "retrieval_questions": len(with_evidence),
     }

@@ -75,7 +75,9 @@ def _with_answer(
 ) -> QuestionRow:
     """``row`` with ``answer`` scored: refusal, correctness, citations, language and timings."""
     from rag.answer import answer_language
+    from rag.answer.mixing import mixing
 
+    words = mixing(answer.text, q.lang, [c.language for c in answer.citations])
     scored = score_answer(q, answer, text_of)
     t = answer.timings
     return replace(
@@ -88,6 +90,8 @@ def _with_answer(
         exact_quotes=scored.exact_quotes,
         answer=answer.text,
         answer_language=answer_language(answer.text, q.lang),
+        language_share=None if words.share is None else round(words.share, 3),
+        other_script=words.other_script > 0,
         scores=dict(answer.scores),
         retrieval_s=t.get("retrieval"),
         generation_s=t.get("generation"),

@@ -31,6 +31,7 @@ class LlamaCppGenerator:
         self._warm_prefix = list(warm_prefix)
         self._llm: Any = None
         self._lock = threading.Lock()  # one llama.cpp context: one generation at a time
+        self._scripts: list[frozenset[str]] | None = None  # per token: the scripts of its letters
 
     def _load(self) -> Any:
         if self._llm is not None:
@@ -75,8 +76,20 @@ class LlamaCppGenerator:
             return len(self._load().tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def stream(self, messages: Sequence[Message], max_tokens: int) -> Iterator[str]:
+        return self.stream_in_scripts(messages, max_tokens, None)
+
+    def stream_in_scripts(
+        self, messages: Sequence[Message], max_tokens: int, scripts: frozenset[str] | None
+    ) -> Iterator[str]:
+        """``stream``, with every token that holds a letter of a script outside ``scripts`` (first words
+        of Unicode names: CYRILLIC, CJK...) masked while the model writes; None: no mask."""
         with self._lock:
             llm = self._load()
+            processors = None
+            if scripts:
+                from llama_cpp import LogitsProcessorList
+
+                processors = LogitsProcessorList([_ScriptMask(self._token_scripts(llm), scripts)])
             try:
                 pieces = llm.create_chat_completion(
                     list(messages),
@@ -85,6 +98,7 @@ class LlamaCppGenerator:
                     top_k=1,
                     repeat_penalty=1.05,
                     stream=True,
+                    logits_processor=processors,
                 )
                 for piece in pieces:
                     text = piece["choices"][0]["delta"].get("content")
@@ -94,6 +108,45 @@ class LlamaCppGenerator:
                 raise ModelError(
                     f"the local LLM failed: {exc} (RAG_LLM_CONTEXT, RAG_CONTEXT_TOKENS)"
                 ) from None
+
+    def _token_scripts(self, llm: Any) -> list[frozenset[str]]:
+        """The scripts of the letters of each vocabulary token (read once per model, then kept)."""
+        if self._scripts is None:
+            started = time.perf_counter()
+            self._scripts = token_scripts(llm.detokenize, llm.n_vocab())
+            log.info(
+                "read the scripts of %d tokens in %.1fs", len(self._scripts), time.perf_counter() - started
+            )
+        return self._scripts
+
+
+def token_scripts(detokenize: Any, size: int) -> list[frozenset[str]]:
+    """Per token id, the scripts of its letters (empty: none, or bytes that are not whole characters)."""
+    import unicodedata
+
+    scripts: list[frozenset[str]] = []
+    for token in range(size):
+        try:
+            text = detokenize([token]).decode("utf-8")
+        except (UnicodeDecodeError, ValueError):
+            scripts.append(frozenset())
+            continue
+        scripts.append(frozenset(unicodedata.name(ch, " ").split(" ", 1)[0] for ch in text if ch.isalpha()))
+    return scripts
+
+
+class _ScriptMask:
+    """A llama.cpp logits processor: tokens with letters outside the allowed scripts get -inf."""
+
+    def __init__(self, scripts: Sequence[frozenset[str]], allowed: frozenset[str]) -> None:
+        import numpy as np
+
+        self.blocked = np.array([bool(s - allowed) for s in scripts], dtype=bool)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        n = min(len(scores), len(self.blocked))
+        scores[:n][self.blocked[:n]] = -float("inf")
+        return scores
 
 
 _LOG_CALLBACK: Any = None

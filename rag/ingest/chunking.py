@@ -20,6 +20,10 @@ _BOUNDARY = re.compile(r"[。！？]+[\"'”’»)\]」』）]*|[.!?…।॥؟�
 # ... except where the next word on the same line starts in lower case: "the U.S. state Department",
 # "Approx. said", "e.g. this" (a sentence does not start in lower case; scripts without case never do)
 _NEXT_WORD = re.compile(r"[^\S\n]+([^\W\d_])")
+# ... or where the full stop ends an initial or a short title, whatever the next word: "John F. Kennedy",
+# "존 F. 케네디", "Bruno Latour (s. 1947)", "l.k. 100", "Kapel St. Hubert", "Dr. Smith" (one letter, or a
+# capital and a small letter); "the US." still ends a sentence
+_WORD_BEFORE = re.compile(r"(?<![^\W\d_])[^\W\d_]{1,2}$")
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ def sentence_spans(text: str, max_chars: int | None = None) -> list[tuple[int, i
     spans: list[tuple[int, int]] = []
     pos = 0
     for match in _BOUNDARY.finditer(text):
-        if match.group() != "\n" and _continues(text, match.end()):
+        if match.group() != "\n" and (_continues(text, match.end()) or _initial(text, match)):
             continue
         spans.extend(_trimmed(text, pos, match.end()))
         pos = match.end()
@@ -58,6 +62,16 @@ def _continues(text: str, end: int) -> bool:
     """Whether the sentence goes on after the punctuation ending at ``end`` (next word in lower case)."""
     word = _NEXT_WORD.match(text, end)
     return word is not None and word.group(1).islower()
+
+
+def _initial(text: str, match: re.Match[str]) -> bool:
+    """The boundary is a lone full stop after an initial or a short title ."""
+    if match.group() != ".":
+        return False
+    word = _WORD_BEFORE.search(text, max(0, match.start() - 3), match.start())
+    return word is not None and (
+        len(word.group()) == 1 or (word.group()[0].isupper() and word.group()[1].islower())
+    )
 
 
 def _trimmed(text: str, start: int, end: int) -> list[tuple[int, int]]:
