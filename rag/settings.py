@@ -64,6 +64,9 @@ class AnswerPolicy:
     # and each clause of a claim this much from some given sentence (dev: synthetic claims, XQuAD-R
     # translations with an appended clause of another paragraph: catches 0.79, drops 0.12 of the supported)
     min_clause_support: float = 0.40  # dev
+    # a claim in its sentences' language may have at most this many content words that neither they nor
+    # the question have (dev: rag bench faithfulness)
+    max_unsupported_words: int = 1  # dev
     # a claim citing no supporting sentence is re-pointed only with this much more support elsewhere
     repoint_margin: float = 0.1
     clearly_better: float = 0.25  # a sentence supporting a claim this much better than its own is cited too

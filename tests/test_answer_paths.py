@@ -122,7 +122,9 @@ def test_a_claim_with_an_unsupported_clause_is_dropped_though_the_whole_claim_pa
     )
     strict = answerer(Scripted(reply), tmp_path).ask("How many people died?")
     assert strict.dropped == (reply.replace(" [2]", ""),) and "“Twelve people died" in strict.text
-    lenient = answerer(Scripted(reply), tmp_path, min_clause_support=0.0).ask("How many people died?")
+    lenient = answerer(Scripted(reply), tmp_path, min_clause_support=0.0, max_unsupported_words=99).ask(
+        "How many people died?"
+    )
     assert lenient.dropped == () and lenient.text.startswith("Twelve people died")  # the whole claim passes
 
 
@@ -314,3 +316,15 @@ def test_the_local_model_masks_tokens_of_other_scripts():
     scores = np.zeros(len(vocabulary), dtype=np.float32)
     masked = _ScriptMask(scripts, frozenset({"CYRILLIC"}))(None, scores)
     assert list(np.isinf(masked)) == [False, False, True, False, False, True]
+
+
+def test_a_claim_adding_a_cause_or_a_denial_its_sentence_does_not_state_is_dropped(tmp_path):
+    for reply in (
+        "Twelve people died in the attack because Maria Zakharova said the claims were absurd [2].",
+        "It is not true that twelve people died in the attack [2].",
+        "Twelve soldiers died in the attack [2].",
+    ):
+        answer = answerer(Scripted(reply), tmp_path).ask("How many people died?")
+        assert answer.dropped and "“Twelve people died in the attack.”" in answer.text, reply
+    kept = answerer(Scripted("Twelve people died in the attack [2]."), tmp_path).ask("How many people died?")
+    assert not kept.dropped

@@ -46,6 +46,7 @@ from rag.answer.checks import (
     lexical_support,
     names_supported,
     numbers_supported,
+    unsupported_words,
 )
 from rag.answer.claims import _attach, _Claim, split_claims
 from rag.answer.evidence import SentenceVectors, answerability, rank_sentences, select
@@ -133,14 +134,15 @@ class Answerer:
             raw.append(piece)
             yield piece
         reply = "".join(raw)
+        timings["generation"] = time.perf_counter() - started - timings["retrieval"]
         answer = self.verify(reply, chosen, base, timings, started, context)
         if not answer.refused and not self.in_language(answer.text, language, chosen):
             # the model mixed in the sources' language: asked once more, the language restated
             log.info("the answer %r is not all in %s: asking again", answer.text, language)
             retry = [*messages, {"role": "assistant", "content": reply}, self._restate(language)]
             reply = "".join(self._generate(retry, language))
+            timings["generation"] = time.perf_counter() - started - timings["retrieval"]
             answer = self.verify(reply, chosen, base, timings, started, context)
-        timings["generation"] = time.perf_counter() - started - timings["retrieval"]
         if answer.refused or not self.in_language(answer.text, language, chosen):
             # the evidence was judged to answer the question, but no claim of the model's survived (or its
             # answer is in another language): quote the evidence, with the lead-in in the question's language
@@ -281,6 +283,10 @@ class Answerer:
         dropped: list[str] = []
         for i, claim in enumerate(claims):
             sources = self._every_clause(self._supporting(claim, support[i], len(chosen)), by_clause[i])
+            if sources and not self.says_only(
+                claim.text, [chosen[s] for s in sources], question, base["language"]
+            ):
+                sources = []
             log.debug(
                 "claim %r markers=%s support=%s relevance=%s -> %s",
                 claim.text,
@@ -307,6 +313,18 @@ class Answerer:
         return self._answer(base, " ".join(parts), citations, False, timings, started, dropped)
 
     # -- helpers --------------------------------------------------------------------------------------
+
+    def says_only(self, claim: str, cited: Sequence[Sentence], question: str, language: str) -> bool:
+        """A claim in its sentences' language says nothing they and the question do not: at most
+        ``max_unsupported_words`` of its content words are missing from them (an added "because ...", a
+        denial, another name). Across languages words cannot be compared: names and numbers are."""
+        if any(macrolanguage(s.language) != language for s in cited):
+            return True
+        missing, _ = unsupported_words(claim, [s.text for s in cited], question, language)
+        if len(missing) > self.settings.policy.max_unsupported_words:
+            log.debug("claim %r: %s not in its sentences", claim, missing)
+            return False
+        return True
 
     def _supporting(self, claim: _Claim, support: np.ndarray, n: int) -> list[int]:
         """Indices (0-based) of the given sentences that support ``claim``: its own citations when they

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from rag.answer.language import question_language
@@ -22,6 +22,58 @@ def lexical_support(claim: str, sentence: str, language: str) -> float:
         return 0.0
     found = set(tokenize(sentence, [language, "en"]))
     return len(words & found) / len(words)
+
+
+def unsupported_words(
+    claim: str, evidence: Sequence[str], question: str, language: str
+) -> tuple[list[str], int]:
+    """The content words of ``claim`` that neither ``evidence`` (its cited sentences, in the claim's
+    language) nor the question has, and how many content words it has. A word is a run of three or more
+    letters, stemmed in ``language``; in Han and kana each character, in other scripts written without
+    spaces each pair of letters. A word is
+    also found when an evidence word starts with all but its last two letters (endings: 케네디는 ~
+    케네디, Zakharova's ~ Zakharova). Numbers are checked apart (``numbers_supported``)."""
+    words = _content_words(_strip_markers(claim), language)
+    if not words:
+        return [], 0
+    have = set().union(*(_content_words(t, language) for t in [*evidence, question]))
+    missing = [w for w in dict.fromkeys(words) if not _word_in(w, have)]
+    return missing, len(set(words))
+
+
+def _content_words(text: str, language: str) -> list[str]:
+    words: list[str] = []
+    for token in tokenize(text, [language]):
+        letters = "".join(ch for ch in token if ch.isalpha())
+        if not letters:
+            continue
+        if _logographic(letters[0]):  # Han and kana: each character
+            words.extend(letters)
+        elif _unspaced(letters[0]):  # Thai, Lao, Khmer, Burmese: each pair of letters
+            words.extend(letters[k : k + 2] for k in range(max(1, len(letters) - 1)))
+        elif len(letters) >= 3:
+            words.append(token)
+    return words
+
+
+def _word_in(word: str, have: set[str]) -> bool:
+    if word in have:
+        return True
+    if len(word) < 4 or _unspaced(word[0]):
+        return False
+    stem = word[: max(3, len(word) - 2)]
+    return any(h.startswith(stem) or (len(h) >= 4 and word.startswith(h[: max(3, len(h) - 2)])) for h in have)
+
+
+_UNSPACED_SCRIPTS = ("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR", "TIBETAN")
+
+
+def _logographic(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith(("CJK", "HIRAGANA", "KATAKANA"))
+
+
+def _unspaced(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith(_UNSPACED_SCRIPTS)
 
 
 def names_supported(claim: str, context: str, question: str = "", same_language: bool = True) -> bool:

@@ -133,8 +133,10 @@ def _verdict(
 ) -> bool | None:
     """True: the word is in ``language``; False: it is not; None: it tells nothing (a name, unknown)."""
     cased = word.lower() != word or word.upper() != word
-    if cased and ((word.isupper() and len(word) > 1) or (word[0].isupper() and not first)):
-        return None  # a name or an acronym: kept in its source's spelling in any language
+    if cased and word.isupper() and len(word) > 1:
+        return None  # an acronym: kept in its source's spelling in any language
+    if cased and word[0].isupper() and not first:
+        return _capitalised(word, script, language, scripts, rivals)
     if script not in scripts:
         if first and cased and word[0].isupper():
             return None  # "Maria Zakharova сказала": a sentence may open with a foreign name
@@ -150,6 +152,24 @@ def _verdict(
         return None  # an unknown capitalised first word is likelier a name
     return own >= best_other - WORD_MARGIN
 
+
+def _capitalised(
+    word: str, script: str, language: str, scripts: tuple[str, ...], rivals: tuple[str, ...]
+) -> bool | None:
+    """A capitalised word inside a sentence is a name (None), unless it is a common word of a language the
+    text may be mixing in and not of ``language`` ("Kementerian Luar Negeri" in an English answer)."""
+    same_script = tuple(r for r in rivals if script in language_scripts(r))
+    if script not in scripts or not same_script or not _has_wordlist(language):
+        return None
+    best_other = max(_zipf(word.lower(), r) for r in same_script)
+    if best_other < COMMON_WORD:
+        return None
+    return _zipf(word.lower(), language) >= best_other - WORD_MARGIN
+
+
+# a word at least this frequent in another language's list (zipf) is that language's word, capitalised
+# or not; rarer capitalised words are taken for names
+COMMON_WORD = 3.5
 
 # a word is given to another language only when that language's word list has it this much more often
 # (zipf units: log10 of occurrences per billion words); chosen on XQuAD-R dev articles by

@@ -16,6 +16,7 @@ headless Chromium, first answer text on screen; simultaneous chat sessions, seco
 ``rag bench clauses`` (``rag.evaluation.bench_clauses``): the per-clause support check on XQuAD-R claims.
 ``rag bench serve`` (``rag.evaluation.bench_serve``): the HTTP API under 50 simultaneous clients.
 ``rag bench reader`` (``rag.evaluation.bench_reader``): the reader beside the pooled cosine, held-out lists.
+``rag bench faithfulness`` (``rag.evaluation.bench_faithfulness``): unfaithful claims caught by verification.
 ``rag bench language`` (``rag.evaluation.bench_language``): mixed-language answers, the question's language
 and sentence boundaries on the native QA sets.
 ``rag bench encoder`` (``rag.evaluation.bench_encoder``) parses its own options.
@@ -123,7 +124,20 @@ def add_arguments(parser: Any) -> None:
     )
     language.add_argument("--questions", type=int, default=300, help="questions per set and language")
     language.add_argument("--passages", type=int, default=400, help="passages per QA set (boundaries)")
-    for p in (speed, answer, ingest, stories, clauses, compare, serve, reader, language):
+    faithful = sub.add_parser(
+        "faithfulness",
+        help="unfaithful claims (entity, number, negation, cause, time, fused) caught by verification",
+    )
+    faithful.add_argument("--xquad", default=None, help=_XQUAD_HELP)
+    faithful.add_argument("--articles", type=int, default=0, help="only the first N XQuAD-R articles")
+    faithful.add_argument("--per-set", type=int, default=40, help="supported claims per QA set and split")
+    faithful.add_argument(
+        "--llm", type=int, default=0, help="also the local LLM's own claims: N dev questions per source"
+    )
+    faithful.add_argument(
+        "--labels", default="", help="JSONL of {claim, supported} read by a person, for the LLM's claims"
+    )
+    for p in (speed, answer, ingest, stories, clauses, compare, serve, reader, language, faithful):
         p.add_argument("--out", default="bench-out", help="folder for <bench>.json, .md and .png")
     speed.add_argument("--queries", type=int, default=100)
     speed.add_argument("--cold-runs", type=int, default=3)
@@ -210,6 +224,10 @@ REPORTED = {
     "clauses": (bench_clauses, clauses_markdown, clauses_plot),
     "serve": (bench_serve, serve_markdown, serve_plot),
     "reader": tuple(_lazy("bench_reader", f) for f in ("bench_reader", "reader_markdown", "reader_plot")),
+    "faithfulness": tuple(
+        _lazy("bench_faithfulness", f)
+        for f in ("bench_faithfulness", "faithfulness_markdown", "faithfulness_plot")
+    ),
     "language": tuple(
         _lazy("bench_language", f) for f in ("bench_language", "language_markdown", "language_plot")
     ),
