@@ -287,3 +287,46 @@ def test_a_trained_readers_context_is_filled_with_the_topical_sentences_by_cosin
     assert [s.start for s in select(ranked, reader, 13, lambda text: len(text) // 3, topical)] == [
         0
     ]  # budget
+
+
+def test_a_claims_content_words_must_be_in_its_sentences_or_the_question_in_any_script():
+    from rag.answer.checks import unsupported_words
+
+    sentence = "Juru bicara Kementerian Luar Negeri Rusia Maria Zakharova menyesalkan keputusan AS."
+    question = "Siapa yang menyesalkan keputusan AS?"
+    assert unsupported_words("Maria Zakharova menyesalkan keputusan AS [1].", [sentence], question, "id") == (
+        [],
+        4,
+    )
+    assert unsupported_words(
+        "Tidak benar bahwa Zakharova menyesalkan keputusan AS.", [sentence], question, "id"
+    )[0] == ["tidak", "benar", "bahwa"]
+    assert unsupported_words("Lavrov menyesalkan keputusan AS.", [sentence], question, "id")[0] == ["lavrov"]
+    # endings (Korean particles), Han by character
+    assert unsupported_words("존 케네디는 말했다", ["존 케네디가 말했다"], "", "ko")[0] == []
+    assert unsupported_words("美国停止了谈判", ["美国于2016年停止了与俄罗斯的谈判"], "", "zh")[0] == []
+    assert unsupported_words("并非美国停止了谈判", ["美国于2016年停止了与俄罗斯的谈判"], "", "zh")[0] == [
+        "并",
+        "非",
+    ]
+
+
+def test_a_short_answer_of_names_is_supported_through_transliteration():
+    from rag.answer.checks import only_names
+
+    sentence = "TASS mengutip pernyataan juru bicara Kementerian Luar Negeri Maria Zakharova."
+    assert only_names("Мария Захарова [1].", sentence)
+    assert not only_names("Мария Захарова сказала [1].", sentence)
+    assert not only_names("Лавров [1].", sentence)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Milloin Bruno Latour syntyi?", "fi"),  # names carry no language
+        ("Apa produk utama Fender non-Musical Instruments Corporation?", "id"),
+        ("Observer Groupの日本語名は何ですか", "ja"),
+    ],
+)
+def test_the_question_language_sets_names_aside(question, expected):
+    assert question_language(question) == expected

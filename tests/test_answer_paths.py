@@ -328,3 +328,29 @@ def test_a_claim_adding_a_cause_or_a_denial_its_sentence_does_not_state_is_dropp
         assert answer.dropped and "“Twelve people died in the attack.”" in answer.text, reply
     kept = answerer(Scripted("Twelve people died in the attack [2]."), tmp_path).ask("How many people died?")
     assert not kept.dropped
+
+
+class Phrasing(Scripted):
+    """Writes ``reply`` to the answer prompt and ``phrase`` when asked for the short answer alone."""
+
+    def __init__(self, reply: str, phrase: str) -> None:
+        super().__init__(reply)
+        self.phrase = phrase
+
+    def stream(self, messages: Sequence[dict], max_tokens: int) -> Iterator[str]:
+        if messages[-1]["content"].startswith("Sentence:"):
+            self.prompts.append(messages[-1]["content"])
+            return iter([self.phrase])
+        return super().stream(messages, max_tokens)
+
+
+def test_a_quoted_answer_opens_with_the_short_answer_its_sentence_states(tmp_path):
+    question = "How many people died in the attack?"
+    answer = answerer(Phrasing("Fifteen soldiers died in 2015 [2].", "Twelve people"), tmp_path).ask(question)
+    assert answer.text.startswith(
+        "Twelve people [1]. The articles say: “Twelve people died in the attack.” [1]"
+    )
+    assert answer.citations[0].quote == "Twelve people died in the attack."
+    for invented in ("Fifteen people", "Twelve soldiers", "people died"):  # not stated, or nothing new
+        answer = answerer(Phrasing("Fifteen soldiers died in 2015 [2].", invented), tmp_path).ask(question)
+        assert answer.text.startswith("The articles say:"), invented

@@ -196,3 +196,21 @@ def test_rag_eval_with_answers_on_a_user_set(tmp_path):
     assert m["refusal_accuracy"] is not None and m["false_refusal_rate"] is not None
     assert report["by_pair"]["ru-id"]["hit@5"] == 1.0
     assert report["latency"]["total"]["n"] == 2 and report["config"]["problems"][0]["line"] == 3
+
+
+def test_says_and_the_word_level_language_figures():
+    from rag.evaluation.datasets import EvalQuestion
+    from rag.evaluation.metrics import says
+
+    q = EvalQuestion("q", "Who did TASS quote?", "en", references=("Maria Zakharova", "Марию Захарову"))
+    assert says(q, "Maria  Zakharova [1]. The articles say: “TASS mengutip ...” [1]")
+    assert not says(q, "The articles say: “TASS mengutip Maria Zakharova.” [1]")  # only quoted
+    assert says(EvalQuestion("q", "?", "en"), "anything") is None
+    rows = [
+        _row(refused=False, correct=True, says=True, answer="a", language_share=1.0),
+        _row(refused=False, correct=True, says=False, answer="b", language_share=0.5, other_script=True),
+        _row(refused=True, correct=False, says=None, answer="c", language_share=None),
+    ]
+    m = summarize(rows)
+    assert m["says"] == 0.5 and m["in_question_language"] == pytest.approx(2 / 3)
+    assert m["mixed_script_answers"] == 1

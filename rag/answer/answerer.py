@@ -46,6 +46,7 @@ from rag.answer.checks import (
     lexical_support,
     names_supported,
     numbers_supported,
+    only_names,
     unsupported_words,
 )
 from rag.answer.claims import _attach, _Claim, split_claims
@@ -56,6 +57,7 @@ from rag.answer.language import language_name, macrolanguage, question_language
 from rag.answer.mixing import language_share, own_scripts
 from rag.answer.phrases import Phrases
 from rag.answer.reader import CosineReader, Reader, reader_from
+from rag.answer.text import _strip_markers
 from rag.answer.values import Answer, Citation, SearchFn, Sentence, _citation, _nearest
 from rag.embed import Embedder, has_states
 from rag.errors import ModelError, QueryError, RagError
@@ -151,20 +153,63 @@ class Answerer:
                 reply,
                 answer.dropped,
             )
-            answer = replace(self._extractive(chosen, base, timings, started), dropped=answer.dropped)
+            phrase = self.short_answer(prompt_question, chosen[0], language)
+            answer = replace(self._extractive(chosen, base, timings, started, phrase), dropped=answer.dropped)
         yield answer
 
     # -- stages ---------------------------------------------------------------------------------------
 
-    def _generate(self, messages: Sequence[Message], language: str) -> Iterator[str]:
+    def _generate(self, messages: Sequence[Message], language: str, most: int = 0) -> Iterator[str]:
         """The model's reply; for a language with a script of its own, letters of other scripts are masked
         where the generator can (llama.cpp in process): names come out transliterated."""
+        most = most or self.settings.answer_tokens
         scripts = own_scripts(language)
         masked = getattr(self.generator, "stream_in_scripts", None)
         if scripts and masked is not None:
-            return masked(messages, self.settings.answer_tokens, scripts)
+            return masked(messages, most, scripts)
         assert self.generator is not None
-        return self.generator.stream(messages, self.settings.answer_tokens)
+        return self.generator.stream(messages, most)
+
+    def short_answer(self, question: str, sentence: Sentence, language: str) -> str:
+        """The few words of ``sentence`` that answer ``question``, in ``language``, written by the LLM and
+        checked against the sentence (its words, or across languages its names or meaning); "" when there
+        is no LLM or the phrase fails a check. An answer that quotes the evidence opens with it."""
+        if self.generator is None:
+            return ""
+        prompt = prompts.render(
+            "short",
+            folder=self.templates,
+            sentence=_one_line(sentence.text),
+            question=question,
+            language_name=language_name(language),
+        )
+        reply = _first_line(
+            _until_line_break(self._generate([{"role": "user", "content": prompt}], language, 40))
+        )
+        phrase = _strip_markers(reply).strip(" \t\"'“”«».。:;,")
+        if not phrase or not self.states(phrase, sentence, question, language):
+            log.info("short answer %r not kept", reply)
+            return ""
+        return phrase[:1].upper() + phrase[1:]
+
+    def states(self, phrase: str, sentence: Sentence, question: str, language: str) -> bool:
+        """Whether ``sentence`` states ``phrase`` (an answer in ``language``) and the phrase tells more than
+        the question: every content word found in it (same language), or its names found in it or its
+        meaning close to it (another language); numbers and acronyms always."""
+        same = macrolanguage(sentence.language) == language
+        if not (
+            self.in_language(phrase, language, [sentence])
+            and adds_content(phrase, question, sentence.text, same, language)
+            and numbers_supported(phrase, _with_date(sentence))
+            and acronyms_supported(phrase, sentence.text, question)
+        ):
+            return False
+        if same:
+            return not unsupported_words(phrase, [sentence.text], question, language)[0]
+        if only_names(phrase, sentence.text):
+            return True
+        vector = np.asarray(self.embedder.embed_documents([phrase]), dtype=np.float32)
+        return float(self._cosine(vector, [sentence])[0, 0]) >= self.settings.policy.min_support
 
     def in_language(self, text: str, language: str, chosen: Sequence[Sentence] = ()) -> bool:
         """At least ``min_language_share`` of the words of ``text`` (quotes, names, numbers aside) are in
@@ -407,7 +452,9 @@ class Answerer:
                     )
                 if names_ok[same]:
                     result[i, j] = max(
-                        float(cosine[i, j]), lexical_support(claim, sentence.text, sentence.language)
+                        float(cosine[i, j]),
+                        lexical_support(claim, sentence.text, sentence.language),
+                        1.0 if only_names(claim, sentence.text) else 0.0,  # "Мария Захарова [1]."
                     )
         return result
 
@@ -433,14 +480,21 @@ class Answerer:
         return self.generator.count_tokens(text)
 
     def _extractive(
-        self, chosen: Sequence[Sentence], base: dict[str, Any], timings: dict[str, float], started: float
+        self,
+        chosen: Sequence[Sentence],
+        base: dict[str, Any],
+        timings: dict[str, float],
+        started: float,
+        phrase: str = "",
     ) -> Answer:
         """The best sentence (and any within ``extractive_window`` relevance of it, up to three), quoted and
-        cited."""
+        cited; opened by ``phrase``, the answer the best one states (``short_answer``), when there is one."""
         window = self.bars.quote_window
         best = [s for s in chosen[:3] if s.score >= chosen[0].score - window]
         quotes = " ".join(f"“{_one_line(s.text)}” [{n}]" for n, s in enumerate(best, start=1))
         text = self.phrases.render("extractive", base["language"], quotes=quotes)
+        if phrase:
+            text = f"{_attach(phrase + '.', [1])} {text}"
         citations = tuple(_citation(n, s, s.score) for n, s in enumerate(best, start=1))
         return self._answer(base, text, citations, False, timings, started)
 

@@ -106,6 +106,16 @@ def names_supported(claim: str, context: str, question: str = "", same_language:
     return all(name_found(w, have) for w in names)
 
 
+def only_names(claim: str, sentence: str) -> bool:
+    """Every word of the claim (three letters or more) is a name found in the sentence, transliterated if
+    need be: a short answer such as "Мария Захарова [1]" citing "Maria Zakharova said ..."."""
+    words = [w for w in _NAME.findall(_strip_markers(claim)) if len(w) >= 3]
+    if not words or not all(w[0].isupper() for w in words):
+        return False
+    have = name_words(sentence)
+    return all(name_found(w, have) for w in words)
+
+
 _CASE_ENDINGS = (
     "ого",
     "ему",

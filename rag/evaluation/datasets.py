@@ -4,7 +4,8 @@ A data set is JSON Lines, one question per line::
 
     {"id": "q1", "question": "...", "lang": "en", "answer_any": ["Zakharova"],
      "evidence": [{"source": "000_1b03c4f4f3f24ebf.txt", "quote": "exact substring of that file"}],
-     "answerable": true, "history": [["earlier question", "earlier answer"]], "needs_all_sources": false}
+     "answerable": true, "history": [["earlier question", "earlier answer"]], "needs_all_sources": false,
+     "references": ["the gold answer as written, in each language it may be given in"]}
 
 Unknown fields are ignored; a malformed line is reported with its line number and skipped.
 """
@@ -39,6 +40,7 @@ class EvalQuestion:
     answerable: bool = True
     history: tuple[tuple[str, str], ...] = ()
     needs_all_sources: bool = False
+    references: tuple[str, ...] = ()  # the gold answer as written (in any of its languages), for ``says``
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ def _parse(row: dict, number: int) -> EvalQuestion:
         bool(row.get("answerable", True)),
         history,
         bool(row.get("needs_all_sources", False)),
+        tuple(str(r) for r in row.get("references") or ([row["reference"]] if row.get("reference") else [])),
     )
 
 

@@ -25,6 +25,7 @@ EVAL_COLUMNS = (
     ("refusal_accuracy", "unanswerable refused"),
     ("in_question_language", "in question language"),
     ("citation_precision", "citation precision"),
+    ("says", "states the answer"),
     ("chose_right_all", "chose right report (dates)"),
 )
 

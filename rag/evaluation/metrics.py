@@ -73,6 +73,18 @@ class AnswerResult:
     evidence_cited: int = 0  # evidence spans overlapped by at least one citation
 
 
+def says(question: EvalQuestion, text: str) -> bool | None:
+    """Whether ``text`` states the gold answer (a reference, else an accepted answer) outside its
+    quotations, case and spacing aside; None when the question has none."""
+    from rag.answer.mixing import unquoted
+
+    golds = question.references or question.answer_any
+    if not golds:
+        return None
+    said = " ".join(unquoted(text).lower().split())
+    return any(" ".join(g.lower().split()) in said for g in golds if g.strip())
+
+
 def score_answer(question: EvalQuestion, answer: Any, text_of: Callable[[str], str | None]) -> AnswerResult:
     """Score an ``Answer`` (see ``rag.answer``); ``text_of(file name)`` gives an article's text."""
     spans = evidence_spans(question, text_of)
@@ -113,6 +125,7 @@ METRICS = (
     "citation_precision",
     "citation_recall",
     "answer_accuracy",
+    "says",
     "refusal_accuracy",
     "false_refusal_rate",
     "in_question_language",
@@ -146,6 +159,7 @@ class QuestionRow:
     answer_language: str = ""  # detected language of the whole answer, quotes and names aside
     language_share: float | None = None  # share of its words in the question's language (rag.answer.mixing)
     other_script: bool = False  # a word (not a quote or name) in a script the question's language lacks
+    says: bool | None = None  # the gold answer is written in the answer, outside quotations (None: no gold)
     scores: dict = field(default_factory=dict)  # what the answer-or-refuse decision read (Answer.scores)
     retrieval_s: float | None = None
     generation_s: float | None = None
@@ -190,6 +204,7 @@ def summarize(rows: Sequence[QuestionRow]) -> dict[str, float | None]:
             [r.language_share is None or r.language_share >= _LANGUAGE_BAR for r in answered if r.answer]
         ),
         "mixed_script_answers": sum(r.other_script for r in answered),
+        "says": mean([bool(r.says) for r in answerable if not r.refused and r.says is not None]),
         "questions": len(rows),
         "retrieval_questions": len(with_evidence),
     }

@@ -24,6 +24,7 @@ from rag.evaluation.metrics import (
     covers,
     first_hit_rank,
     report,
+    says,
     score_answer,
 )
 
@@ -92,6 +93,7 @@ def _with_answer(
         answer_language=answer_language(answer.text, q.lang),
         language_share=None if words.share is None else round(words.share, 3),
         other_script=words.other_script > 0,
+        says=says(q, answer.text),
         scores=dict(answer.scores),
         retrieval_s=t.get("retrieval"),
         generation_s=t.get("generation"),

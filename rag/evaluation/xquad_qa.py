@@ -199,6 +199,7 @@ def _answerable(
         "article": a,
         "kind": "follow-up" if history else "answerable",
         "reference": qa["answers"][0]["text"],
+        "references": list(dict.fromkeys([qa["answers"][0]["text"], _answer_text(data, lang, a, p, qi)])),
     }
 
 
