@@ -360,16 +360,26 @@ class Answerer:
     # -- helpers --------------------------------------------------------------------------------------
 
     def says_only(self, claim: str, cited: Sequence[Sentence], question: str, language: str) -> bool:
-        """A claim in its sentences' language says nothing they and the question do not: at most
-        ``max_unsupported_words`` of its content words are missing from them (an added "because ...", a
-        denial, another name). Across languages words cannot be compared: names and numbers are."""
-        if any(macrolanguage(s.language) != language for s in cited):
-            return True
-        missing, _ = unsupported_words(claim, [s.text for s in cited], question, language)
-        if len(missing) > self.settings.policy.max_unsupported_words:
-            log.debug("claim %r: %s not in its sentences", claim, missing)
+        """A claim in its sentences' language says nothing they and the question do not: each of its
+        clauses has at most ``max_unsupported_words`` content words that one cited sentence and the
+        question lack (an added "because ...", a denial, another name, halves of two sentences fused).
+        Across languages words cannot be compared: names and numbers are."""
+        missing = self.unsupported(claim, cited, question, language)
+        if missing is not None and missing > self.settings.policy.max_unsupported_words:
+            log.debug("claim %r: %d words not in its sentences", claim, missing)
             return False
         return True
+
+    def unsupported(self, claim: str, cited: Sequence[Sentence], question: str, language: str) -> int | None:
+        """The most content words a clause of ``claim`` has that the cited sentence closest to it and the
+        question lack; None when a cited sentence is in another language (words cannot be compared)."""
+        if not cited or any(macrolanguage(s.language) != language for s in cited):
+            return None
+        clauses = claim_clauses(claim, self.settings.policy.clause_min) or [claim]
+        return max(
+            min(len(unsupported_words(clause, [s.text], question, language)[0]) for s in cited)
+            for clause in clauses
+        )
 
     def _supporting(self, claim: _Claim, support: np.ndarray, n: int) -> list[int]:
         """Indices (0-based) of the given sentences that support ``claim``: its own citations when they

@@ -16,11 +16,12 @@ from rag.index.retrieve import tokenize
 
 
 def lexical_support(claim: str, sentence: str, language: str) -> float:
-    """Share of the claim's content words (stemmed, 4+ letters or digits) found in the sentence."""
-    words = {t for t in tokenize(claim, [language, "en"]) if len(t) >= 4 or t.isdigit()}
+    """Share of the claim's content words (stemmed, 4+ letters or digits; in Han and kana each character,
+    in other scripts written without spaces each pair of letters) found in the sentence."""
+    words = set(_content_words(claim, language, 4, digits=True, extra=("en",)))
     if not words:
         return 0.0
-    found = set(tokenize(sentence, [language, "en"]))
+    found = set(_content_words(sentence, language, 1, digits=True, extra=("en",)))
     return len(words & found) / len(words)
 
 
@@ -41,17 +42,24 @@ def unsupported_words(
     return missing, len(set(words))
 
 
-def _content_words(text: str, language: str) -> list[str]:
+def _content_words(
+    text: str, language: str, min_letters: int = 3, digits: bool = False, extra: Sequence[str] = ()
+) -> list[str]:
+    """Words of ``text`` stemmed in ``language`` (and ``extra`` languages) with at least ``min_letters``
+    letters (and numbers, with ``digits``); a run of Han or kana gives its characters, a run of another
+    script written without spaces its pairs of letters."""
     words: list[str] = []
-    for token in tokenize(text, [language]):
+    for token in tokenize(text, [language, *extra]):
         letters = "".join(ch for ch in token if ch.isalpha())
         if not letters:
+            if digits and token.isdigit():
+                words.append(token)
             continue
         if _logographic(letters[0]):  # Han and kana: each character
             words.extend(letters)
         elif _unspaced(letters[0]):  # Thai, Lao, Khmer, Burmese: each pair of letters
             words.extend(letters[k : k + 2] for k in range(max(1, len(letters) - 1)))
-        elif len(letters) >= 3:
+        elif len(letters) >= min_letters:
             words.append(token)
     return words
 
@@ -240,16 +248,13 @@ def adds_content(claim: str, question: str, sentence: str, same_language: bool, 
     language, is in the sentence. "The news agency that quoted Zakharova is [1]." restates its question
     (no new word of the sentence), as does "The spokesperson said X" for "Which spokesperson said X?"."""
     language = language or question_language(claim)
-    langs = [language, "en"]
-    asked = set(tokenize(question, [question_language(question), *langs]))
-    new = {
-        t for t in tokenize(_strip_markers(claim), langs) if (len(t) >= 3 or t.isdigit()) and t not in asked
-    }
+    asked = set(_content_words(question, question_language(question), 1, True, (language, "en")))
+    new = {t for t in _content_words(_strip_markers(claim), language, 3, True, ("en",)) if t not in asked}
     if not new:
         return False
     if not same_language:
         return True
-    return bool(new & set(tokenize(sentence, langs)))
+    return bool(new & set(_content_words(sentence, language, 1, True, ("en",))))
 
 
 _ACRONYM = re.compile(r"\b[A-Z]{3,}\b")

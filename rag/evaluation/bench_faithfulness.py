@@ -204,14 +204,13 @@ def _cases_of(
     ]
 
 
-def verified(cases: Sequence[Case], answerer: Any) -> list[tuple[bool, int | None]]:
+def verified(
+    cases: Sequence[Case], answerer: Any, quotes: list[list[str]] | None = None
+) -> list[tuple[bool, int | None]]:
     """Per case: whether the answer stage keeps the claim with the word check off (citing any sentence),
     and how many of its content words its cited sentences and the question lack (None: across languages,
     where the word check does not apply)."""
     from dataclasses import replace
-
-    from rag.answer.checks import unsupported_words
-    from rag.answer.language import macrolanguage
 
     off = replace(answerer.settings, policy=replace(answerer.settings.policy, max_unsupported_words=10**6))
     answerer = answerer.with_search(answerer.search, answerer.settings.top_k)
@@ -234,12 +233,12 @@ def verified(cases: Sequence[Case], answerer: Any) -> list[tuple[bool, int | Non
             " ".join(case.evidence),
         )
         kept = not answer.refused and not answer.dropped
+        if quotes is not None:
+            quotes.append([c.quote for c in answer.citations] if kept else [case.evidence[case.cited]])
         missing = None
-        if macrolanguage(case.evidence_language) == case.language and kept:
-            words, _ = unsupported_words(
-                case.claim, [c.quote for c in answer.citations], case.question, case.language
-            )
-            missing = len(words)
+        if kept:
+            cited = [c for c in chosen if c.text in {q.quote for q in answer.citations}]
+            missing = answerer.unsupported(case.claim, cited, case.question, case.language)
         out.append((kept, missing))
     return out
 
@@ -268,7 +267,8 @@ def llm_claims(cases: Sequence[Case], answerer: Any, limit: int) -> list[dict[st
                 case.evidence_language,
                 case.source,
             )
-            ((kept, missing),) = verified([made], answerer)
+            cited_quotes: list[list[str]] = []
+            ((kept, missing),) = verified([made], answerer, cited_quotes)
             rows.append(
                 {
                     "source": case.source,
@@ -276,7 +276,7 @@ def llm_claims(cases: Sequence[Case], answerer: Any, limit: int) -> list[dict[st
                     "evidence_language": case.evidence_language,
                     "question": case.question,
                     "claim": claim.text,
-                    "cited": case.evidence[cited],
+                    "cited": cited_quotes[0],
                     "kept_without_word_check": kept,
                     "missing_words": missing,
                 }
