@@ -66,7 +66,7 @@ class AnswerPolicy:
     min_clause_support: float = 0.40  # dev
     # a claim in its sentences' language may have at most this many content words that neither they nor
     # the question have (dev: rag bench faithfulness)
-    max_unsupported_words: int = 1  # dev
+    max_unsupported_words: int = 0  # dev
     # a claim citing no supporting sentence is re-pointed only with this much more support elsewhere
     repoint_margin: float = 0.1
     clearly_better: float = 0.25  # a sentence supporting a claim this much better than its own is cited too

@@ -287,14 +287,16 @@ class Mixing(Scripted):
         return super().stream(messages, max_tokens)
 
 
-def test_an_answer_mixing_languages_is_asked_for_again_then_quoted(tmp_path):
-    mixed = "Twelve человек died in the attack [2]."  # a Russian word in an English answer
-    fixed = answerer(Mixing(mixed, "Twelve people died in the attack [2]."), tmp_path)
-    answer = fixed.ask("How many people died in the attack?")
-    assert answer.text == "Twelve people died in the attack [1]."
-    assert "English" in fixed.generator.prompts[-1]  # the language restated
-    still = answerer(Mixing(mixed, mixed), tmp_path).ask("How many people died in the attack?")
-    assert still.text.startswith("The articles say: “Twelve people died in the attack.”")
+def test_an_answer_in_the_sources_language_is_asked_for_again_then_quoted(tmp_path):
+    question = "Berapa orang tewas dalam serangan itu?"  # Indonesian, the article is English
+    english = "Twelve people died in the attack [2]."  # supported, but not in the question's language
+    model = Mixing(english, english)
+    answer = answerer(model, tmp_path).ask(question)
+    assert "Indonesian" in model.prompts[-1]  # asked once more, the language restated
+    assert (
+        answer.text.startswith("Menurut artikel: “") and "“Twelve people died in the attack.”" in answer.text
+    )
+    assert len(model.prompts) == 3  # the answer, the retry, the short answer: no more
 
 
 def test_the_local_model_masks_tokens_of_other_scripts():

@@ -59,21 +59,34 @@ def _content_words(
             words.extend(letters)
         elif _unspaced(letters[0]):  # Thai, Lao, Khmer, Burmese: each pair of letters
             words.extend(letters[k : k + 2] for k in range(max(1, len(letters) - 1)))
-        elif len(letters) >= min_letters:
-            words.append(token)
+        elif len(letters) >= (min(min_letters, 2) if _syllabic(letters[0]) else min_letters):
+            words.append(token)  # a letter of a syllabary is a syllable: 톨리 is a word
     return words
 
 
 def _word_in(word: str, have: set[str]) -> bool:
     if word in have:
         return True
+    if _syllabic(word[0]):  # particles and endings follow the word: 톨리 ~ 톨리가, 사렙타입니다 ~ 사렙타는
+        return any(_common_prefix(word, h) >= max(2, min(len(word), len(h)) - 2) for h in have)
     if len(word) < 4 or _unspaced(word[0]):
         return False
     stem = word[: max(3, len(word) - 2)]
     return any(h.startswith(stem) or (len(h) >= 4 and word.startswith(h[: max(3, len(h) - 2)])) for h in have)
 
 
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
 _UNSPACED_SCRIPTS = ("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR", "TIBETAN")
+
+
+def _syllabic(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith(("HANGUL", "ETHIOPIC", "YI ", "CHEROKEE", "CANADIAN"))
 
 
 def _logographic(ch: str) -> bool:
@@ -254,7 +267,8 @@ def adds_content(claim: str, question: str, sentence: str, same_language: bool, 
         return False
     if not same_language:
         return True
-    return bool(new & set(_content_words(sentence, language, 1, True, ("en",))))
+    have = set(_content_words(sentence, language, 1, True, ("en",)))
+    return any(_word_in(w, have) for w in new)  # 사렙타입니다 ~ 사렙타는
 
 
 _ACRONYM = re.compile(r"\b[A-Z]{3,}\b")
@@ -263,8 +277,11 @@ _ACRONYM = re.compile(r"\b[A-Z]{3,}\b")
 def acronyms_supported(claim: str, sentence: str, question: str = "") -> bool:
     """Every Latin all-capitals word of three or more letters in the claim (ISIS, BBC, TASS) is in the
     supporting sentence or the question: such names are not translated, and a small model readily
-    borrows one from a neighbouring sentence."""
+    borrows one from a neighbouring sentence. A sentence written in another script (with no Latin word)
+    may have it transliterated (USA / यूएसए): there it is not required."""
     have = set(_ACRONYM.findall(sentence)) | set(_ACRONYM.findall(question))
+    if not any(_is_latin(w) for w in _NAME.findall(sentence)):
+        return True
     return all(a in have for a in _ACRONYM.findall(claim))
 
 

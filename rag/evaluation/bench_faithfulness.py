@@ -4,8 +4,9 @@ other than, their cited sentence?
 Claims are built from sentences with a question about them: XQuAD-R's parallel paragraphs (the claim in
 one language, the evidence, the paragraph's sentences, in the same or another language) and the native
 ``../shared/qa`` sets (the claim and the evidence in the set's language). A *supported* claim is the
-sentence that answers the question (its translation across languages). Its perturbations, each of which
-the cited sentence does not state:
+sentence that answers the question (XQuAD-R: the sentence in the claim's language, a translation of
+the evidence's; the QA sets: the clause of a long sentence that holds the answer). Its perturbations,
+each of which the cited sentence does not state:
 
 - ``entity``: a name in it replaced by another name of the same paragraph;
 - ``number``: a number in it changed;
@@ -140,11 +141,7 @@ def xquad_cases(root: Path, articles: range, split: str, seed: int = 11) -> list
             i = answer_sentence(said_para, qa)
             if i is None or i >= len(said):
                 continue
-            start = said_para["sentence_breaks"][i][0]
-            raw = said_para["context"][start : said_para["sentence_breaks"][i][1]]
-            at = qa["answers"][0]["answer_start"] - start - (len(raw) - len(raw.lstrip("\ufeff ")))
-            claim = answer_clause(said[i], max(0, at))
-            cases += _cases_of(claim, claim_lang, qa["question"], evidence, i, source, said, rng, split)
+            cases += _cases_of(said[i], claim_lang, qa["question"], evidence, i, source, said, rng, split)
     return cases
 
 
