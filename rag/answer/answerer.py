@@ -131,7 +131,7 @@ class Answerer:
         raw: list[str] = []
         messages = self.messages(prompt_question, chosen, language)
         log.debug("asking %s:\n%s", self.generator.name, messages[-1]["content"])
-        for piece in self._generate(messages, language):
+        for piece in self._generate(messages, language, masked=False):
             timings.setdefault("first_token", time.perf_counter() - started)
             raw.append(piece)
             yield piece
@@ -139,7 +139,8 @@ class Answerer:
         timings["generation"] = time.perf_counter() - started - timings["retrieval"]
         answer = self.verify(reply, chosen, base, timings, started, context)
         if not answer.refused and not self.in_language(answer.text, language, chosen):
-            # the model mixed in the sources' language: asked once more, the language restated
+            # the model mixed in the sources' language: asked once more, the language restated (and, for a
+            # language with a script of its own, other scripts' small letters masked)
             log.info("the answer %r is not all in %s: asking again", answer.text, language)
             retry = [*messages, {"role": "assistant", "content": reply}, self._restate(language)]
             reply = "".join(self._generate(retry, language))
@@ -159,14 +160,18 @@ class Answerer:
 
     # -- stages ---------------------------------------------------------------------------------------
 
-    def _generate(self, messages: Sequence[Message], language: str, most: int = 0) -> Iterator[str]:
-        """The model's reply; for a language with a script of its own, letters of other scripts are masked
-        where the generator can (llama.cpp in process): names come out transliterated."""
+    def _generate(
+        self, messages: Sequence[Message], language: str, most: int = 0, masked: bool = True
+    ) -> Iterator[str]:
+        """The model's reply; with ``masked``, for a language with a script of its own, small letters of
+        other scripts are masked where the generator can (llama.cpp in process): names come out
+        transliterated. The first answer is written unmasked (masked from the start, the small model
+        transliterated names and acronyms badly: docs/answer-text.md); a mixed one is rewritten masked."""
         most = most or self.settings.answer_tokens
-        scripts = own_scripts(language)
-        masked = getattr(self.generator, "stream_in_scripts", None)
-        if scripts and masked is not None:
-            return masked(messages, most, scripts)
+        scripts = own_scripts(language) if masked else None
+        in_scripts = getattr(self.generator, "stream_in_scripts", None)
+        if scripts and in_scripts is not None:
+            return in_scripts(messages, most, scripts)
         assert self.generator is not None
         return self.generator.stream(messages, most)
 
