@@ -53,7 +53,8 @@ def test_answerer_reads_templates_from_its_settings(tmp_path):
 
 def test_the_prompt_gives_each_source_its_publication_date(tmp_path):
     """So "what happened first / latest" can be answered from dates; a claim may state the date."""
-    from rag.answer.answerer import Answerer, _with_date
+    from rag.answer.answerer import Answerer
+    from rag.answer.support import _with_date
     from rag.answer.values import Sentence
     from rag.settings import Settings
 

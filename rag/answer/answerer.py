@@ -38,28 +38,18 @@ from typing import Any
 import numpy as np
 
 from rag.answer import prompts
-from rag.answer.checks import (
-    acronyms_supported,
-    adds_content,
-    claim_clauses,
-    clause_windows,
-    lexical_support,
-    names_supported,
-    numbers_supported,
-    only_names,
-    unsupported_words,
-)
-from rag.answer.claims import _attach, _Claim, split_claims
+from rag.answer.claims import _attach, split_claims
 from rag.answer.evidence import SentenceVectors, answerability, rank_sentences, select
 from rag.answer.followups import _first_line, _until_line_break, standalone
 from rag.answer.glosses import Glosses
-from rag.answer.language import language_name, macrolanguage, question_language
-from rag.answer.mixing import language_share, own_scripts
+from rag.answer.language import language_name, question_language
+from rag.answer.mixing import own_scripts
 from rag.answer.phrases import Phrases
-from rag.answer.reader import CosineReader, Reader, reader_from
+from rag.answer.reader import choose_reader
+from rag.answer.support import Support
 from rag.answer.text import _strip_markers
 from rag.answer.values import Answer, Citation, SearchFn, Sentence, _citation, _nearest
-from rag.embed import Embedder, has_states
+from rag.embed import Embedder
 from rag.errors import ModelError, QueryError, RagError
 from rag.generate import Generator, Message
 from rag.index.retrieve import Hit
@@ -71,7 +61,7 @@ MAX_QUESTION_CHARS = 2000
 NEAREST = 3  # sentences shown with a refusal (``Answer.nearest``)
 
 
-class Answerer:
+class Answerer(Support):
     """Turns a question (plus history) into a verified ``Answer``; ``stream`` also yields text pieces."""
 
     def __init__(
@@ -196,31 +186,6 @@ class Answerer:
             log.info("short answer %r not kept", reply)
             return ""
         return phrase[:1].upper() + phrase[1:]
-
-    def states(self, phrase: str, sentence: Sentence, question: str, language: str) -> bool:
-        """Whether ``sentence`` states ``phrase`` (an answer in ``language``) and the phrase tells more than
-        the question: every content word found in it (same language), or its names found in it or its
-        meaning close to it (another language); numbers and acronyms always."""
-        same = macrolanguage(sentence.language) == language
-        if not (
-            self.in_language(phrase, language, [sentence])
-            and adds_content(phrase, question, sentence.text, same, language)
-            and numbers_supported(phrase, _with_date(sentence))
-            and acronyms_supported(phrase, sentence.text, question)
-        ):
-            return False
-        if same:
-            return not unsupported_words(phrase, [sentence.text], question, language)[0]
-        if only_names(phrase, sentence.text):
-            return True
-        vector = np.asarray(self.embedder.embed_documents([phrase]), dtype=np.float32)
-        return float(self._cosine(vector, [sentence])[0, 0]) >= self.settings.policy.min_support
-
-    def in_language(self, text: str, language: str, chosen: Sequence[Sentence] = ()) -> bool:
-        """At least ``min_language_share`` of the words of ``text`` (quotes, names, numbers aside) are in
-        ``language``, weighed against the sources' languages and English (``rag.answer.mixing``)."""
-        share = language_share(text, language, [s.language for s in chosen])
-        return share is None or share >= self.settings.policy.min_language_share
 
     def _restate(self, language: str) -> Message:
         return {
@@ -364,131 +329,6 @@ class Answerer:
 
     # -- helpers --------------------------------------------------------------------------------------
 
-    def says_only(self, claim: str, cited: Sequence[Sentence], question: str, language: str) -> bool:
-        """A claim in its sentences' language says nothing they and the question do not: each of its
-        clauses has at most ``max_unsupported_words`` content words that one cited sentence and the
-        question lack (an added "because ...", a denial, another name, halves of two sentences fused).
-        Across languages words cannot be compared: names and numbers are."""
-        missing = self.unsupported(claim, cited, question, language)
-        if missing is not None and missing > self.settings.policy.max_unsupported_words:
-            log.debug("claim %r: %d words not in its sentences", claim, missing)
-            return False
-        return True
-
-    def unsupported(self, claim: str, cited: Sequence[Sentence], question: str, language: str) -> int | None:
-        """The most content words a clause of ``claim`` has that the cited sentence closest to it and the
-        question lack; None when a cited sentence is in another language (words cannot be compared)."""
-        if not cited or any(macrolanguage(s.language) != language for s in cited):
-            return None
-        clauses = claim_clauses(claim, self.settings.policy.clause_min) or [claim]
-        return max(
-            min(len(unsupported_words(clause, [s.text], question, language)[0]) for s in cited)
-            for clause in clauses
-        )
-
-    def _supporting(self, claim: _Claim, support: np.ndarray, n: int) -> list[int]:
-        """Indices (0-based) of the given sentences that support ``claim``: its own citations when they
-        do, else the one sentence that supports it best (stricter bar), else none."""
-        policy = self.settings.policy
-        bar = policy.min_support
-        cited = [m - 1 for m in dict.fromkeys(claim.markers) if 1 <= m <= n]
-        good = [i for i in cited if support[i] >= bar]
-        best = int(np.argmax(support))
-        if good:  # a sentence that states the claim far better than the cited ones is cited as well
-            return (
-                good + [best]
-                if support[best] >= max(support[i] for i in good) + policy.clearly_better
-                else good
-            )
-        return [best] if support[best] >= bar + policy.repoint_margin else []
-
-    def _every_clause(self, sources: list[int], support: np.ndarray | None) -> list[int]:
-        """``sources`` of a claim, plus the sentence that supports a clause none of them does; none when a
-        clause is supported by no given sentence (``support``: clauses x sentences; None: one clause)."""
-        if not sources or support is None:
-            return sources
-        bar = self.settings.policy.min_clause_support
-        cited = list(sources)
-        for row in support:
-            if max(row[s] for s in cited) >= bar:
-                continue
-            best = int(np.argmax(row))
-            if row[best] < bar:
-                log.debug("clause support %s below %s: claim dropped", np.round(row, 3).tolist(), bar)
-                return []
-            cited.append(best)
-        return cited
-
-    def clause_support(self, claims: Sequence[str], chosen: Sequence[Sentence]) -> list[np.ndarray | None]:
-        """Per claim of two or more clauses (``claim_clauses``): clauses x sentences support (embedding
-        cosine, a long sentence by its clauses too, or word coverage); None for a one-clause claim."""
-        clauses = [claim_clauses(c, self.settings.policy.clause_min) for c in claims]
-        flat = [piece for pieces in clauses for piece in pieces]
-        if not flat:
-            return [None] * len(claims)
-        vectors = np.asarray(self.embedder.embed_documents(flat), dtype=np.float32)
-        cosine = self._cosine(vectors, chosen)
-        for k, piece in enumerate(flat):
-            for j, sentence in enumerate(chosen):
-                cosine[k, j] = max(
-                    float(cosine[k, j]), lexical_support(piece, sentence.text, sentence.language)
-                )
-        result: list[np.ndarray | None] = []
-        at = 0
-        for pieces in clauses:
-            result.append(cosine[at : at + len(pieces)] if pieces else None)
-            at += len(pieces)
-        return result
-
-    def _support(
-        self, claims: Sequence[str], chosen: Sequence[Sentence], question: str, context: str
-    ) -> np.ndarray:
-        """claims x sentences support in [0, 1]: the larger of embedding cosine and word coverage; zero when
-        the claim adds nothing of the sentence to the question (``adds_content``), has a number the sentence
-        lacks, a Latin acronym (ISIS, BBC) that neither the sentence nor the question has, or names a
-        person, place or thing that the passage around the sentence does not."""
-        claim_vectors = np.asarray(self.embedder.embed_documents(list(claims)), dtype=np.float32)
-        cosine = self._cosine(claim_vectors, chosen)
-        result = np.zeros((len(claims), len(chosen)), dtype=np.float32)
-        claim_language = question_language(" ".join(claims))
-        for i, claim in enumerate(claims):
-            names_ok: dict[bool, bool] = {}  # same language as the sentence? -> names found in the context
-            for j, sentence in enumerate(chosen):
-                same = macrolanguage(sentence.language) == claim_language
-                if not (
-                    adds_content(claim, question, sentence.text, same, claim_language)
-                    and numbers_supported(claim, _with_date(sentence))
-                    and acronyms_supported(claim, sentence.text, question)
-                ):
-                    continue
-                if same not in names_ok:
-                    names_ok[same] = names_supported(
-                        claim, context or sentence.text, question, same_language=same
-                    )
-                if names_ok[same]:
-                    result[i, j] = max(
-                        float(cosine[i, j]),
-                        lexical_support(claim, sentence.text, sentence.language),
-                        1.0 if only_names(claim, sentence.text) else 0.0,  # "Мария Захарова [1]."
-                    )
-        return result
-
-    def _cosine(self, claim_vectors: np.ndarray, chosen: Sequence[Sentence]) -> np.ndarray:
-        """claims x sentences cosine, a long sentence scored by its best clause window too: a claim that
-        states one clause of a 250-character sentence is diluted by the rest (0.39 for the whole, 0.62
-        for "including an attack on a humanitarian convoy on 19 September")."""
-        policy = self.settings.policy
-        pieces = [
-            (j, piece)
-            for j, sentence in enumerate(chosen)
-            for piece in clause_windows(sentence, policy.long_sentence, policy.clause_min)
-        ]
-        vectors = self.vectors([*chosen, *(piece for _, piece in pieces)])
-        cosine = claim_vectors @ vectors[: len(chosen)].T
-        for k, (j, _) in enumerate(pieces):
-            cosine[:, j] = np.maximum(cosine[:, j], claim_vectors @ vectors[len(chosen) + k])
-        return cosine
-
     def _tokens(self, text: str) -> int:
         if self.generator is None:
             return max(1, len(text) // 3)
@@ -550,28 +390,6 @@ def _numbered(chosen: Sequence[Sentence]) -> str:
         f"[{n}] {f'(published {s.published}) ' if s.published else ''}{_one_line(s.text)}"
         for n, s in enumerate(chosen, start=1)
     )
-
-
-def _with_date(sentence: Sentence) -> str:
-    """The sentence's text and its publication date's numbers (a claim may state when it was published)."""
-    if not sentence.published:
-        return sentence.text
-    year, month, day = sentence.published.split("-")
-    return f"{sentence.text} {sentence.published} {year} {int(month)} {int(day)}"
-
-
-def choose_reader(name: str, embedder: Embedder) -> Reader:
-    """The reader ``name`` asks for (``RAG_READER``); the cosine reader, logged, when it needs token states
-    the embedder cannot give (a remote embeddings server)."""
-    reader = reader_from(name)
-    if reader.needs_states and not has_states(embedder):
-        log.warning(
-            "the %s reader needs the encoder's token states, which %s does not give: ranking by cosine",
-            reader.name,
-            getattr(embedder, "name", "this embedder"),
-        )
-        return CosineReader()
-    return reader
 
 
 def check_question(question: str) -> str:

@@ -22,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from rag.embed.base import Embedder, has_states
 from rag.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -156,3 +157,17 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3)))
+
+
+def choose_reader(name: str, embedder: Embedder) -> Reader:
+    """The reader ``name`` asks for (``RAG_READER``); the cosine reader, logged, when it needs token states
+    the embedder cannot give (a remote embeddings server)."""
+    reader = reader_from(name)
+    if reader.needs_states and not has_states(embedder):
+        log.warning(
+            "the %s reader needs the encoder's token states, which %s does not give: ranking by cosine",
+            reader.name,
+            getattr(embedder, "name", "this embedder"),
+        )
+        return CosineReader()
+    return reader
