@@ -18,10 +18,10 @@ The pipeline, for one question:
    passage around it. A claim citing the wrong sentence is re-pointed to the one that supports it; a
    claim nothing supports is dropped. Markers are renumbered so that the citation list holds exactly the
    cited sentences, in order of first use. An answer must be in the question's language word by word
-   (``rag.answer.mixing``; for a language with a script of its own the local model cannot write other
-   scripts' letters at all): a mixed one is asked for once more, the language restated. When no claim
-   survives, or the answer is still mixed, the answer quotes the evidence, its lead-in in the question's
-   language.
+   (``rag.answer.mixing``): a mixed one is asked for once more, the language restated (for a language
+   with a script of its own, the local model then cannot write other scripts' letters at all). When no
+   claim survives, or the answer is still mixed, the answer quotes the evidence, its lead-in in the
+   question's language, opened by the short answer its best sentence states when one passes the checks.
 
 A citation's ``quote`` is always ``article_text[start:end]`` of its ``source``.
 """
@@ -130,7 +130,7 @@ class Answerer(Support):
         answer = self.verify(reply, chosen, base, timings, started, context)
         if not answer.refused and not self.in_language(answer.text, language, chosen):
             # the model mixed in the sources' language: asked once more, the language restated (and, for a
-            # language with a script of its own, other scripts' small letters masked)
+            # language with a script of its own, other scripts' letters masked)
             log.info("the answer %r is not all in %s: asking again", answer.text, language)
             retry = [*messages, {"role": "assistant", "content": reply}, self._restate(language)]
             reply = "".join(self._generate(retry, language))
@@ -153,10 +153,11 @@ class Answerer(Support):
     def _generate(
         self, messages: Sequence[Message], language: str, most: int = 0, masked: bool = True
     ) -> Iterator[str]:
-        """The model's reply; with ``masked``, for a language with a script of its own, small letters of
-        other scripts are masked where the generator can (llama.cpp in process): names come out
+        """The model's reply; with ``masked``, for a language with a script of its own, letters of other
+        scripts are masked where the generator can (llama.cpp in process): names come out
         transliterated. The first answer is written unmasked (masked from the start, the small model
-        transliterated names and acronyms badly: docs/answer-text.md); a mixed one is rewritten masked."""
+        transliterated names and acronyms badly: docs/answer-text.md); a mixed one, and a quoted
+        fallback's short answer, are written masked."""
         most = most or self.settings.answer_tokens
         scripts = own_scripts(language) if masked else None
         in_scripts = getattr(self.generator, "stream_in_scripts", None)
