@@ -128,7 +128,8 @@ class Answerer(Support):
         reply = "".join(raw)
         timings["generation"] = time.perf_counter() - started - timings["retrieval"]
         answer = self.verify(reply, chosen, base, timings, started, context)
-        if not answer.refused and not self.in_language(answer.text, language, chosen):
+        usable = answer.refused or self.in_language(answer.text, language, chosen)
+        if not usable:
             # the model mixed in the sources' language: asked once more, the language restated (and, for a
             # language with a script of its own, other scripts' letters masked)
             log.info("the answer %r is not all in %s: asking again", answer.text, language)
@@ -136,7 +137,8 @@ class Answerer(Support):
             reply = "".join(self._generate(retry, language))
             timings["generation"] = time.perf_counter() - started - timings["retrieval"]
             answer = self.verify(reply, chosen, base, timings, started, context)
-        if answer.refused or not self.in_language(answer.text, language, chosen):
+            usable = answer.refused or self.in_language(answer.text, language, chosen)
+        if answer.refused or not usable:
             # the evidence was judged to answer the question, but no claim of the model's survived (or its
             # answer is in another language): quote the evidence, with the lead-in in the question's language
             log.info(

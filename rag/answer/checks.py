@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from rag.answer.language import question_language
-from rag.answer.text import _NAME, _NUMBER, _strip_markers
+from rag.answer.text import _NAME, _NUMBER, UNSPACED_SCRIPTS, _strip_markers
 from rag.answer.values import Sentence
 from rag.index.retrieve import tokenize
 
@@ -82,9 +82,6 @@ def _common_prefix(a: str, b: str) -> int:
     return n
 
 
-_UNSPACED_SCRIPTS = ("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR", "TIBETAN")
-
-
 def _syllabic(ch: str) -> bool:
     return unicodedata.name(ch, "").startswith(("HANGUL", "ETHIOPIC", "YI ", "CHEROKEE", "CANADIAN"))
 
@@ -94,7 +91,7 @@ def _logographic(ch: str) -> bool:
 
 
 def _unspaced(ch: str) -> bool:
-    return unicodedata.name(ch, "").startswith(_UNSPACED_SCRIPTS)
+    return unicodedata.name(ch, "").startswith(UNSPACED_SCRIPTS)
 
 
 def names_supported(claim: str, context: str, question: str = "", same_language: bool = True) -> bool:
@@ -279,9 +276,9 @@ def acronyms_supported(claim: str, sentence: str, question: str = "") -> bool:
     supporting sentence or the question: such names are not translated, and a small model readily
     borrows one from a neighbouring sentence. A sentence written in another script (with no Latin word)
     may have it transliterated (USA / यूएसए): there it is not required."""
-    have = set(_ACRONYM.findall(sentence)) | set(_ACRONYM.findall(question))
     if not any(_is_latin(w) for w in _NAME.findall(sentence)):
         return True
+    have = set(_ACRONYM.findall(sentence)) | set(_ACRONYM.findall(question))
     return all(a in have for a in _ACRONYM.findall(claim))
 
 

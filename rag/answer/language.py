@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from rag.answer.text import _MARKER, _NAME
+from rag.answer.text import _LETTER_WORD, _MARKER, _NAME, _SENTENCE_END, letter_script
 
 LANGUAGE_NAMES = {
     "ar": "Arabic",
@@ -105,7 +105,7 @@ def without_names(text: str) -> str:
     kept: list[str] = []
     at = 0
     first = True
-    for match in _LETTERS.finditer(bare):
+    for match in _LETTER_WORD.finditer(bare):
         start = match.start()
         for word in _script_runs(match.group(0)):
             between = bare[at:start]
@@ -120,18 +120,12 @@ def without_names(text: str) -> str:
     return "".join(kept)
 
 
-_LETTERS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
-_SENTENCE_END = re.compile(r"[.!?。！？]\s*$")
-
-
 def _script_runs(word: str) -> list[str]:
     """``word`` cut where the script of its letters changes."""
-    import unicodedata
-
     runs: list[str] = []
     last = None
     for ch in word:
-        script = unicodedata.name(ch, " ").split(" ", 1)[0] if ch.isalpha() else last
+        script = letter_script(ch) if ch.isalpha() else last
         if runs and script == last:
             runs[-1] += ch
         else:

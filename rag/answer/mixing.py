@@ -10,13 +10,11 @@ start of a sentence, an all-capitals word, and a sentence's first word that no w
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.answer.text import _MARKER
+from rag.answer.text import _LETTER_WORD, _MARKER, _SENTENCE_END, UNSPACED_SCRIPTS, letter_script
 
 # ISO 15924 codes (CLDR's likely script of a language) -> the first word of the Unicode names of their
 # letters; the composite codes of Japanese, Korean and Chinese name several
@@ -53,10 +51,8 @@ _SCRIPT_NAMES = {
     "Kore": ("HANGUL", "CJK"),
 }
 # scripts written without spaces between words: a run of their letters counts as len / 2 words
-_UNSPACED = frozenset({"CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR", "TIBETAN"})
+_UNSPACED = frozenset(UNSPACED_SCRIPTS)
 _PAIRS = {"“": "”", "«": "»", "„": "“”", "「": "」", "『": "』", '"': '"'}
-_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
-_SENTENCE_END = re.compile(r"[.!?。！？]\s*$")
 
 
 @dataclass(frozen=True)
@@ -87,7 +83,7 @@ def mixing(text: str, language: str, others: Iterable[str] = ()) -> Mixing:
     inside = counted = other_script = 0.0
     bare = _MARKER.sub(" ", unquoted(text))
     previous_end = 0
-    for match in _WORD.finditer(bare):
+    for match in _LETTER_WORD.finditer(bare):
         word = match.group(0)
         first = previous_end == 0 or bool(_SENTENCE_END.search(bare[previous_end : match.start()]))
         previous_end = match.end()
@@ -141,7 +137,7 @@ def _verdict(
         if first and cased and word[0].isupper():
             return None  # "Maria Zakharova сказала": a sentence may open with a foreign name
         return False
-    same_script = tuple(r for r in rivals if script in language_scripts(r))
+    same_script = _same_script(script, rivals)
     if not same_script or not _has_wordlist(language):
         return True
     own = _zipf(word.lower(), language)
@@ -158,7 +154,7 @@ def _capitalised(
 ) -> bool | None:
     """A capitalised word inside a sentence is a name (None), unless it is a common word of a language the
     text may be mixing in and not of ``language`` ("Kementerian Luar Negeri" in an English answer)."""
-    same_script = tuple(r for r in rivals if script in language_scripts(r))
+    same_script = _same_script(script, rivals)
     if script not in scripts or not same_script or not _has_wordlist(language):
         return None
     best_other = max(_zipf(word.lower(), r) for r in same_script)
@@ -185,11 +181,7 @@ def own_scripts(language: str) -> frozenset[str] | None:
 
 def word_script(word: str) -> str | None:
     """The script of a word's first letter, as the first word of its Unicode name (LATIN, CYRILLIC, CJK)."""
-    for ch in word:
-        if ch.isalpha():
-            name = unicodedata.name(ch, "")
-            return name.split(" ", 1)[0] if name else None
-    return None
+    return next((letter_script(ch) or None for ch in word if ch.isalpha()), None)
 
 
 @lru_cache(maxsize=256)
@@ -214,6 +206,11 @@ def _rivals(language: str, others: Iterable[str], scripts: tuple[str, ...]) -> t
             if o and o != language and _has_wordlist(o) and set(language_scripts(o)) & set(scripts)
         )
     )
+
+
+def _same_script(script: str, rivals: tuple[str, ...]) -> tuple[str, ...]:
+    """The rival languages written in ``script``: those a word of it could belong to instead."""
+    return tuple(r for r in rivals if script in language_scripts(r))
 
 
 @lru_cache(maxsize=1)

@@ -1,8 +1,10 @@
-"""Text patterns the answer stage's checks share: source markers, words, numbers, capitalised names."""
+"""Text patterns the answer stage's checks share: source markers, words, numbers, capitalised names, the
+script of a letter."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # [1]  [1, 2]  [Source 1]  [sumber 2]  【3】  — what small models write when asked for [n]
 _MARKER = re.compile(
@@ -26,3 +28,16 @@ _NAME = re.compile(r"\b[^\W\d_][\w'’-]*", re.UNICODE)
 
 def _numbers_in(text: str) -> list[int]:
     return [int(n) for m in _MARKER.finditer(text) for n in re.split(r"\s*[,;]\s*", m.group(1))]
+
+
+# a word of letters (apostrophes and hyphens inside), and the end of a sentence before the next word
+_LETTER_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_SENTENCE_END = re.compile(r"[.!?。！？]\s*$")
+
+# scripts written without spaces between words (the first words of their letters' Unicode names)
+UNSPACED_SCRIPTS = ("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR", "TIBETAN")
+
+
+def letter_script(ch: str) -> str:
+    """The script of a letter: the first word of its Unicode name (LATIN, CYRILLIC, CJK); "" if unnamed."""
+    return unicodedata.name(ch, "").split(" ", 1)[0]

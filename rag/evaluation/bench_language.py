@@ -107,25 +107,25 @@ def mixing_bench(root: Path, per_language: int) -> dict[str, Any]:
 
     rows = {split: mixed_texts(root, split, per_language) for split in SPLITS}
     fitted: dict[str, Any] = {}
-    scores: dict[str, dict[str, list[float | None]]] = {}
-    for margin in MARGINS:
-        word_level.WORD_MARGIN = margin
-        word_level._zipf.cache_clear()
-        for split in SPLITS:
-            scores[f"wordfreq {margin} {split}"] = {
-                "share": [word_level.language_share(r["text"], r["lang"], [r["other"]]) for r in rows[split]]
-            }
+    shares: dict[str, list[float | None]] = {}
+    shipped = word_level.WORD_MARGIN
+    try:
+        for margin in MARGINS:
+            word_level.WORD_MARGIN = margin
+            for split in SPLITS:
+                shares[f"wordfreq {margin} {split}"] = [
+                    word_level.language_share(r["text"], r["lang"], [r["other"]]) for r in rows[split]
+                ]
+    finally:
+        word_level.WORD_MARGIN = shipped
     for split in SPLITS:
-        scores[f"lingua {split}"] = {
-            "share": [lingua_share(r["text"], r["lang"], r["other"]) for r in rows[split]]
-        }
-    candidates = {f"wordfreq {m}": f"wordfreq {m}" for m in MARGINS} | {"lingua": "lingua"}
-    for name, key in candidates.items():
-        bar, _ = _best_bar(rows["dev"], scores[f"{key} dev"]["share"])
+        shares[f"lingua {split}"] = [lingua_share(r["text"], r["lang"], r["other"]) for r in rows[split]]
+    for name in [*(f"wordfreq {m}" for m in MARGINS), "lingua"]:
+        bar, _ = _best_bar(rows["dev"], shares[f"{name} dev"])
         fitted[name] = {
             "bar": bar,
-            "dev": _outcome(rows["dev"], scores[f"{key} dev"]["share"], bar),
-            "test": _outcome(rows["test"], scores[f"{key} test"]["share"], bar),
+            "dev": _outcome(rows["dev"], shares[f"{name} dev"], bar),
+            "test": _outcome(rows["test"], shares[f"{name} test"], bar),
         }
     from rag.answer.language import answer_language
 
@@ -133,13 +133,11 @@ def mixing_bench(root: Path, per_language: int) -> dict[str, Any]:
         verdicts = [1.0 if answer_language(r["text"], r["lang"]) == r["lang"] else 0.0 for r in rows[split]]
         fitted.setdefault("whole string (old)", {"bar": None})[split] = _outcome(rows[split], verdicts, 0.5)
     best = max((n for n in fitted if n.startswith("wordfreq")), key=lambda n: fitted[n]["dev"]["balanced"])
-    word_level.WORD_MARGIN = float(best.split()[1])
-    word_level._zipf.cache_clear()
     return {
         "texts_per_split": {s: len(r) for s, r in rows.items()},
         "checks": fitted,
         "chosen": best,
-        "by_language_test": _by_language(rows["test"], scores[f"{best} test"]["share"], fitted[best]["bar"]),
+        "by_language_test": _by_language(rows["test"], shares[f"{best} test"], fitted[best]["bar"]),
     }
 
 
@@ -356,25 +354,17 @@ def language_markdown(result: dict[str, Any]) -> str:
 
 
 def language_plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from rag.evaluation.report import figure
 
     checks = result["mixing"]["checks"]
     names = list(checks)
-    fig, ax = plt.subplots(figsize=(8, 4))
     xs = range(len(names))
-    ax.bar(
-        [x - 0.2 for x in xs], [checks[n]["test"]["clean_passed"] for n in names], 0.4, label="clean passed"
-    )
-    ax.bar(
-        [x + 0.2 for x in xs], [checks[n]["test"]["mixed_caught"] for n in names], 0.4, label="mixed caught"
-    )
-    ax.set_xticks(list(xs), names, rotation=20, ha="right")
-    ax.set_ylim(0, 1)
-    ax.set_title("Mixed-language answers, XQuAD-R test articles 24-47")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with figure(path, 1, 1, figsize=(8, 4)) as ax:
+        clean = [checks[n]["test"]["clean_passed"] for n in names]
+        mixed = [checks[n]["test"]["mixed_caught"] for n in names]
+        ax.bar([x - 0.2 for x in xs], clean, 0.4, label="clean passed")
+        ax.bar([x + 0.2 for x in xs], mixed, 0.4, label="mixed caught")
+        ax.set_xticks(list(xs), names, rotation=20, ha="right")
+        ax.set_ylim(0, 1)
+        ax.set_title("Mixed-language answers, XQuAD-R test articles 24-47")
+        ax.legend()
