@@ -201,17 +201,22 @@ def _cases_of(
     ]
 
 
-def verified(
-    cases: Sequence[Case], answerer: Any, quotes: list[list[str]] | None = None
-) -> list[tuple[bool, int | None]]:
-    """Per case: whether the answer stage keeps the claim with the word check off (citing any sentence),
-    and how many of its content words its cited sentences and the question lack (None: across languages,
-    where the word check does not apply)."""
+def without_word_check(answerer: Any) -> Any:
+    """A copy of ``answerer`` (sharing its models) whose word check lets every claim through."""
     from dataclasses import replace
 
     off = replace(answerer.settings, policy=replace(answerer.settings.policy, max_unsupported_words=10**6))
-    answerer = answerer.with_search(answerer.search, answerer.settings.top_k)
-    answerer.settings = off
+    clone = answerer.with_search(answerer.search, answerer.settings.top_k)
+    clone.settings = off
+    return clone
+
+
+def verified(
+    cases: Sequence[Case], answerer: Any, quotes: list[list[str]] | None = None
+) -> list[tuple[bool, int | None]]:
+    """Per case: whether ``answerer`` (``without_word_check``) keeps the claim (citing any sentence), and
+    how many of its content words its cited sentences and the question lack (None: across languages,
+    where the word check does not apply)."""
     out: list[tuple[bool, int | None]] = []
     for case in cases:
         chosen = _sentences(case)
@@ -247,6 +252,7 @@ def llm_claims(cases: Sequence[Case], answerer: Any, limit: int) -> list[dict[st
     from rag.answer.claims import split_claims
 
     rows: list[dict[str, Any]] = []
+    checker = without_word_check(answerer)
     asked = [c for c in cases if c.kind == "supported"][:limit]
     for case in asked:
         chosen = _sentences(case)
@@ -265,7 +271,7 @@ def llm_claims(cases: Sequence[Case], answerer: Any, limit: int) -> list[dict[st
                 case.source,
             )
             cited_quotes: list[list[str]] = []
-            ((kept, missing),) = verified([made], answerer, cited_quotes)
+            ((kept, missing),) = verified([made], checker, cited_quotes)
             rows.append(
                 {
                     "source": case.source,
@@ -337,6 +343,7 @@ def bench_faithfulness(args: Any) -> dict[str, Any]:
 
     settings = Settings.from_env()
     answerer = Answerer(lambda q, k: [], embedder_from(settings), None, settings)
+    checker = without_word_check(answerer)
     result: dict[str, Any] = {"bench": "faithfulness", "splits": {}}
     tolerance = settings.policy.max_unsupported_words
     result["max_unsupported_words"] = tolerance
@@ -347,7 +354,7 @@ def bench_faithfulness(args: Any) -> dict[str, Any]:
         figures: dict[str, Any] = {}
         every: list[tuple[Case, tuple[bool, int | None]]] = []
         for name, cases in groups.items():
-            outcomes = verified(cases, answerer)
+            outcomes = verified(cases, checker)
             every += list(zip(cases, outcomes))
             figures[name] = rates(cases, kept_at(outcomes, tolerance))
         cases_all = [c for c, _ in every]
