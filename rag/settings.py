@@ -67,12 +67,20 @@ class AnswerPolicy:
     # a claim in its sentences' language may have at most this many content words that neither they nor
     # the question have (dev: rag bench faithfulness)
     max_unsupported_words: int = 0  # dev
+    # across languages, where words cannot be compared: the support scorer's probability (rag train
+    # support, rag/answer/support.npz) that a cited sentence says what the claim says; 0 turns it off (dev:
+    # the bar that drops 0.05 of the supported claims of XQuAD-R articles 18-23, which it never trained on)
+    min_claim_support: float = 0.5  # dev
     # a claim citing no supporting sentence is re-pointed only with this much more support elsewhere
     repoint_margin: float = 0.1
     clearly_better: float = 0.25  # a sentence supporting a claim this much better than its own is cited too
     # an answer is in the question's language when at least this share of its words are (quotes, names
     # and numbers aside; rag.answer.mixing): dev, `rag bench language` (XQuAD-R articles 0-23)
     min_language_share: float = 0.95  # dev
+    # a short answer copied from a sentence in another language is shown translated when the LLM's
+    # translation is this close to the copied words (cosine; dev: the local LLM's translations of XQuAD-R
+    # answers of articles 0-23, judged against the human translation, `rag bench language --translations`)
+    min_phrase_translation: float = 0.80  # dev
     extractive_window: float = 0.1  # a quoted answer quotes the sentences within this relevance of the best
     long_sentence: int = 160  # characters: a longer sentence is also scored clause by clause
     clause_min: int = 30  # characters: a shorter clause is scored with its neighbour

@@ -330,3 +330,25 @@ def test_a_short_answer_of_names_is_supported_through_transliteration():
 )
 def test_the_question_language_sets_names_aside(question, expected):
     assert question_language(question) == expected
+
+
+def test_copied_words_are_found_in_the_sentence_as_it_writes_them():
+    from rag.answer.text import copied
+
+    sentence = "TASS quoted Maria\nZakharova, the spokeswoman."
+    assert copied("maria  zakharova", sentence) == "Maria\nZakharova"
+    assert copied("the spokeswoman", sentence) == "the spokeswoman"
+    assert copied("Maria Zaharova", sentence) == ""  # changed by the model: not a copy
+    assert copied("  ", sentence) == ""
+
+
+def test_a_claim_across_languages_may_not_name_what_another_sentence_of_the_passage_names():
+    from rag.answer.checks import names_elsewhere
+
+    passage = "Ivan Petrov dipecat pada hari Senin. Maria Zakharova mengatakan klaim itu absurd."
+    cited = ["Maria Zakharova mengatakan klaim itu absurd."]
+    assert names_elsewhere("The spokeswoman Maria Zakharova called it absurd.", cited, passage) == []
+    assert names_elsewhere("The spokesman Ivan Petrov called it absurd.", cited, passage) == ["Ivan", "Petrov"]
+    assert names_elsewhere("Официальный представитель Иван Петров назвал это абсурдом.", cited, passage)
+    # a name the passage does not have is not this check's business (names_supported's)
+    assert names_elsewhere("The spokeswoman of Moscow called it absurd.", cited, passage) == []

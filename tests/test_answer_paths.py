@@ -292,11 +292,12 @@ def test_an_answer_in_the_sources_language_is_asked_for_again_then_quoted(tmp_pa
     english = "Twelve people died in the attack [2]."  # supported, but not in the question's language
     model = Mixing(english, english)
     answer = answerer(model, tmp_path).ask(question)
-    assert "Indonesian" in model.prompts[-1]  # asked once more, the language restated
+    assert "Indonesian" in model.prompts[1]  # asked once more, the language restated
     assert (
         answer.text.startswith("Menurut artikel: “") and "“Twelve people died in the attack.”" in answer.text
     )
-    assert len(model.prompts) == 3  # the answer, the retry, the short answer: no more
+    # the answer, the retry, the short answer (and its translation, when it was copied from the sentence)
+    assert model.prompts[2].startswith("Sentence:") and len(model.prompts) <= 4
 
 
 def test_the_local_model_masks_tokens_of_other_scripts():
@@ -354,3 +355,20 @@ def test_a_quoted_answer_opens_with_the_short_answer_its_sentence_states(tmp_pat
     for invented in ("Fifteen people", "Twelve soldiers", "people died"):  # not stated, or nothing new
         answer = answerer(Phrasing("Fifteen soldiers died in 2015 [2].", invented), tmp_path).ask(question)
         assert answer.text.startswith("The articles say:"), invented
+
+
+def test_a_short_answer_from_another_language_is_copied_then_translated_or_kept_as_written(tmp_path):
+    question = "Siapa yang menyebut klaim itu absurd?"  # Indonesian, the article is English
+    model = Phrasing("Sergei Lavrov said so [3].", "Maria Zakharova")  # the answer names no one in the article
+    model.translation = "Maria Zakharova"
+    answer = answerer(model, tmp_path).ask(question)
+    assert answer.text.startswith("Maria Zakharova [1]. Menurut artikel: “Maria Zakharova said")
+    assert model.prompts[-1].startswith("Translate") and "Indonesian" in model.prompts[-1]
+    model = Phrasing("Sergei Lavrov said so [3].", "Maria Zakharova")
+    model.translation = "Juru bicara kementerian"  # does not carry the copied names: they are kept as written
+    assert answerer(model, tmp_path).ask(question).text.startswith("Maria Zakharova [1]. Menurut artikel:")
+    model = Phrasing("Sergei Lavrov said so [3].", "said the claims were absurd")
+    model.translation = "mengatakan klaim itu konyol"  # far from the copied words, which are not names
+    assert answerer(model, tmp_path).ask(question).text.startswith("Menurut artikel:")
+    model = Phrasing("Sergei Lavrov said so [3].", "Sergei Lavrov")  # not a piece of the sentence
+    assert answerer(model, tmp_path).ask(question).text.startswith("Menurut artikel:")

@@ -38,16 +38,17 @@ from typing import Any
 import numpy as np
 
 from rag.answer import prompts
+from rag.answer.checks import adds_content, only_names
 from rag.answer.claims import _attach, split_claims
 from rag.answer.evidence import SentenceVectors, answerability, rank_sentences, select
 from rag.answer.followups import _first_line, _until_line_break, standalone
 from rag.answer.glosses import Glosses
-from rag.answer.language import language_name, question_language
+from rag.answer.language import language_name, macrolanguage, question_language
 from rag.answer.mixing import own_scripts
 from rag.answer.phrases import Phrases
-from rag.answer.reader import choose_reader
+from rag.answer.reader import choose_reader, support_scorer
 from rag.answer.support import Support
-from rag.answer.text import _strip_markers
+from rag.answer.text import _LETTER_WORD, _strip_markers, copied
 from rag.answer.values import Answer, Citation, SearchFn, Sentence, _citation, _nearest
 from rag.embed import Embedder
 from rag.errors import ModelError, QueryError, RagError
@@ -58,6 +59,7 @@ from rag.settings import Bars, Settings
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
+_PHRASE_EDGES = " \t\"'“”«».。:;,"  # stripped from both ends of a short answer
 NEAREST = 3  # sentences shown with a refusal (``Answer.nearest``)
 
 
@@ -73,6 +75,7 @@ class Answerer(Support):
         self.settings = settings
         self.vectors = SentenceVectors(embedder)
         self.reader = choose_reader(settings.reader, embedder)
+        self.scorer = support_scorer(embedder)
         self.templates = settings.prompts_dir  # None: the templates shipped with the package
         translate = self._translate if generator else None
         self.phrases = Phrases(Path(settings.index_dir) / "phrases", translate, self.templates)
@@ -169,26 +172,58 @@ class Answerer(Support):
         return self.generator.stream(messages, most)
 
     def short_answer(self, question: str, sentence: Sentence, language: str) -> str:
-        """The few words of ``sentence`` that answer ``question``, in ``language``, written by the LLM and
-        checked against the sentence (its words, or across languages its names or meaning); "" when there
-        is no LLM or the phrase fails a check. An answer that quotes the evidence opens with it."""
+        """The few words of ``sentence`` that answer ``question``, in ``language``; "" when there is no LLM or
+        no phrase passes the checks. An answer that quotes the evidence opens with it.
+
+        The LLM copies the words from the sentence (kept only when they are a piece of it and tell more
+        than the question); across languages it then translates them, and the translation is shown when
+        its meaning is within ``min_phrase_translation`` of the copied words (names through
+        transliteration), else the copied words themselves when they are names or numbers. In the
+        sentence's language a reply that is not a piece of it is kept when the sentence states it
+        (``states``: every content word found in it); across languages only copied words are (a small
+        model's own translation of the answer was too often a guess: "Plagiarism" for "plagada de
+        problemas")."""
         if self.generator is None:
             return ""
         prompt = prompts.render(
-            "short",
-            folder=self.templates,
-            sentence=_one_line(sentence.text),
-            question=question,
-            language_name=language_name(language),
+            "short", folder=self.templates, sentence=_one_line(sentence.text), question=question
         )
-        reply = _first_line(
-            _until_line_break(self._generate([{"role": "user", "content": prompt}], language, 40))
-        )
-        phrase = _strip_markers(reply).strip(" \t\"'“”«».。:;,")
-        if not phrase or not self.states(phrase, sentence, question, language):
+        message: Message = {"role": "user", "content": prompt}
+        reply = _first_line(_until_line_break(self._generate([message], language, 40, masked=False)))
+        reply = _strip_markers(reply).strip(_PHRASE_EDGES)
+        span = _one_line(copied(reply, sentence.text)).strip(_PHRASE_EDGES)
+        phrase = self._carried(span, sentence, question, language) if span else ""
+        same = macrolanguage(sentence.language) == language
+        if not phrase and same and reply and self.states(reply, sentence, question, language):
+            phrase = reply  # reworded, but every content word of it is in the sentence
+        if not phrase:
             log.info("short answer %r not kept", reply)
             return ""
         return phrase[:1].upper() + phrase[1:]
+
+    def _carried(self, span: str, sentence: Sentence, question: str, language: str) -> str:
+        """``span``, words copied from ``sentence``, as the answer shows them in ``language``: itself in the
+        sentence's language; else its translation when the translation carries its meaning, else itself
+        when it is names or numbers (kept as written); "" when it tells nothing the question does not."""
+        same = macrolanguage(sentence.language) == language
+        if not adds_content(span, question, sentence.text, same, sentence.language or language):
+            return ""
+        if same:
+            return span if self.in_language(span, language, [sentence]) else ""
+        translation = self.translated_phrase(span, language)
+        if translation and self.carries(translation, span, sentence, language):
+            return translation
+        return span if only_names(span, span) or not _LETTER_WORD.search(span) else ""
+
+    def translated_phrase(self, phrase: str, language: str) -> str:
+        """``phrase`` translated into ``language`` by the LLM (for a language with a script of its own,
+        other scripts masked: names come out transliterated); unchecked."""
+        prompt = prompts.render(
+            "gloss", folder=self.templates, language_name=language_name(language), text=phrase
+        )
+        message: Message = {"role": "user", "content": prompt}
+        reply = _first_line(_until_line_break(self._generate([message], language, 40)))
+        return _strip_markers(reply).strip(_PHRASE_EDGES)
 
     def _restate(self, language: str) -> Message:
         return {
@@ -240,7 +275,7 @@ class Answerer(Support):
         budget = context_tokens or self.settings.context_tokens
         clone.settings = replace(self.settings, top_k=top_k, context_tokens=budget)
         clone.vectors, clone.phrases, clone.glosses = self.vectors, self.phrases, self.glosses
-        clone.reader = self.reader
+        clone.reader, clone.scorer = self.reader, self.scorer
         return clone
 
     def _translate(self, plain: str, language: str) -> str:
@@ -302,7 +337,7 @@ class Answerer(Support):
         for i, claim in enumerate(claims):
             sources = self._every_clause(self._supporting(claim, support[i], len(chosen)), by_clause[i])
             if sources and not self.says_only(
-                claim.text, [chosen[s] for s in sources], question, base["language"]
+                claim.text, [chosen[s] for s in sources], question, base["language"], context
             ):
                 sources = []
             log.debug(

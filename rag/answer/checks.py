@@ -124,6 +124,23 @@ def names_supported(claim: str, context: str, question: str = "", same_language:
     return all(name_found(w, have) for w in names)
 
 
+def names_elsewhere(claim: str, cited: Sequence[str], context: str, question: str = "") -> list[str]:
+    """The claim's names (as ``names_supported`` finds them, any script) that the passage (``context``)
+    has and none of its ``cited`` sentences nor the question do: a name swapped in from another sentence
+    of the passage, which a translation of the cited sentence would not carry."""
+    question_names = {w.lower() for w in _NAME.findall(question)[1:] if w[0].isupper()}
+    words = _NAME.findall(_strip_markers(claim))
+    names = [
+        w
+        for k, w in enumerate(words)
+        if w[0].isupper() and len(w) >= 3 and (k > 0 or w.lower() in question_names)
+    ]
+    if not names:
+        return []
+    passage, own = name_words(context), name_words(" ".join([*cited, question]))
+    return [w for w in names if name_found(w, passage) and not name_found(w, own)]
+
+
 def only_names(claim: str, sentence: str) -> bool:
     """Every word of the claim (three letters or more) is a name found in the sentence, transliterated if
     need be: a short answer such as "Мария Захарова [1]" citing "Maria Zakharova said ..."."""

@@ -28,6 +28,9 @@ from rag.errors import ModelError
 log = logging.getLogger(__name__)
 
 WEIGHTS = Path(__file__).with_name("reader.npz")
+SUPPORT_WEIGHTS = Path(__file__).with_name(
+    "support.npz"
+)  # the support scorer: a claim in the question's place
 
 
 @dataclass(frozen=True)
@@ -171,3 +174,14 @@ def choose_reader(name: str, embedder: Embedder) -> Reader:
         )
         return CosineReader()
     return reader
+
+
+def support_scorer(embedder: Embedder, path: Path = SUPPORT_WEIGHTS) -> LateReader | None:
+    """The support scorer (the reader's network with a claim in the question's place, ``rag train
+    support``), or None where it cannot run: no weights, or an embedder without token states."""
+    if not path.exists() or not has_states(embedder):
+        log.info(
+            "no support scorer (%s): claims across languages are checked by meaning, names and numbers", path
+        )
+        return None
+    return LateReader(path)

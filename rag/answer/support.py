@@ -17,6 +17,7 @@ from rag.answer.checks import (
     claim_clauses,
     clause_windows,
     lexical_support,
+    names_elsewhere,
     names_supported,
     numbers_supported,
     only_names,
@@ -26,6 +27,7 @@ from rag.answer.claims import _Claim
 from rag.answer.evidence import SentenceVectors
 from rag.answer.language import macrolanguage, question_language
 from rag.answer.mixing import language_share
+from rag.answer.reader import Encoded, Reader
 from rag.answer.values import Sentence
 from rag.embed import Embedder
 from rag.settings import Settings
@@ -39,6 +41,7 @@ class Support:
     settings: Settings
     embedder: Embedder
     vectors: SentenceVectors
+    scorer: Reader | None  # the support scorer, where it can run
 
     def states(self, phrase: str, sentence: Sentence, question: str, language: str) -> bool:
         """Whether ``sentence`` states ``phrase`` (an answer in ``language``) and the phrase tells more than
@@ -59,22 +62,61 @@ class Support:
         vector = np.asarray(self.embedder.embed_documents([phrase]), dtype=np.float32)
         return float(self._cosine(vector, [sentence])[0, 0]) >= self.settings.policy.min_support
 
+    def carries(self, translation: str, span: str, sentence: Sentence, language: str) -> bool:
+        """Whether ``translation`` (in ``language``) says what ``span`` (words of ``sentence``) says: in the
+        language, the same numbers and acronyms, and its names found in the span through transliteration
+        or its meaning within ``min_phrase_translation`` of the span's."""
+        if not (
+            self.in_language(translation, language, [sentence])
+            and numbers_supported(translation, span)
+            and acronyms_supported(translation, span, "")
+        ):
+            return False
+        if only_names(translation, span):
+            return True
+        vectors = np.asarray(self.embedder.embed_documents([translation, span]), dtype=np.float32)
+        return float(vectors[0] @ vectors[1]) >= self.settings.policy.min_phrase_translation
+
     def in_language(self, text: str, language: str, chosen: Sequence[Sentence] = ()) -> bool:
         """At least ``min_language_share`` of the words of ``text`` (quotes, names, numbers aside) are in
         ``language``, weighed against the sources' languages and English (``rag.answer.mixing``)."""
         share = language_share(text, language, [s.language for s in chosen])
         return share is None or share >= self.settings.policy.min_language_share
 
-    def says_only(self, claim: str, cited: Sequence[Sentence], question: str, language: str) -> bool:
+    def says_only(
+        self, claim: str, cited: Sequence[Sentence], question: str, language: str, context: str = ""
+    ) -> bool:
         """A claim in its sentences' language says nothing they and the question do not: each of its
         clauses has at most ``max_unsupported_words`` content words that one cited sentence and the
         question lack (an added "because ...", a denial, another name, halves of two sentences fused).
-        Across languages words cannot be compared: names and numbers are."""
+        Across languages words cannot be compared; names can: none of the claim's may come from
+        another sentence of the passage (``context``) than the cited ones."""
         missing = self.unsupported(claim, cited, question, language)
         if missing is not None and missing > self.settings.policy.max_unsupported_words:
             log.debug("claim %r: %d words not in its sentences", claim, missing)
             return False
+        if missing is None and context:
+            elsewhere = names_elsewhere(claim, [s.text for s in cited], context, question)
+            if elsewhere:
+                log.debug("claim %r names %s, which its sentences do not", claim, elsewhere)
+                return False
+        if missing is None and cited:
+            supported = self.scored_support(claim, cited)
+            if supported is not None and supported < self.settings.policy.min_claim_support:
+                log.debug("claim %r: support scorer %.3f", claim, supported)
+                return False
         return True
+
+    def scored_support(self, claim: str, cited: Sequence[Sentence]) -> float | None:
+        """The support scorer's probability that one of ``cited`` says what ``claim`` says (the best);
+        None without a scorer (``rag.answer.reader.support_scorer``) or with its bar at 0."""
+        scorer = self.scorer
+        if scorer is None or self.settings.policy.min_claim_support <= 0:
+            return None
+        vectors, states = self.embedder.document_states([claim])  # type: ignore[attr-defined]
+        encoded = Encoded(np.asarray(vectors, dtype=np.float32)[0], np.asarray(states[0]))
+        scores = scorer.scores(encoded, self.vectors.encoded(cited), [False] * len(cited))
+        return float(1 / (1 + np.exp(-float(np.max(scores)))))
 
     def unsupported(self, claim: str, cited: Sequence[Sentence], question: str, language: str) -> int | None:
         """The most content words a clause of ``claim`` has that the cited sentence closest to it and the

@@ -41,3 +41,24 @@ UNSPACED_SCRIPTS = ("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYAN
 def letter_script(ch: str) -> str:
     """The script of a letter: the first word of its Unicode name (LATIN, CYRILLIC, CJK); "" if unnamed."""
     return unicodedata.name(ch, "").split(" ", 1)[0]
+
+
+def copied(words: str, sentence: str) -> str:
+    """``words`` as ``sentence`` writes them (the sentence's own characters), when they are a piece of it,
+    case and spacing aside; "" when they are not (a model asked to copy an answer changed it)."""
+    want = " ".join(words.split()).casefold()
+    if not want:
+        return ""
+    starts: list[int] = []  # the sentence's characters with runs of spaces as one, and where each came from
+    flat: list[str] = []
+    for i, ch in enumerate(sentence):
+        if ch.isspace():
+            if not flat or flat[-1] == " ":
+                continue
+            ch = " "
+        flat.append(ch.casefold() if len(ch.casefold()) == 1 else ch)
+        starts.append(i)
+    at = "".join(flat).find(want)
+    if at < 0:
+        return ""
+    return sentence[starts[at] : starts[at + len(want) - 1] + 1]

@@ -1,8 +1,10 @@
-"""``rag train reader``: fit the answer stage's reader (imports ``rag.train``, and torch, only when run)."""
+"""``rag train reader`` and ``rag train support``: fit the answer stage's reader and its support scorer
+(imports ``rag.train``, and torch, only when run)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +48,26 @@ def train_verbs(verbs: Any) -> None:
     )
     r.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
+    s = what.add_parser(
+        "support",
+        help="fit the support scorer (does a sentence say what a claim says, across languages) on XQuAD-R "
+        "articles 0-17; its bar on 18-23",
+    )
+    s.add_argument("--out", metavar="FILE", help="weights (default: the package's rag/answer/support.npz)")
+    s.add_argument("--cache", metavar="DIR", help="token states (default: RAG_MODELS_DIR/reader-states)")
+    s.add_argument("--epochs", type=int, default=3)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--d", type=int, default=128, help="width of the scorer's layers")
+    s.add_argument("--layers", type=int, default=1, help="cross-attention blocks")
+    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--draws", type=int, default=12, help="claims drawn per paragraph")
+    s.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.model == "support":
+        return _train_support(args)
     from rag.answer.reader import WEIGHTS
     from rag.embed import embedder_from, has_states
     from rag.errors import ConfigError
@@ -88,5 +107,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         for name, row in report["held_out"].items():
             print(f"{name}: reader {row['reader']}  cosine {row['cosine']}")
+        print(f"weights in {options.out}")
+    return 0
+
+
+def _train_support(args: argparse.Namespace) -> int:
+    from rag.answer.reader import SUPPORT_WEIGHTS
+    from rag.embed import embedder_from, has_states
+    from rag.errors import ConfigError
+    from rag.settings import Settings
+    from rag.train.support import SupportOptions, run_support
+
+    settings = Settings.from_env()
+    embedder = embedder_from(settings)
+    if not has_states(embedder):
+        raise ConfigError(
+            "training the support scorer needs the local encoder's token states: unset RAG_EMBEDDING_URL"
+        )
+    options = SupportOptions(
+        xquad_dir=settings.xquad_dir,
+        cache=Path(args.cache) if args.cache else settings.models_dir / "reader-states",
+        out=Path(args.out) if args.out else SUPPORT_WEIGHTS,
+        epochs=args.epochs,
+        seed=args.seed,
+        d=args.d,
+        layers=args.layers,
+        lr=args.lr,
+        draws=args.draws,
+        progress=not args.no_progress,
+    )
+    report = run_support(options, embedder)
+    if args.json:
+        print_json(report)
+    else:
+        print(f"bar {report['bar']}: {json.dumps(report['calibration'])}")
         print(f"weights in {options.out}")
     return 0

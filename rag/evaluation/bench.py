@@ -124,6 +124,13 @@ def add_arguments(parser: Any) -> None:
     )
     language.add_argument("--questions", type=int, default=300, help="questions per set and language")
     language.add_argument("--passages", type=int, default=400, help="passages per QA set (boundaries)")
+    language.add_argument(
+        "--translations",
+        type=int,
+        default=0,
+        help="also the local LLM's translations of N XQuAD-R answers per split (short answers across "
+        "languages)",
+    )
     faithful = sub.add_parser(
         "faithfulness",
         help="unfaithful claims (entity, number, negation, cause, time, fused) caught by verification",

@@ -23,6 +23,7 @@ Reported on the dev articles and piles (where anything is tuned) and the held-ou
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -72,9 +73,15 @@ class Case:
     source: str  # xquad-dev, korquad-test ...
 
 
-def perturbations(claim: str, language: str, others: Sequence[str], rng: random.Random) -> dict[str, str]:
+def perturbations(
+    claim: str,
+    language: str,
+    others: Sequence[str],
+    rng: random.Random,
+    phrases: tuple[str, str, str] | None = None,
+) -> dict[str, str]:
     """The perturbed claims of ``claim`` that can be made (``others``: the paragraph's other sentences in
-    the claim's language)."""
+    the claim's language; ``phrases``: denial, cause and time templates, default ``PHRASES``)."""
     stem = claim.rstrip(" .。!?！？")
     out: dict[str, str] = {}
     names = [m for m in _CAPITALISED.finditer(stem)]
@@ -88,7 +95,7 @@ def perturbations(claim: str, language: str, others: Sequence[str], rng: random.
         value = int(pick.group(0))
         changed = value + rng.choice((2, 3, 7)) if value > 31 else value + 1
         out["number"] = stem[: pick.start()] + str(changed) + stem[pick.end() :]
-    phrases = PHRASES.get(language)
+    phrases = phrases or PHRASES.get(language)
     if phrases and others:
         other = rng.choice(list(others)).rstrip(" .。!?！？")
         denial, cause, after = phrases
@@ -202,22 +209,28 @@ def _cases_of(
 
 
 def without_word_check(answerer: Any) -> Any:
-    """A copy of ``answerer`` (sharing its models) whose word check lets every claim through."""
+    """A copy of ``answerer`` (sharing its models) whose word check and support scorer let every claim
+    through."""
     from dataclasses import replace
 
-    off = replace(answerer.settings, policy=replace(answerer.settings.policy, max_unsupported_words=10**6))
+    policy = replace(answerer.settings.policy, max_unsupported_words=10**6, min_claim_support=0.0)
+    off = replace(answerer.settings, policy=policy)
     clone = answerer.with_search(answerer.search, answerer.settings.top_k)
     clone.settings = off
     return clone
 
 
+Outcome = tuple[bool, "int | None", "float | None"]
+
+
 def verified(
-    cases: Sequence[Case], answerer: Any, quotes: list[list[str]] | None = None
-) -> list[tuple[bool, int | None]]:
-    """Per case: whether ``answerer`` (``without_word_check``) keeps the claim (citing any sentence), and
-    how many of its content words its cited sentences and the question lack (None: across languages,
-    where the word check does not apply)."""
-    out: list[tuple[bool, int | None]] = []
+    cases: Sequence[Case], answerer: Any, quotes: list[list[str]] | None = None, scorer: Any = None
+) -> list[Outcome]:
+    """Per case: whether ``answerer`` (``without_word_check``) keeps the claim (citing any sentence), how
+    many of its content words its cited sentences and the question lack (None: across languages, where
+    the word check does not apply) and, across languages, the support scorer's probability (``scorer``:
+    the answerer with its scorer on; None without one)."""
+    out: list[Outcome] = []
     for case in cases:
         chosen = _sentences(case)
         base = {
@@ -241,7 +254,10 @@ def verified(
         if kept:
             cited = [c for c in chosen if c.text in {q.quote for q in answer.citations}]
             missing = answerer.unsupported(case.claim, cited, case.question, case.language)
-        out.append((kept, missing))
+        scored = None
+        if kept and missing is None and scorer is not None:
+            scored = scorer.scored_support(case.claim, cited)
+        out.append((kept, missing, scored))
     return out
 
 
@@ -271,7 +287,7 @@ def llm_claims(cases: Sequence[Case], answerer: Any, limit: int) -> list[dict[st
                 case.source,
             )
             cited_quotes: list[list[str]] = []
-            ((kept, missing),) = verified([made], checker, cited_quotes)
+            ((kept, missing, scored),) = verified([made], checker, cited_quotes, answerer)
             rows.append(
                 {
                     "source": case.source,
@@ -282,27 +298,47 @@ def llm_claims(cases: Sequence[Case], answerer: Any, limit: int) -> list[dict[st
                     "cited": cited_quotes[0],
                     "kept_without_word_check": kept,
                     "missing_words": missing,
+                    "support_score": scored,
                 }
             )
     return rows
 
 
 def _sentences(case: Case) -> list[Any]:
+    """The case's evidence as the answer stage's sentences, each its own source: the answer stage caches
+    vectors by source and span, and sentences of different cases must never share a key."""
     from rag.answer.values import Sentence
 
-    return [Sentence("bench", 0, len(t), t, "", case.evidence_language, relevance=1.0) for t in case.evidence]
+    return [
+        Sentence(
+            f"bench/{hashlib.sha1(t.encode()).hexdigest()[:16]}",
+            0,
+            len(t),
+            t,
+            "",
+            case.evidence_language,
+            relevance=1.0,
+        )
+        for t in case.evidence
+    ]
 
 
-def labelled_rates(rows: Sequence[dict[str, Any]], labels: dict[str, bool]) -> dict[str, Any]:
+def labelled_rates(
+    rows: Sequence[dict[str, Any]], labels: dict[str, bool], bar: float = 0.0
+) -> dict[str, Any]:
     """On the LLM's claims labelled by reading: supported ones dropped and unsupported ones caught, per
-    number of unsupported words allowed."""
+    number of unsupported words allowed (with the support scorer's ``bar`` across languages; off: no
+    check)."""
     picked = [r for r in rows if r["claim"] in labels]
     out: dict[str, Any] = {
         "labelled": len(picked),
         "unsupported": sum(not labels[r["claim"]] for r in picked),
     }
     for t in TOLERANCES:
-        kept = kept_at([(r["kept_without_word_check"], r["missing_words"]) for r in picked], t)
+        outcomes = [
+            (r["kept_without_word_check"], r["missing_words"], r.get("support_score")) for r in picked
+        ]
+        kept = kept_at(outcomes, t, bar if t != TOLERANCES[-1] else 0.0)
         good = [k for r, k in zip(picked, kept) if labels[r["claim"]]]
         bad = [k for r, k in zip(picked, kept) if not labels[r["claim"]]]
         out["off" if t == TOLERANCES[-1] else str(t)] = {
@@ -312,9 +348,13 @@ def labelled_rates(rows: Sequence[dict[str, Any]], labels: dict[str, bool]) -> d
     return out
 
 
-def kept_at(outcomes: Sequence[tuple[bool, int | None]], tolerance: int) -> list[bool]:
-    """Whether each claim is kept with at most ``tolerance`` unsupported words."""
-    return [kept and (missing is None or missing <= tolerance) for kept, missing in outcomes]
+def kept_at(outcomes: Sequence[Outcome], tolerance: int, bar: float = 0.0) -> list[bool]:
+    """Whether each claim is kept with at most ``tolerance`` unsupported words and, across languages, a
+    support score of at least ``bar``."""
+    return [
+        kept and (missing is None or missing <= tolerance) and (scored is None or scored >= bar)
+        for kept, missing, scored in outcomes
+    ]
 
 
 TOLERANCES = (0, 1, 2, 3, 10**6)
@@ -345,32 +385,39 @@ def bench_faithfulness(args: Any) -> dict[str, Any]:
     answerer = Answerer(lambda q, k: [], embedder_from(settings), None, settings)
     checker = without_word_check(answerer)
     result: dict[str, Any] = {"bench": "faithfulness", "splits": {}}
-    tolerance = settings.policy.max_unsupported_words
+    tolerance, bar = settings.policy.max_unsupported_words, settings.policy.min_claim_support
     result["max_unsupported_words"] = tolerance
+    result["min_claim_support"] = bar if answerer.scorer is not None else None
     for split, articles in SPLITS.items():
         groups = {"xquad": xquad_cases(Path(args.xquad), articles[: args.articles or None], f"xquad-{split}")}
         for name in SETS:
             groups[name] = qa_cases(name, split, settings.qa_dir, args.per_set)
         figures: dict[str, Any] = {}
-        every: list[tuple[Case, tuple[bool, int | None]]] = []
+        every: list[tuple[Case, Outcome]] = []
         for name, cases in groups.items():
-            outcomes = verified(cases, checker)
+            outcomes = verified(cases, checker, scorer=answerer)
             every += list(zip(cases, outcomes))
-            figures[name] = rates(cases, kept_at(outcomes, tolerance))
+            figures[name] = rates(cases, kept_at(outcomes, tolerance, bar))
         cases_all = [c for c, _ in every]
         outcomes_all = [o for _, o in every]
         cross = [(c, o) for c, o in every if c.language != c.evidence_language]
         same = [(c, o) for c, o in every if c.language == c.evidence_language]
-        figures["all"] = rates(cases_all, kept_at(outcomes_all, tolerance))
-        figures["same language"] = rates([c for c, _ in same], kept_at([o for _, o in same], tolerance))
-        figures["across languages"] = rates([c for c, _ in cross], kept_at([o for _, o in cross], tolerance))
-        figures["word check off"] = rates(cases_all, kept_at(outcomes_all, 10**6))
+        figures["all"] = rates(cases_all, kept_at(outcomes_all, tolerance, bar))
+        figures["same language"] = rates([c for c, _ in same], kept_at([o for _, o in same], tolerance, bar))
+        figures["across languages"] = rates(
+            [c for c, _ in cross], kept_at([o for _, o in cross], tolerance, bar)
+        )
+        figures["word check off"] = rates(cases_all, kept_at(outcomes_all, 10**6))  # and the scorer off
+        figures["scorer off"] = rates(cases_all, kept_at(outcomes_all, tolerance))
+        figures["across languages, scorer off"] = rates(
+            [c for c, _ in cross], kept_at([o for _, o in cross], tolerance)
+        )
         figures["tolerance curve"] = {
-            str(t): rates(cases_all, kept_at(outcomes_all, t)) for t in TOLERANCES[:-1]
+            str(t): rates(cases_all, kept_at(outcomes_all, t, bar)) for t in TOLERANCES[:-1]
         }
         figures["missed examples"] = [
             {"kind": c.kind, "claim": c.claim, "cited": c.evidence[c.cited]}
-            for c, k in zip(cases_all, kept_at(outcomes_all, tolerance))
+            for c, k in zip(cases_all, kept_at(outcomes_all, tolerance, bar))
             if k and c.kind != "supported"
         ][:12]
         if args.llm and split == "dev":
@@ -393,7 +440,8 @@ def _llm_stage(args: Any, settings: Any, answerer: Any, groups: dict[str, list[C
             if line.strip():
                 item = json.loads(line)
                 labels[item["claim"]] = bool(item["supported"])
-    return {"claims": rows, "figures": labelled_rates(rows, labels) if labels else None}
+    bar = settings.policy.min_claim_support
+    return {"claims": rows, "figures": labelled_rates(rows, labels, bar) if labels else None}
 
 
 def faithfulness_markdown(result: dict[str, Any]) -> str:

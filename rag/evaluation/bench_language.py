@@ -10,6 +10,11 @@
    the questions of every ``../shared/qa`` set and of XQuAD-R.
 3. **Sentence boundaries** on the ``../shared/qa`` passages: how often a boundary cuts a gold answer
    (it never should), this project's splitter beside sentencex (per-language abbreviation lists).
+4. **Short answers across languages** (``--translations N``): the local LLM translates an XQuAD-R answer
+   from one language into another, as the answer stage does with the words it copied from a sentence; a
+   translation is right when it holds the human translation (or is within 0.85 cosine of it). For each bar
+   on the cosine between the translation and the copied words (``min_phrase_translation``): the share
+   shown, right among them, right ones shown; the bar chosen on the dev articles, reported on the test.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ def bench_language(args: Any) -> dict[str, Any]:
         "question_language": question_bench(Path(args.xquad), settings.qa_dir, int(args.questions)),
         "boundaries": boundary_bench(settings.qa_dir, int(args.passages), Path(args.xquad)),
     }
+    if getattr(args, "translations", 0):
+        result["translations"] = translation_bench(Path(args.xquad), settings, int(args.translations))
     return result
 
 
@@ -310,6 +317,74 @@ def sentencex_spans(text: str, language: str) -> list[tuple[int, int]]:
 # ---------------------------------------------------------------- report --
 
 
+# ---------------------------------------------------------------- 4. short answers across languages --
+
+PHRASE_BARS = (0.5, 0.57, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+RIGHT = 0.85  # a translation within this cosine of the human one counts as right
+
+
+def translation_bench(xquad: Path, settings: Any, per_split: int, seed: int = 5) -> dict[str, Any]:
+    """The local LLM's translations of ``per_split`` XQuAD-R answers per split (see the module's
+    docstring); the bar with the most right translations shown at a precision of at least 0.8 on dev."""
+    import numpy as np
+
+    from rag.answer.answerer import Answerer
+    from rag.embed import embedder_from
+    from rag.generate.factory import make_generator
+
+    embedder = embedder_from(settings)
+    answerer = Answerer(lambda q, k: [], embedder, make_generator(settings, "local"), settings)
+    rng = random.Random(seed)
+    out: dict[str, Any] = {"examples": []}
+    for split, articles in SPLITS.items():
+        rows = []
+        for la, lb, span, gold in _answer_pairs(xquad, articles, per_split, rng):
+            translation = answerer.translated_phrase(span, lb) or "-"
+            v = np.asarray(embedder.embed_documents([translation, span, gold]), dtype=np.float32)
+            right = gold.casefold() in translation.casefold() or translation.casefold() in gold.casefold()
+            rows.append((float(v[0] @ v[1]), right or float(v[0] @ v[2]) >= RIGHT))
+            if split == "dev" and len(out["examples"]) < 12:
+                out["examples"].append(
+                    {"from": la, "to": lb, "copied": span, "llm": translation, "human": gold}
+                )
+        out[split] = {"answers": len(rows), "right": round(float(np.mean([r for _, r in rows])), 3)}
+        for bar in PHRASE_BARS:
+            shown = [r for c, r in rows if c >= bar]
+            out[split][str(bar)] = {
+                "shown": round(len(shown) / len(rows), 3),
+                "right_among_shown": round(float(np.mean(shown)), 3) if shown else None,
+                "right_shown": round(sum(shown) / max(1, sum(r for _, r in rows)), 3),
+            }
+    good = [b for b in PHRASE_BARS if (out["dev"][str(b)]["right_among_shown"] or 0) >= 0.8]
+    out["chosen"] = min(good) if good else max(PHRASE_BARS)
+    return out
+
+
+def _answer_pairs(
+    xquad: Path, articles: range, n: int, rng: random.Random
+) -> list[tuple[str, str, str, str]]:
+    """``n`` (language, other language, answer in the first, the same answer in the second) of
+    ``articles``."""
+    import json
+
+    languages = [lang for lang in LANGS if lang != "th"]
+    data = {
+        lang: json.loads((xquad / f"{lang}.json").read_text(encoding="utf-8"))["data"] for lang in languages
+    }
+    pairs = []
+    for a in articles:
+        for p, paragraph in enumerate(data["en"][a]["paragraphs"]):
+            for k in range(len(paragraph["qas"])):
+                la, lb = rng.sample(languages, 2)
+                try:
+                    qa, qb = (data[x][a]["paragraphs"][p]["qas"][k] for x in (la, lb))
+                except IndexError:
+                    continue
+                pairs.append((la, lb, qa["answers"][0]["text"].strip(), qb["answers"][0]["text"].strip()))
+    rng.shuffle(pairs)
+    return pairs[:n]
+
+
 def language_markdown(result: dict[str, Any]) -> str:
     mixing = result["mixing"]
     lines = [
@@ -350,6 +425,25 @@ def language_markdown(result: dict[str, Any]) -> str:
             f"| {b['ours']['answers_cut']} | {b['ours']['mean_sentence_chars']} "
             f"| {b['sentencex']['answers_cut']} | {b['sentencex']['mean_sentence_chars']} |"
         )
+    if "translations" in result:
+        t = result["translations"]
+        lines += ["", "## Short answers across languages: the local LLM's translations", ""]
+        lines += [
+            f"Right without a check: dev {t['dev']['right']}, test {t['test']['right']}. "
+            f"Chosen bar: {t['chosen']}.",
+            "",
+        ]
+        lines += [
+            "| bar | dev shown | dev right among shown | test shown | test right among shown"
+            " | test right shown |"
+        ]
+        lines += ["|---|---|---|---|---|---|"]
+        for bar in PHRASE_BARS:
+            d, e = t["dev"][str(bar)], t["test"][str(bar)]
+            lines.append(
+                f"| {bar} | {d['shown']} | {d['right_among_shown']} | {e['shown']} "
+                f"| {e['right_among_shown']} | {e['right_shown']} |"
+            )
     return "\n".join(lines)
 
 

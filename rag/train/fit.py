@@ -50,11 +50,15 @@ def _pad(arrays: Sequence[np.ndarray], limit: int) -> tuple[torch.Tensor, torch.
     return torch.from_numpy(out), torch.from_numpy(mask)
 
 
-def make_batch(items: Sequence[ReaderList], store: StateStore, shape: ReaderShape) -> Batch:
+def make_batch(
+    items: Sequence[ReaderList], store: StateStore, shape: ReaderShape, question_kind: str = "query"
+) -> Batch:
+    """``items`` as tensors; a list's question is read from the store as ``question_kind`` (the support
+    scorer's claims are encoded as documents)."""
     q_states, s_states, owner, cosine, same, labels = [], [], [], [], [], []
     for b, item in enumerate(items):
-        q_states.append(store.states("query", item.question))
-        qv = store.vector("query", item.question)
+        q_states.append(store.states(question_kind, item.question))
+        qv = store.vector(question_kind, item.question)
         for text, lang, label in zip(item.candidates, item.languages, item.labels):
             if label < 0:
                 continue
@@ -114,6 +118,7 @@ def train(
     seed: int = 0,
     progress: Callable[[int, int, float], None] | None = None,
     candidates: int = 16,
+    question_kind: str = "query",
 ) -> ReaderNet:
     """Fit a network on ``items`` (each list cut to ``candidates``: its answers and a random draw of the
     rest, drawn again every epoch)."""
@@ -127,7 +132,9 @@ def train(
     net.train()
     for _ in range(epochs):
         for chunk in batches(items, batch_lists, rng):
-            batch = make_batch([subsample(item, candidates, rng) for item in chunk], store, shape)
+            batch = make_batch(
+                [subsample(item, candidates, rng) for item in chunk], store, shape, question_kind
+            )
             scores = net(batch.q, batch.q_mask, batch.s, batch.s_mask, batch.owner, batch.cosine, batch.same)
             loss = list_loss(net, batch, scores)
             optimizer.zero_grad()
@@ -166,7 +173,11 @@ def subsample(item: ReaderList, most: int, rng: random.Random) -> ReaderList:
 
 @torch.no_grad()
 def score_lists(
-    net: ReaderNet, items: Sequence[ReaderList], store: StateStore, batch_lists: int = 64
+    net: ReaderNet,
+    items: Sequence[ReaderList],
+    store: StateStore,
+    batch_lists: int = 64,
+    question_kind: str = "query",
 ) -> list[np.ndarray]:
     """Per list, the candidates' scores (log-odds against "none"; labels -1 scored too)."""
     out: list[np.ndarray] = []
@@ -175,7 +186,7 @@ def score_lists(
             ReaderList(i.question, i.language, i.candidates, i.languages, (0,) * len(i.labels), i.group)
             for i in chunk
         ]
-        batch = make_batch(full, store, net.shape)
+        batch = make_batch(full, store, net.shape, question_kind)
         scores = net(batch.q, batch.q_mask, batch.s, batch.s_mask, batch.owner, batch.cosine, batch.same)
         scores = scores.numpy()
         owner = batch.owner.numpy()
