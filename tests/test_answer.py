@@ -352,3 +352,13 @@ def test_a_claim_across_languages_may_not_name_what_another_sentence_of_the_pass
     assert names_elsewhere("Официальный представитель Иван Петров назвал это абсурдом.", cited, passage)
     # a name the passage does not have is not this check's business (names_supported's)
     assert names_elsewhere("The spokeswoman of Moscow called it absurd.", cited, passage) == []
+
+
+def test_copied_words_kept_as_written_must_be_names_or_numbers_not_a_sentences_first_word():
+    from rag.answer.answerer import _names_or_numbers
+
+    assert _names_or_numbers("Maria Zakharova", "TASS quoted Maria Zakharova on Monday.")
+    assert _names_or_numbers("1943", "Tesla died in 1943.")
+    assert not _names_or_numbers("dos universidades", "La ciudad tiene dos universidades.")
+    assert not _names_or_numbers("Örneğin", "Örneğin, 1937'de yayınlanan makalesinde")  # "for example"
+    assert _names_or_numbers("Tesla", "Tesla wrote that Tesla coils were safe.")  # capitalised mid-sentence too

@@ -352,6 +352,7 @@ def test_a_quoted_answer_opens_with_the_short_answer_its_sentence_states(tmp_pat
         "Twelve people [1]. The articles say: “Twelve people died in the attack.” [1]"
     )
     assert answer.citations[0].quote == "Twelve people died in the attack."
+    assert len(answer.citations) == 1  # the short answer's sentence alone is quoted
     for invented in ("Fifteen people", "Twelve soldiers", "people died"):  # not stated, or nothing new
         answer = answerer(Phrasing("Fifteen soldiers died in 2015 [2].", invented), tmp_path).ask(question)
         assert answer.text.startswith("The articles say:"), invented

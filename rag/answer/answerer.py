@@ -29,6 +29,7 @@ A citation's ``quote`` is always ``article_text[start:end]`` of its ``source``.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -213,7 +214,7 @@ class Answerer(Support):
         translation = self.translated_phrase(span, language)
         if translation and self.carries(translation, span, sentence, language):
             return translation
-        return span if only_names(span, span) or not _LETTER_WORD.search(span) else ""
+        return span if _names_or_numbers(span, sentence.text) else ""
 
     def translated_phrase(self, phrase: str, language: str) -> str:
         """``phrase`` translated into ``language`` by the LLM (for a language with a script of its own,
@@ -381,9 +382,11 @@ class Answerer(Support):
         phrase: str = "",
     ) -> Answer:
         """The best sentence (and any within ``extractive_window`` relevance of it, up to three), quoted and
-        cited; opened by ``phrase``, the answer the best one states (``short_answer``), when there is one."""
+        cited; with ``phrase``, the answer the best one states (``short_answer``), that phrase and the best
+        sentence alone."""
         window = self.bars.quote_window
-        best = [s for s in chosen[:3] if s.score >= chosen[0].score - window]
+        # with the short answer, only the sentence that states it; else the ones near the best
+        best = chosen[:1] if phrase else [s for s in chosen[:3] if s.score >= chosen[0].score - window]
         quotes = " ".join(f"“{_one_line(s.text)}” [{n}]" for n, s in enumerate(best, start=1))
         text = self.phrases.render("extractive", base["language"], quotes=quotes)
         if phrase:
@@ -428,6 +431,20 @@ def _numbered(chosen: Sequence[Sentence]) -> str:
         f"[{n}] {f'(published {s.published}) ' if s.published else ''}{_one_line(s.text)}"
         for n, s in enumerate(chosen, start=1)
     )
+
+
+def _names_or_numbers(span: str, sentence: str) -> bool:
+    """``span`` (words of ``sentence``) is numbers, or names: every word capitalised, and a first word that
+    opens the sentence capitalised elsewhere in it too (a sentence's first word is capitalised anyway:
+    Turkish "Örneğin", for example, is no name)."""
+    first = _LETTER_WORD.search(span)
+    if first is None:
+        return True
+    if not only_names(span, span):
+        return False
+    if not sentence.lstrip().startswith(span):
+        return True
+    return re.search(rf"(?<=\s){re.escape(first.group(0))}\b", sentence) is not None
 
 
 def check_question(question: str) -> str:
