@@ -348,7 +348,10 @@ def test_a_claim_across_languages_may_not_name_what_another_sentence_of_the_pass
     passage = "Ivan Petrov dipecat pada hari Senin. Maria Zakharova mengatakan klaim itu absurd."
     cited = ["Maria Zakharova mengatakan klaim itu absurd."]
     assert names_elsewhere("The spokeswoman Maria Zakharova called it absurd.", cited, passage) == []
-    assert names_elsewhere("The spokesman Ivan Petrov called it absurd.", cited, passage) == ["Ivan", "Petrov"]
+    assert names_elsewhere("The spokesman Ivan Petrov called it absurd.", cited, passage) == [
+        "Ivan",
+        "Petrov",
+    ]
     assert names_elsewhere("Официальный представитель Иван Петров назвал это абсурдом.", cited, passage)
     # a name the passage does not have is not this check's business (names_supported's)
     assert names_elsewhere("The spokeswoman of Moscow called it absurd.", cited, passage) == []
@@ -361,4 +364,6 @@ def test_copied_words_kept_as_written_must_be_names_or_numbers_not_a_sentences_f
     assert _names_or_numbers("1943", "Tesla died in 1943.")
     assert not _names_or_numbers("dos universidades", "La ciudad tiene dos universidades.")
     assert not _names_or_numbers("Örneğin", "Örneğin, 1937'de yayınlanan makalesinde")  # "for example"
-    assert _names_or_numbers("Tesla", "Tesla wrote that Tesla coils were safe.")  # capitalised mid-sentence too
+    assert _names_or_numbers(
+        "Tesla", "Tesla wrote that Tesla coils were safe."
+    )  # capitalised mid-sentence too

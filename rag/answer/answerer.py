@@ -212,9 +212,12 @@ class Answerer(Support):
         if same:
             return span if self.in_language(span, language, [sentence]) else ""
         translation = self.translated_phrase(span, language)
+        if translation and not adds_content(translation, question, sentence.text, False, language):
+            return ""  # the copied words were the question's own, in the sentence's language
         if translation and self.carries(translation, span, sentence, language):
             return translation
-        return span if _names_or_numbers(span, sentence.text) else ""
+        restates = only_names(span, question)  # "Lavrov" for a question about what Лавров said
+        return span if _names_or_numbers(span, sentence.text) and not restates else ""
 
     def translated_phrase(self, phrase: str, language: str) -> str:
         """``phrase`` translated into ``language`` by the LLM (for a language with a script of its own,
@@ -382,11 +385,9 @@ class Answerer(Support):
         phrase: str = "",
     ) -> Answer:
         """The best sentence (and any within ``extractive_window`` relevance of it, up to three), quoted and
-        cited; with ``phrase``, the answer the best one states (``short_answer``), that phrase and the best
-        sentence alone."""
+        cited; opened by ``phrase``, the answer the best one states (``short_answer``), when there is one."""
         window = self.bars.quote_window
-        # with the short answer, only the sentence that states it; else the ones near the best
-        best = chosen[:1] if phrase else [s for s in chosen[:3] if s.score >= chosen[0].score - window]
+        best = [s for s in chosen[:3] if s.score >= chosen[0].score - window]
         quotes = " ".join(f"“{_one_line(s.text)}” [{n}]" for n, s in enumerate(best, start=1))
         text = self.phrases.render("extractive", base["language"], quotes=quotes)
         if phrase:
@@ -434,15 +435,15 @@ def _numbered(chosen: Sequence[Sentence]) -> str:
 
 
 def _names_or_numbers(span: str, sentence: str) -> bool:
-    """``span`` (words of ``sentence``) is numbers, or names: every word capitalised, and a first word that
-    opens the sentence capitalised elsewhere in it too (a sentence's first word is capitalised anyway:
+    """``span`` (words of ``sentence``) is numbers, or names: every word capitalised and, for one word that
+    opens the sentence, capitalised elsewhere in it too (a sentence's first word is capitalised anyway:
     Turkish "Örneğin", for example, is no name)."""
     first = _LETTER_WORD.search(span)
     if first is None:
         return True
     if not only_names(span, span):
         return False
-    if not sentence.lstrip().startswith(span):
+    if not sentence.lstrip().startswith(span) or len(_LETTER_WORD.findall(span)) >= 2:
         return True
     return re.search(rf"(?<=\s){re.escape(first.group(0))}\b", sentence) is not None
 
