@@ -28,6 +28,7 @@ A citation's ``quote`` is always ``article_text[start:end]`` of its ``source``.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import time
@@ -275,11 +276,10 @@ class Answerer(Support):
     def with_search(self, search: SearchFn, top_k: int, context_tokens: int | None = None) -> Answerer:
         """A copy sharing the generator and sentence cache, with another search (filters, k) and, when
         given, another evidence budget."""
-        clone = Answerer(search, self.embedder, self.generator, self.settings)
+        clone = copy.copy(self)  # shares every model and cache; nothing is loaded again
+        clone.search = search
         budget = context_tokens or self.settings.context_tokens
         clone.settings = replace(self.settings, top_k=top_k, context_tokens=budget)
-        clone.vectors, clone.phrases, clone.glosses = self.vectors, self.phrases, self.glosses
-        clone.reader, clone.scorer = self.reader, self.scorer
         return clone
 
     def _translate(self, plain: str, language: str) -> str:
