@@ -22,54 +22,64 @@ def train_verbs(verbs: Any) -> None:
         "--out", metavar="FILE", help="weights to write (default: the package's rag/answer/reader.npz)"
     )
     r.add_argument("--report", metavar="FILE", help="figures as JSON (default: beside the weights)")
-    r.add_argument(
-        "--cache",
-        metavar="DIR",
-        help="token states of the training texts, kept between runs (default: RAG_MODELS_DIR/reader-states)",
-    )
+    _network_flags(r, "reader")
     r.add_argument(
         "--without", default="", metavar="SET,...", help="leave these QA sets out (leave-set-out rows)"
     )
-    r.add_argument("--epochs", type=int, default=3)
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--d", type=int, default=128, help="width of the reader's layers")
-    r.add_argument("--layers", type=int, default=1, help="cross-attention blocks")
     r.add_argument(
         "--question-self",
         action="store_true",
         help="each block lets the question's tokens attend to each other",
     )
-    r.add_argument("--lr", type=float, default=1e-3)
     r.add_argument(
         "--limit",
         type=int,
         metavar="N",
         help="a quick run: N lists per source, one XQuAD-R article per split",
     )
-    r.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    r.add_argument("--json", action="store_true", help="print the report as JSON")
     s = what.add_parser(
         "support",
         help="fit the support scorer (does a sentence say what a claim says, across languages) on XQuAD-R "
         "articles 0-17; its bar on 18-23",
     )
     s.add_argument("--out", metavar="FILE", help="weights (default: the package's rag/answer/support.npz)")
-    s.add_argument("--cache", metavar="DIR", help="token states (default: RAG_MODELS_DIR/reader-states)")
-    s.add_argument("--epochs", type=int, default=3)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--d", type=int, default=128, help="width of the scorer's layers")
-    s.add_argument("--layers", type=int, default=1, help="cross-attention blocks")
-    s.add_argument("--lr", type=float, default=1e-3)
+    _network_flags(s, "scorer")
     s.add_argument("--draws", type=int, default=12, help="claims drawn per paragraph")
-    s.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    s.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _network_flags(p: argparse.ArgumentParser, model: str) -> None:
+    """The flags every trained network of the answer stage takes (its state cache, fit and output)."""
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="token states of the training texts, kept between runs (default: RAG_MODELS_DIR/reader-states)",
+    )
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--d", type=int, default=128, help=f"width of the {model}'s layers")
+    p.add_argument("--layers", type=int, default=1, help="cross-attention blocks")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _state_embedder(settings: Any, model: str) -> Any:
+    """The local encoder, which gives the token states training ``model`` reads (a remote one does not)."""
+    from rag.embed import embedder_from, has_states
+    from rag.errors import ConfigError
+
+    embedder = embedder_from(settings)
+    if not has_states(embedder):
+        raise ConfigError(
+            f"training the {model} needs the local encoder's token states: unset RAG_EMBEDDING_URL"
+        )
+    return embedder
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.model == "support":
         return _train_support(args)
     from rag.answer.reader import WEIGHTS
-    from rag.embed import embedder_from, has_states
     from rag.errors import ConfigError
     from rag.evaluation.qa_sets import SETS
     from rag.settings import Settings
@@ -80,11 +90,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     unknown = [s for s in without if s not in SETS]
     if unknown:
         raise ConfigError(f"--without: unknown QA set(s) {', '.join(unknown)} (one of {', '.join(SETS)})")
-    embedder = embedder_from(settings)
-    if not has_states(embedder):
-        raise ConfigError(
-            "training the reader needs the local encoder's token states: unset RAG_EMBEDDING_URL"
-        )
+    embedder = _state_embedder(settings, "reader")
     options = TrainOptions(
         qa_dir=settings.qa_dir,
         xquad_dir=settings.xquad_dir,
@@ -113,17 +119,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train_support(args: argparse.Namespace) -> int:
     from rag.answer.reader import SUPPORT_WEIGHTS
-    from rag.embed import embedder_from, has_states
-    from rag.errors import ConfigError
     from rag.settings import Settings
     from rag.train.support import SupportOptions, run_support
 
     settings = Settings.from_env()
-    embedder = embedder_from(settings)
-    if not has_states(embedder):
-        raise ConfigError(
-            "training the support scorer needs the local encoder's token states: unset RAG_EMBEDDING_URL"
-        )
+    embedder = _state_embedder(settings, "support scorer")
     options = SupportOptions(
         xquad_dir=settings.xquad_dir,
         cache=Path(args.cache) if args.cache else settings.models_dir / "reader-states",
