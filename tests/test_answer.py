@@ -357,6 +357,39 @@ def test_a_claim_across_languages_may_not_name_what_another_sentence_of_the_pass
     assert names_elsewhere("The spokeswoman of Moscow called it absurd.", cited, passage) == []
 
 
+def test_a_claim_that_copies_its_sentence_may_not_put_one_name_where_the_sentence_has_another():
+    from rag.answer.checks import swapped_names
+
+    sentence = "Traditionally, Labor is strongest in Melbourne's western suburbs."
+    assert swapped_names("Traditionally, North is strongest in Melbourne's western suburbs.", sentence) == [
+        "North"
+    ]
+    # a word of the sentence itself moved into another name's place is a swap too
+    sentence = "Kabupaten Cilacap adalah salah satu kabupaten di Provinsi Jawa Tengah."
+    assert swapped_names("Kabupaten Cilacap adalah kabupaten di Kabupaten Jawa Tengah", sentence)
+    # a pronoun or a sentence's first word resolved to a name, names added or left out: no swap
+    assert swapped_names("Obama was elected in 1990.", "He was elected in 1990.") == []
+    assert (
+        swapped_names(
+            "Zakharova said the talks failed.", "Spokeswoman Maria Zakharova said the talks failed."
+        )
+        == []
+    )
+    assert (
+        swapped_names(
+            "SMA Negeri 2 ini berlokasi di Jalan Cihampelas.",
+            "Bandung.[1] Sekolah ini berlokasi di Jalan Cihampelas.",
+        )
+        == []
+    )
+    assert (
+        swapped_names(
+            "UNEP was founded in 1972.", "The United Nations Environment Programme was founded in 1972."
+        )
+        == []
+    )
+
+
 def test_copied_words_kept_as_written_must_be_names_or_numbers_not_a_sentences_first_word():
     from rag.answer.answerer import _names_or_numbers
 

@@ -141,6 +141,37 @@ def names_elsewhere(claim: str, cited: Sequence[str], context: str, question: st
     return [w for w in names if name_found(w, passage) and not name_found(w, own)]
 
 
+_OPENS_SENTENCE = re.compile(r"(?:^|[.!?。！？])[\s\"'«»“”‘’()\[\]\d]*$")
+
+
+def swapped_names(claim: str, sentence: str, max_block: int = 3) -> list[str]:
+    """Names a claim that copies ``sentence`` puts where the sentence has other names: aligned word by
+    word, a short stretch where the claim has a capitalised word the stretch of the sentence lacks and
+    the sentence a name (capitalised, not opening a sentence) the claim's stretch lacks ("North is
+    strongest" for "Labor is strongest", "Provinsi" made "Kabupaten"). A pronoun or a sentence's first
+    word made a name ("He" -> "Obama") and names added or left out are no swap. Same language only."""
+    from difflib import SequenceMatcher
+
+    said = [(m.group(0), m.start()) for m in _NAME.finditer(_strip_markers(claim))]
+    have = [(m.group(0), m.start()) for m in _NAME.finditer(sentence)]
+    if len(said) < 3 or not have:
+        return []
+    matcher = SequenceMatcher(
+        None, [w.lower() for w, _ in said], [w.lower() for w, _ in have], autojunk=False
+    )
+    swapped: list[str] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op != "replace" or i2 - i1 > max_block or j2 - j1 > max_block:
+            continue
+        theirs = [w for w, at in have[j1:j2] if w[0].isupper() and not _OPENS_SENTENCE.search(sentence[:at])]
+        ours = [w for w, _ in said[i1:i2] if w[0].isupper()]
+        kept = name_words(" ".join(w for w, _ in said[i1:i2]))
+        new = [w for w in ours if not name_found(w, name_words(" ".join(w for w, _ in have[j1:j2])))]
+        if new and any(not name_found(w, kept) for w in theirs):
+            swapped += new
+    return swapped
+
+
 def only_names(claim: str, sentence: str) -> bool:
     """Every word of the claim (three letters or more) is a name found in the sentence, transliterated if
     need be: a short answer such as "Мария Захарова [1]" citing "Maria Zakharova said ..."."""

@@ -21,6 +21,7 @@ from rag.answer.checks import (
     names_supported,
     numbers_supported,
     only_names,
+    swapped_names,
     unsupported_words,
 )
 from rag.answer.claims import _Claim
@@ -88,13 +89,20 @@ class Support:
     ) -> bool:
         """A claim in its sentences' language says nothing they and the question do not: each of its
         clauses has at most ``max_unsupported_words`` content words that one cited sentence and the
-        question lack (an added "because ...", a denial, another name, halves of two sentences fused).
-        Across languages words cannot be compared; names can: none of the claim's may come from
-        another sentence of the passage (``context``) than the cited ones."""
+        question lack (an added "because ...", a denial, another name, halves of two sentences fused),
+        and puts none of its names where the sentence it copies has another (``swapped_names``). Across
+        languages words cannot be compared; names can: none of the claim's may come from another
+        sentence of the passage (``context``) than the cited ones."""
         missing = self.unsupported(claim, cited, question, language)
         if missing is not None and missing > self.settings.policy.max_unsupported_words:
             log.debug("claim %r: %d words not in its sentences", claim, missing)
             return False
+        if missing is not None and cited:
+            copied = max((s.text for s in cited), key=lambda t: _overlap(claim, t))
+            swapped = swapped_names(claim, copied)
+            if swapped:
+                log.debug("claim %r puts %s where its sentence has other names", claim, swapped)
+                return False
         if missing is None and context:
             elsewhere = names_elsewhere(claim, [s.text for s in cited], context, question)
             if elsewhere:
@@ -239,3 +247,10 @@ def _with_date(sentence: Sentence) -> str:
         return sentence.text
     year, month, day = sentence.published.split("-")
     return f"{sentence.text} {sentence.published} {year} {int(month)} {int(day)}"
+
+
+def _overlap(claim: str, sentence: str) -> float:
+    """How much of ``claim`` is copied from ``sentence``, word by word (difflib's ratio)."""
+    from difflib import SequenceMatcher
+
+    return SequenceMatcher(None, claim.lower().split(), sentence.lower().split(), autojunk=False).ratio()
