@@ -159,6 +159,9 @@ class Settings:
     # document batches encoded at once (ONNX backends; remote: requests in flight): 2 measured 1.3x of 1
     embed_workers: int = 2
     max_file_mb: float = 20.0
+    # how much of a web page ingest keeps as the article: trafilatura's precision, default or recall
+    # balance (rag bench extract: precision was the best F1 on both halves of the benchmark's pages)
+    page_mode: str = "precision"
     chunk_chars: int = 600  # measured: rag bench retrieval --chunk-sizes 400,600,800,1000,1200
     chunk_overlap_chars: int = 120
     retrieval: str = "hybrid"
@@ -226,6 +229,7 @@ class Settings:
         _check_choice("RAG_RETRIEVAL", self.retrieval, RETRIEVAL_MODES)
         _check_choice("RAG_EMBEDDING_BACKEND", self.embedding_backend, EMBEDDING_BACKENDS)
         _check_choice("RAG_GENERATOR", self.generator, GENERATORS)
+        _check_choice("RAG_PAGE_MODE", self.page_mode, ("precision", "default", "recall"))
         for name in (
             "embed_batch_size",
             "embed_workers",

@@ -19,6 +19,7 @@ headless Chromium, first answer text on screen; simultaneous chat sessions, seco
 ``rag bench faithfulness`` (``rag.evaluation.bench_faithfulness``): unfaithful claims caught by verification.
 ``rag bench language`` (``rag.evaluation.bench_language``): mixed-language answers, the question's language
 and sentence boundaries on the native QA sets.
+``rag bench extract`` (``rag.evaluation.bench_extract``): the article text kept from real news pages.
 ``rag bench encoder`` (``rag.evaluation.bench_encoder``) parses its own options.
 """
 
@@ -144,7 +145,16 @@ def add_arguments(parser: Any) -> None:
     faithful.add_argument(
         "--labels", default="", help="JSONL of {claim, supported} read by a person, for the LLM's claims"
     )
-    for p in (speed, answer, ingest, stories, clauses, compare, serve, reader, language, faithful):
+    extract = sub.add_parser(
+        "extract", help="article text kept from real news pages (precision, recall, F1) beside trafilatura"
+    )
+    extract.add_argument(
+        "--pages",
+        default="../shared/bench/article-extraction",
+        help="the article-extraction benchmark folder (html/*.html.gz, ground-truth.json)",
+    )
+    extract.add_argument("--limit", type=int, default=0, help="only the first N pages")
+    for p in (speed, answer, ingest, stories, clauses, compare, serve, reader, language, faithful, extract):
         p.add_argument("--out", default="bench-out", help="folder for <bench>.json, .md and .png")
     speed.add_argument("--queries", type=int, default=100)
     speed.add_argument("--cold-runs", type=int, default=3)
@@ -237,6 +247,9 @@ REPORTED = {
     ),
     "language": tuple(
         _lazy("bench_language", f) for f in ("bench_language", "language_markdown", "language_plot")
+    ),
+    "extract": tuple(
+        _lazy("bench_extract", f) for f in ("bench_extract", "extract_markdown", "extract_plot")
     ),
 }
 

@@ -23,7 +23,7 @@ from rag.index.store import Store
 from rag.index.stories import StoryPolicy, assign, document
 from rag.ingest.archive import Archive
 from rag.ingest.chunking import Chunk, chunk_article
-from rag.ingest.corpus import Article, Skipped, iter_files, load_file
+from rag.ingest.corpus import PAGE_MODE, Article, Skipped, iter_files, load_file
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,11 +73,18 @@ class IngestOptions:
     overlap_chars: int
     max_bytes: int
     stories: StoryPolicy = field(default_factory=StoryPolicy)
+    page_mode: str = PAGE_MODE  # how much of a web page is the article (rag.ingest.web.MODES)
 
     @classmethod
     def of(cls, settings: Settings) -> IngestOptions:
         policy = StoryPolicy(settings.story_threshold, settings.story_number_weight, settings.story_duplicate)
-        return cls(settings.chunk_chars, settings.chunk_overlap_chars, settings.max_file_bytes, policy)
+        return cls(
+            settings.chunk_chars,
+            settings.chunk_overlap_chars,
+            settings.max_file_bytes,
+            policy,
+            settings.page_mode,
+        )
 
     @property
     def key(self) -> str:
@@ -186,7 +193,7 @@ def _changed(
     held, so memory does not grow with the corpus."""
     seen: set[str] = set()
     for path in files:
-        item = load_file(path, options.max_bytes)
+        item = load_file(path, options.max_bytes, options.page_mode)
         if item.source in seen:
             meter.advance(files=1)
             continue

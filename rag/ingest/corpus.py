@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 MAX_TITLE_CHARS = 160
+PAGE_MODE = "precision"  # trafilatura's balance for web pages (RAG_PAGE_MODE; rag bench extract)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Article:
     published_from: str = ""  # where the date was found, quoting what was read
     outlet: str | None = None  # the outlet that published it, None when not found
     outlet_from: str = ""
+    author: str | None = None  # the byline of a web page, None when not found
 
     @property
     def article_id(self) -> str:
@@ -84,14 +86,14 @@ def iter_files(paths: Iterable[Path | str], exclude: Iterable[Path] = ()) -> Ite
 
 
 def load_paths(
-    paths: Iterable[Path | str], max_bytes: int, exclude: Iterable[Path] = ()
+    paths: Iterable[Path | str], max_bytes: int, exclude: Iterable[Path] = (), page_mode: str = PAGE_MODE
 ) -> Iterator[Article | Skipped]:
     """Load every file under ``paths``; one ``Article`` or ``Skipped`` per file."""
     for path in iter_files(paths, exclude):
-        yield load_file(path, max_bytes)
+        yield load_file(path, max_bytes, page_mode)
 
 
-def load_file(path: Path, max_bytes: int) -> Article | Skipped:
+def load_file(path: Path, max_bytes: int, page_mode: str = PAGE_MODE) -> Article | Skipped:
     source = normalise_source(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -107,6 +109,8 @@ def load_file(path: Path, max_bytes: int) -> Article | Skipped:
     except OSError as exc:
         return Skipped(source, f"unreadable: {exc.strerror or exc}")
     try:
+        if suffix in (".html", ".htm"):
+            return page_article(decode(data), source, page_mode=page_mode)
         text, title, declared = extract_declared(data, suffix)
     except CorpusError as exc:
         return Skipped(source, str(exc))
@@ -126,6 +130,49 @@ def load_file(path: Path, max_bytes: int) -> Article | Skipped:
         found.outlet,
         found.outlet_from,
     )
+
+
+def page_article(
+    html: str,
+    source: str,
+    url: str | None = None,
+    published: str | None = None,
+    outlet: str | None = None,
+    given_from: str = "",
+    page_mode: str = PAGE_MODE,
+) -> Article | Skipped:
+    """The article of a web page (``rag.ingest.web``: trafilatura's main text and fields), keyed by
+    ``source``; a page with no article found keeps every visible text. ``published`` and ``outlet`` (from
+    a feed entry or a web archive record, ``given_from`` says which) are used when the page has none;
+    the hand-written dateline rules of ``rag.ingest.metadata`` come last."""
+    from rag.ingest.web import extract_page
+
+    page = extract_page(html, url, page_mode)
+    if page is None:
+        text, title, declared = _extract_html(html)
+        author = None
+    else:
+        text, title, declared, author = page.text, page.title, {}, page.author
+    if not text.strip():
+        return Skipped(source, "empty: no text")
+    language = detect_language(text)
+    found = find_metadata(text, language, declared)
+    date = _first(
+        (page.published, page.published_from) if page else (None, ""),
+        (published, given_from),
+        (found.published, found.published_from),
+    )
+    named = _first(
+        (page.outlet, page.outlet_from) if page else (None, ""),
+        (outlet, given_from),
+        (found.outlet, found.outlet_from),
+    )
+    title = shorten(title or first_line(text) or Path(source).stem)
+    return Article(source, text, title, language, sha256_text(text), *date, *named, author)
+
+
+def _first(*candidates: tuple[str | None, str]) -> tuple[str | None, str]:
+    return next(((v, f) for v, f in candidates if v), (None, ""))
 
 
 def sha256_text(text: str) -> str:
