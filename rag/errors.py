@@ -19,6 +19,10 @@ class CorpusError(RagError):
     """An input file or folder cannot be read."""
 
 
+class FetchError(CorpusError):
+    """A web page or feed that could not be fetched (the reason is the message)."""
+
+
 class StoreError(RagError):
     """The index folder is missing, broken or incompatible."""
 

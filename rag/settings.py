@@ -162,6 +162,13 @@ class Settings:
     # how much of a web page ingest keeps as the article: trafilatura's precision, default or recall
     # balance (rag bench extract: precision was the best F1 on both halves of the benchmark's pages)
     page_mode: str = "precision"
+    # fetching web pages and feeds (rag ingest URL, --feed, rag watch): polite and safe by default
+    fetch_user_agent: str = "rag-news-qa/0.1 (news question answering; honours robots.txt)"
+    fetch_timeout_s: float = 20.0  # a whole request, connection to last byte
+    fetch_delay_s: float = 1.0  # between two requests to one host
+    fetch_max_redirects: int = 5
+    fetch_allow_private: bool = False  # private, loopback and link-local addresses (tests, intranets)
+    watch_minutes: float = 15.0  # rag watch: minutes between two rounds
     chunk_chars: int = 600  # measured: rag bench retrieval --chunk-sizes 400,600,800,1000,1200
     chunk_overlap_chars: int = 120
     retrieval: str = "hybrid"
@@ -253,6 +260,12 @@ class Settings:
             raise ConfigError(f"RAG_MAX_FILE_MB must be > 0, got {self.max_file_mb}")
         if self.serve_queue < 0:
             raise ConfigError(f"RAG_SERVE_QUEUE must be >= 0, got {self.serve_queue}")
+        if self.fetch_timeout_s <= 0 or self.fetch_delay_s < 0 or self.fetch_max_redirects < 0:
+            raise ConfigError(
+                "RAG_FETCH_TIMEOUT_S must be > 0, RAG_FETCH_DELAY_S and RAG_FETCH_MAX_REDIRECTS >= 0"
+            )
+        if self.watch_minutes <= 0:
+            raise ConfigError(f"RAG_WATCH_MINUTES must be > 0, got {self.watch_minutes}")
         if self.llm_timeout <= 0:
             raise ConfigError(f"RAG_LLM_TIMEOUT must be > 0, got {self.llm_timeout}")
         if self.writer_heartbeat_s <= 0:
