@@ -27,6 +27,7 @@ from rag.index.filters import FilterArgs, Filters, as_list
 from rag.index.retrieve import Hit, Retriever
 from rag.index.store import NO_FILTERS, ArticleRecord, Store
 from rag.ingest.archive import Archive
+from rag.ingest.sources import is_url
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from rag.answer.glosses import Glosses
     from rag.answer.transcript import Turn
     from rag.index.reindex import ReindexReport
+    from rag.index.watch import WatchRound
 
 log = logging.getLogger(__name__)
 History = Sequence[tuple[str, str]]
@@ -87,18 +89,55 @@ class Assistant:
                 self._embedder = embedder_from(self.settings)
             return self._embedder
 
-    def ingest(self, paths: Iterable[str | os.PathLike[str]], progress: bool | None = None) -> IngestReport:
-        """Add new files, replace changed ones, skip unchanged and bad ones (with reasons)."""
+    def ingest(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        progress: bool | None = None,
+        *,
+        feeds: Sequence[str] = (),
+    ) -> IngestReport:
+        """Add new articles, replace changed ones, skip unchanged and bad ones (with reasons). ``paths``:
+        files, folders, web archives (``.warc.gz``) and ``http(s)://`` URLs of web pages; ``feeds``: RSS
+        or Atom feeds whose entries' pages are read."""
         s = self.settings
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         progress = s.progress if progress is None else progress
+        items = [p if isinstance(p, str) and is_url(p) else Path(p) for p in paths]
         report = ingest(
-            [Path(p) for p in paths], self.store, lambda: self.embedder, IngestOptions.of(s), progress
+            items, self.store, lambda: self.embedder, IngestOptions.of(s), progress, feeds, self._fetcher
         )
         if report.added or report.updated:
             self.retriever.invalidate()
         return report
+
+    def ingest_feed(self, url: str, progress: bool | None = None) -> IngestReport:
+        """Read the RSS or Atom feed at ``url`` and ingest the page each entry links to (the entry's date
+        and the feed's name serve when a page has none)."""
+        return self.ingest([], progress, feeds=[url])
+
+    def watch(
+        self,
+        paths: Sequence[str | os.PathLike[str]] = (),
+        feeds: Sequence[str] = (),
+        *,
+        every_minutes: float | None = None,
+        rounds: int | None = None,
+        stop: threading.Event | None = None,
+    ) -> Iterator[WatchRound]:
+        """Keep the index current with ``paths`` and ``feeds``: a round every ``every_minutes`` (default
+        RAG_WATCH_MINUTES) ingests new and changed files and entries and removes the articles of files
+        gone from the watched folders; yields each round's report until ``rounds`` are done or ``stop`` is
+        set."""
+        from rag.index.watch import watch
+
+        minutes = self.settings.watch_minutes if every_minutes is None else every_minutes
+        return watch(self, [str(p) for p in paths], list(feeds), minutes, rounds, stop)
+
+    def _fetcher(self) -> Any:
+        from rag.ingest.fetch import Fetcher, FetchPolicy
+
+        return Fetcher(FetchPolicy.of(self.settings))
 
     def search(
         self, query: str, k: int | None = None, *, mode: str | None = None, **filters: Unpack[FilterArgs]

@@ -243,6 +243,7 @@ def test_ingest_streams_files_through_bounded_groups(make_assistant, embedder, t
     import logging
 
     import rag.index.build
+    import rag.ingest.sources
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -251,8 +252,8 @@ def test_ingest_streams_files_through_bounded_groups(make_assistant, embedder, t
     for i, sentence in enumerate(sentences):
         (corpus / f"{i:02d}.txt").write_text(sentence + ".\n", encoding="utf-8")
     events: list[str] = []
-    load_file = rag.index.build.load_file
-    monkeypatch.setattr(rag.index.build, "load_file", lambda *a: events.append("load") or load_file(*a))
+    load_file = rag.ingest.sources.load_file
+    monkeypatch.setattr(rag.ingest.sources, "load_file", lambda *a: events.append("load") or load_file(*a))
     monkeypatch.setattr(rag.index.build, "GROUP_CHUNKS", 4)
     monkeypatch.setattr(rag.index.build.Progress, "LOG_EVERY_S", 0.0)
 

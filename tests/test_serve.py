@@ -547,6 +547,7 @@ def test_fuzzing_the_schema_finds_no_server_error_and_loses_no_article(fuzz_api)
             max_examples=examples,
             deadline=None,
             database=None,
+            derandomize=True,  # the same cases every run: a run of all-invalid chat requests never flakes
             suppress_health_check=list(hypothesis.HealthCheck),
             phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
         )

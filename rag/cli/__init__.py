@@ -1,5 +1,5 @@
-"""The ``rag`` command: the same verbs as the Python API (ingest, search, ask, compare, sources, remove,
-reindex), the chat page (``chat``) and the HTTP API (``serve``).
+"""The ``rag`` command: the same verbs as the Python API (ingest, watch, search, ask, compare, sources,
+remove, reindex), the chat page (``chat``) and the HTTP API (``serve``).
 
 Only the standard library is imported at start-up, so ``rag --help`` is instant; ``RagError`` becomes a
 one-line message on stderr and exit status 1.
@@ -60,11 +60,29 @@ def _serve_verb(verbs: Any) -> None:
 
 
 def _ingest_verb(verbs: Any) -> None:
-    """ingest: add or update articles."""
-    p = verbs.add_parser("ingest", help="add or update articles from files and folders")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    """ingest: add or update articles; watch: keep them current."""
+    p = verbs.add_parser(
+        "ingest", help="add or update articles from files, folders, web archives, web pages (URLs) and feeds"
+    )
+    p.add_argument(
+        "paths", nargs="*", metavar="PATH|URL", help="files, folders, .warc.gz files, http(s) URLs"
+    )
+    p.add_argument(
+        "--feed", action="append", default=[], metavar="URL", help="an RSS or Atom feed (repeatable)"
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p = verbs.add_parser(
+        "watch", help="keep the index current with folders and feeds: a round every N minutes until stopped"
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="folders, files or URLs to keep current")
+    p.add_argument(
+        "--feed", action="append", default=[], metavar="URL", help="an RSS or Atom feed (repeatable)"
+    )
+    p.add_argument(
+        "--every", type=float, default=None, metavar="MINUTES", help="default RAG_WATCH_MINUTES or 15"
+    )
+    p.add_argument("--rounds", type=int, default=None, help="stop after N rounds (default: until Ctrl+C)")
 
 
 def _index_verbs(verbs: Any) -> None:
@@ -177,8 +195,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    report = _open(args).ingest(args.paths, progress=not args.no_progress and not args.json)
+    if not args.paths and not args.feed:
+        raise QueryError("nothing to ingest: give files, folders, URLs or --feed URL")
+    progress = not args.no_progress and not args.json
+    report = _open(args).ingest(args.paths, progress=progress, feeds=args.feed)
     _print_json(report.to_dict()) if args.json else print(report.summary())
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    if not args.paths and not args.feed:
+        raise QueryError("nothing to watch: give folders, files, URLs or --feed URL")
+    if args.every is not None and args.every <= 0:
+        raise QueryError("--every must be more than 0 minutes")
+    assistant = _open(args)
+    every = assistant.settings.watch_minutes if args.every is None else args.every
+    print(f"watching {len(args.paths)} path(s) and {len(args.feed)} feed(s) every {every:g} min", flush=True)
+    for done in assistant.watch(args.paths, args.feed, every_minutes=every, rounds=args.rounds):
+        print(done.line(), flush=True)
     return 0
 
 
@@ -334,6 +368,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "ingest": cmd_ingest,
+    "watch": cmd_watch,
     "search": cmd_search,
     "ask": cmd_ask,
     "compare": cmd_compare,

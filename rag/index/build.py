@@ -23,7 +23,8 @@ from rag.index.store import Store
 from rag.index.stories import StoryPolicy, assign, document
 from rag.ingest.archive import Archive
 from rag.ingest.chunking import Chunk, chunk_article
-from rag.ingest.corpus import PAGE_MODE, Article, Skipped, iter_files, load_file
+from rag.ingest.corpus import PAGE_MODE, Article, Skipped
+from rag.ingest.sources import Sources
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -103,14 +104,29 @@ def ingest(
     embedder_factory: Any,
     options: IngestOptions,
     progress: bool = False,
+    feeds: Sequence[str] = (),
+    fetcher_factory: Any = None,
 ) -> IngestReport:
-    """Ingest ``paths``; ``embedder_factory()`` is called only if something needs embedding. One ingest
-    at a time per index folder: a second one waits for the first (``ingest_lock``). Every article's text
-    is also kept outside the store (``Archive``), so ``rag reindex`` can rebuild the store. On a Chroma
-    server, ingests from other machines may write at the same time (``rag.index.writers``): the whole
-    ingest is one writing session with a heartbeat."""
-    with ingest_lock(store.index_dir), store.writing():
-        return _ingest(paths, store, Archive(store.index_dir), embedder_factory, options, progress)
+    """Ingest ``paths`` (files, folders, web archives and ``http(s)://`` URLs) and the pages the ``feeds``
+    link to (``fetcher_factory()`` makes the ``rag.ingest.fetch.Fetcher`` on first need);
+    ``embedder_factory()`` is called only if something needs embedding. One ingest at a time per index
+    folder: a second one waits for the first (``ingest_lock``). Every article's text is also kept outside
+    the store (``Archive``), so ``rag reindex`` can rebuild the store. On a Chroma server, ingests from
+    other machines may write at the same time (``rag.index.writers``): the whole ingest is one writing
+    session with a heartbeat."""
+    sources = Sources.of(
+        paths,
+        max_bytes=options.max_bytes,
+        page_mode=options.page_mode,
+        fetcher_factory=fetcher_factory,
+        exclude=[store.index_dir],
+    )
+    sources.feeds = list(feeds)
+    try:
+        with ingest_lock(store.index_dir), store.writing():
+            return _ingest(sources, store, Archive(store.index_dir), embedder_factory, options, progress)
+    finally:
+        sources.close()
 
 
 def keep_missing(store: Store, archive: Archive, records: dict[str, Any] | None = None) -> int:
@@ -137,7 +153,7 @@ def ingest_lock(index_dir: Path) -> Iterator[None]:
 
 
 def _ingest(
-    paths: Iterable[Path | str],
+    sources: Sources,
     store: Store,
     archive: Archive,
     embedder_factory: Any,
@@ -148,12 +164,12 @@ def _ingest(
     repaired = store.repair()
     if repaired.articles:
         log.info("removed chunks of %d article(s) left by an interrupted ingest", repaired.articles)
-    files = list(iter_files(paths, exclude=[store.index_dir]))  # names only: the total for progress and ETA
+    total = len(sources.files()) + len(sources.urls) + len(sources.feeds)  # for progress and ETA
     tally = Tally()
-    meter = Progress(len(files), show_bar=progress)
+    meter = Progress(total, show_bar=progress)
     known = store.articles()
     keep_missing(store, archive, known)
-    changed = _changed(files, known, options, tally, meter, redo=repaired.short)
+    changed = _changed(sources, known, options, tally, meter, redo=repaired.short)
     try:
         embedded = embed_and_write(changed, store, archive, embedder_factory, options, meter, tally)
     finally:
@@ -181,19 +197,18 @@ class Tally:
 
 
 def _changed(
-    files: Sequence[Path],
+    items: Iterable[Article | Skipped],
     known: dict[str, Any],
     options: IngestOptions,
     tally: Tally,
     meter: Progress,
     redo: Collection[str] = (),
 ) -> Iterator[tuple[Article, list[Chunk]]]:
-    """Load ``files`` one at a time and yield each new or changed article with its chunks (or in ``redo``:
-    short of chunks); unchanged and skipped files are only counted. Nothing but the current article is
+    """Read ``items`` one at a time and yield each new or changed article with its chunks (or in ``redo``:
+    short of chunks); unchanged and skipped ones are only counted. Nothing but the current article is
     held, so memory does not grow with the corpus."""
     seen: set[str] = set()
-    for path in files:
-        item = load_file(path, options.max_bytes, options.page_mode)
+    for item in items:
         if item.source in seen:
             meter.advance(files=1)
             continue

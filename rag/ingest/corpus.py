@@ -13,7 +13,7 @@ import io
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -140,14 +140,17 @@ def page_article(
     outlet: str | None = None,
     given_from: str = "",
     page_mode: str = PAGE_MODE,
+    keyed: Callable[[str | None], str] | None = None,
 ) -> Article | Skipped:
     """The article of a web page (``rag.ingest.web``: trafilatura's main text and fields), keyed by
     ``source``; a page with no article found keeps every visible text. ``published`` and ``outlet`` (from
     a feed entry or a web archive record, ``given_from`` says which) are used when the page has none;
-    the hand-written dateline rules of ``rag.ingest.metadata`` come last."""
+    the hand-written dateline rules of ``rag.ingest.metadata`` come last. ``keyed(the canonical URL
+    the page declares, if any)`` gives the source instead, for pages from the web."""
     from rag.ingest.web import extract_page
 
     page = extract_page(html, url, page_mode)
+    source = keyed(page.url if page else None) if keyed else source
     if page is None:
         text, title, declared = _extract_html(html)
         author = None

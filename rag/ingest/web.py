@@ -58,7 +58,7 @@ def extract_page(html: str, url: str | None = None, mode: str = "default") -> Pa
         return None
     return Page(
         text,
-        " ".join((doc.title or "").split()),
+        " ".join(str(getattr(doc, "title", None) or "").split()),
         *_date(doc),
         *_outlet(doc, url),
         _author(doc),

@@ -1,8 +1,10 @@
-"""The HTTP API over one ``Assistant`` (FastAPI; with ``rag.serve.runner``, the only fastapi importer).
+"""The HTTP API over one ``Assistant``: ``create_app(assistant)`` and its routes (the request bodies are
+in ``rag.serve.bodies``, the errors in ``rag.serve.errors``, the guard in ``rag.serve.guard``).
 
 Routes: ``POST /v1/chat/completions`` and ``GET /v1/models`` in the OpenAI format (the assistant is the
-model ``rag``); ``POST /v1/search``, ``POST /v1/ask``, ``GET/POST /v1/sources``, ``GET/DELETE
-/v1/sources/{name}`` with the Python API's field names; ``GET /healthz``; ``GET /metrics``.
+model ``rag``); ``POST /v1/search``, ``POST /v1/ask``, ``GET/POST /v1/sources`` (files as a form, or
+``{"urls": [...]}`` / ``{"feed": url}`` as JSON), ``GET/DELETE /v1/sources/{name}`` with the Python API's
+field names; ``GET /healthz``; ``GET /metrics``.
 
 * **Answers.** The last user message is the question and the earlier user/assistant turns its follow-up
   history. The text keeps its ``[n]`` markers; ``citations`` and ``refused`` ride at the top level of the
@@ -26,150 +28,50 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from fastapi import APIRouter, FastAPI, File, Request, UploadFile
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from rag.answer.answerer import check_question
-from rag.errors import (
-    AmbiguousSourceError,
-    ConfigError,
-    CorpusError,
-    EmptyIndexError,
-    ModelError,
-    NotFoundError,
-    QueryError,
-    RagError,
-    ServiceError,
-    StoreError,
-)
-from rag.ingest.uploads import FileResult, ingest_uploads, remove_uploaded, safe_name, too_large, upload_dir
+from rag.errors import NotFoundError, QueryError, RagError
+from rag.ingest.uploads import remove_uploaded, upload_dir
 from rag.serve import openai_format as oa
-from rag.serve.auth import bearer_ok, is_loopback
+from rag.serve.bodies import (
+    AskRequest,
+    ChatRequest,
+    CompareRequest,
+    Filtered,
+    SearchRequest,
+)
+from rag.serve.errors import ApiError, as_api_error, error_handlers
+from rag.serve.guard import Guard
 from rag.serve.limits import Busy, Limiter, Slot
 from rag.serve.metrics import Metrics
+from rag.serve.sources import SOURCES_BODY, ingest_files, ingest_web, sources_request
 
 if TYPE_CHECKING:
     from rag.api import Assistant
     from rag.settings import Settings
 
+__all__ = ["FORM_OVERHEAD", "ApiError", "as_api_error", "create_app"]
+
 log = logging.getLogger(__name__)
 
-JSON_LIMIT = 1024 * 1024  # bytes of a JSON request body
 FORM_OVERHEAD = 1024 * 1024  # bytes an upload request may carry beyond one file of RAG_MAX_FILE_MB
 KEEPALIVE_SECONDS = 2.0  # an SSE comment at least this often while the answer is being written
 QUEUE_WAIT_SECONDS = 60.0  # the longest a request waits in the line for a generation slot (then 503)
-FILTER_KEYS = ("language", "source", "outlet", "since", "until")
 _END = object()
 T = TypeVar("T")
 
 Names = str | list[str] | None
-
-
-class ApiError(ServiceError):
-    """An error response: HTTP ``status`` and the OpenAI error body."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        type_: str = "invalid_request_error",
-        code: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type, self.code = status, message, type_, code
-        self.headers = headers or {}
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(oa.error_body(self.message, self.type, self.code), self.status, self.headers)
-
-
-# -- request bodies -------------------------------------------------------------------------------------
-
-
-class Filtered(BaseModel):
-    """The filters of ``Assistant.search`` / ``ask`` (``rag.index.filters``): a value or a list each."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    language: Names = None
-    source: Names = None
-    outlet: Names = None
-    since: str | None = Field(None, description="ISO date, inclusive (2016-10-04, 2016-10, 2016)")
-    until: str | None = Field(None, description="ISO date, inclusive")
-
-    def filters(self) -> dict[str, Any]:
-        return {k: v for k in FILTER_KEYS if (v := getattr(self, k)) is not None}
-
-
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[dict[str, Any]] | None = None
-
-
-class ChatRequest(Filtered):
-    """An OpenAI chat request; sampling options are accepted and ignored (the answer stage fixes them)."""
-
-    model_config = ConfigDict(
-        extra="ignore",
-        json_schema_extra={
-            "examples": [{"model": "rag", "messages": [{"role": "user", "content": "Who did TASS quote?"}]}]
-        },
-    )
-
-    model: str = Field(oa.MODEL_ID, description="the assistant's model id: rag (the default)")
-    messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
-    k: int | None = Field(None, ge=1, le=50, description="passages to read (default RAG_TOP_K)")
-    gloss: bool = False
-
-
-class AskRequest(Filtered):
-    model_config = ConfigDict(
-        extra="ignore", json_schema_extra={"examples": [{"question": "Who did TASS quote?", "k": 5}]}
-    )
-
-    question: str
-    history: list[tuple[str, str]] = Field(default_factory=list, description="[[question, answer], ...]")
-    k: int | None = Field(None, ge=1, le=50)
-    gloss: bool = False
-
-
-class CompareRequest(Filtered):
-    model_config = ConfigDict(
-        extra="ignore",
-        json_schema_extra={"examples": [{"question": "Why did the US stop the talks with Russia?"}]},
-    )
-
-    question: str
-    k: int | None = Field(None, ge=1, le=50)
-    gloss: bool = False
-
-
-class SearchRequest(Filtered):
-    model_config = ConfigDict(
-        extra="ignore", json_schema_extra={"examples": [{"query": "Who did TASS quote?", "language": "id"}]}
-    )
-
-    query: str
-    k: int | None = Field(None, ge=1, le=100)
-    mode: Literal["hybrid", "dense", "bm25"] | None = None
 
 
 # -- the app --------------------------------------------------------------------------------------------
@@ -200,7 +102,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.assistant, app.state.limiter, app.state.metrics = assistant, limiter, metrics
-    _error_handlers(app)
+    error_handlers(app)
     app.add_middleware(
         Guard,
         metrics=metrics,
@@ -311,11 +213,29 @@ def create_app(
             raise NotFoundError(f"no article {name!r} in the index (see `rag sources`)")
         return asdict(record) | {"text": assistant.article_text(found)}
 
-    @v1.post("/sources")
-    async def upload(files: list[UploadFile] = File(..., description=".txt .md .html .pdf files")) -> dict:
-        """Store the files under safe names in the index's upload folder and ingest them one by one; a
-        result per file (added, updated, unchanged, skipped: a wrong type or a file over RAG_MAX_FILE_MB)."""
-        return await run_in_threadpool(_ingest_uploads, assistant, files, uploads, s.max_file_bytes)
+    @v1.post("/sources", openapi_extra=SOURCES_BODY)
+    async def add_sources(request: Request) -> dict:
+        """Files as a form (``files``): stored under safe names in the index's upload folder and ingested
+        one by one. Or JSON ``{"urls": [...]}`` / ``{"feed": url}``: the web pages fetched and ingested (an
+        RSS or Atom feed: each entry's page). A result per file or page (added, updated, unchanged,
+        skipped with its reason: a wrong type, a file over RAG_MAX_FILE_MB, a page that could not be
+        fetched)."""
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "application/json":
+            body = await sources_request(request)
+            return await run_in_threadpool(ingest_web, assistant, body)
+        if kind != "multipart/form-data":
+            raise ApiError(
+                415, f"send files as multipart/form-data or URLs as JSON, not {kind or 'no content type'}"
+            )
+        form = await request.form()
+        files = [f for f in form.getlist("files") if isinstance(f, StarletteUpload)]
+        if not files:
+            raise ApiError(400, "no files: send them as the form field 'files'", code="no_files")
+        try:
+            return await run_in_threadpool(ingest_files, assistant, files, uploads, s.max_file_bytes)
+        finally:
+            await form.close()
 
     @v1.delete("/sources/{name:path}")
     def remove(name: str) -> dict[str, Any]:
@@ -440,234 +360,3 @@ def _end_stream(pieces: Any, pending: asyncio.Future[Any] | None, slot: Slot) ->
         pending.add_done_callback(close)
     else:
         close()
-
-
-def _ingest_uploads(
-    assistant: Assistant, files: list[UploadFile], folder: Path, max_bytes: int
-) -> dict[str, Any]:
-    """Copy the uploads (sanitised names) into a temp folder, then save and ingest each as the chat page
-    does (``ingest_uploads``: a wrong type or size is a ``skipped`` line, never a failed request)."""
-    rows: list[FileResult] = []
-    with tempfile.TemporaryDirectory(prefix="rag-upload-") as tmp:
-        paths, originals = [], {}
-        for i, f in enumerate(files):
-            original = f.filename or "upload"
-            if f.size is not None and f.size > max_bytes:  # not even copied
-                rows.append(FileResult(original, "skipped", too_large(f.size, max_bytes)))
-                continue
-            path = Path(tmp) / str(i) / safe_name(original)
-            path.parent.mkdir()
-            with path.open("wb") as out:
-                shutil.copyfileobj(f.file, out)
-            paths.append(str(path))
-            originals[path.name] = original
-        rows += ingest_uploads(
-            lambda targets: assistant.ingest(targets, progress=False), paths, folder, max_bytes, originals
-        )
-    return {"files": [asdict(r) for r in rows]}
-
-
-# -- errors ---------------------------------------------------------------------------------------------
-
-
-def as_api_error(exc: BaseException) -> ApiError:
-    """The response of any exception: its own for ``ApiError``; 4xx/503 for a ``RagError`` by kind, with its
-    message; 500 with a generic message (and the traceback in the log) for anything else."""
-    if isinstance(exc, ApiError):
-        return exc
-    if isinstance(exc, RagError):
-        message = str(exc)
-        if isinstance(exc, QueryError):
-            return ApiError(400, message, code="invalid_request")
-        if isinstance(exc, CorpusError):
-            return ApiError(400, message, code="unreadable_file")
-        if isinstance(exc, NotFoundError):
-            return ApiError(404, message, code="source_not_found")
-        if isinstance(exc, AmbiguousSourceError):
-            return ApiError(409, message, code="ambiguous_source")
-        if isinstance(exc, EmptyIndexError):
-            return ApiError(409, message, code="empty_index")
-        if isinstance(exc, (ModelError, StoreError, ConfigError)):
-            log.warning("%s: %s", type(exc).__name__, message)
-            return ApiError(503, message, "server_error", "unavailable")
-        log.warning("%s: %s", type(exc).__name__, message)
-        return ApiError(500, message, "server_error", "internal_error")
-    log.error("unexpected error while serving a request", exc_info=exc)
-    return ApiError(
-        500, f"internal error ({type(exc).__name__}); see the server log", "server_error", "internal_error"
-    )
-
-
-def _error_handlers(app: FastAPI) -> None:
-    async def api_error(request: Request, exc: Exception) -> Response:
-        return as_api_error(exc).response()
-
-    async def invalid(request: Request, exc: Exception) -> Response:
-        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-        if any(e.get("type") == "json_invalid" for e in errors):
-            message = "the request body is not valid JSON"
-        else:
-            parts = [f"{_where(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors[:5]]
-            message = "invalid request: " + ("; ".join(parts) or "the body does not match the schema")
-        return ApiError(400, message, code="invalid_request").response()
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
-        detail = exc.detail if isinstance(exc, StarletteHTTPException) else ""
-        if status == 404:
-            message = f"no route {request.method} {request.url.path}"
-        elif status == 405:
-            message = f"{request.method} is not allowed on {request.url.path}"
-        else:
-            message = str(detail) or "request failed"
-        type_ = "invalid_request_error" if status < 500 else "server_error"
-        headers = getattr(exc, "headers", None) or {}
-        return ApiError(
-            status, message, type_, {404: "not_found", 405: "method_not_allowed"}.get(status), headers
-        ).response()
-
-    app.add_exception_handler(ApiError, api_error)
-    app.add_exception_handler(RagError, api_error)
-    app.add_exception_handler(RequestValidationError, invalid)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(Exception, api_error)
-
-
-def _where(loc: Any) -> str:
-    return ".".join(str(p) for p in loc if p != "body") or "body"
-
-
-# -- the guard: metrics, the key, body sizes (plain ASGI, so streams are timed to their end) -----------
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-
-class _BodyTooLarge(Exception):
-    """Raised into the app by ``Guard``'s ``receive`` once a body passes its limit (the 413 replaces the
-    app's answer)."""
-
-
-class Guard:
-    """Times every request for the metrics and refuses, before the app sees it: a wrong Host or Origin
-    without a key (403), a missing or wrong key (401), a body over its limit (413, by Content-Length or
-    counted as it is read, so a chunked body cannot pass)."""
-
-    def __init__(
-        self,
-        app: Any,
-        metrics: Metrics,
-        api_key: str,
-        upload_limit: int,
-        origins: list[str] | tuple[str, ...] = (),
-    ) -> None:
-        self.app, self.metrics, self.api_key, self.upload_limit = app, metrics, api_key, upload_limit
-        self.origins = set(origins)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started, status = time.perf_counter(), [500]
-        method, path = scope["method"], scope["path"]
-        limit = self._limit(method, path)
-        begun, over, read = [False], [False], [0]
-
-        async def forward(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                begun[0], status[0] = True, message["status"]
-            await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                self._observe(scope, method, status[0], started)
-
-        async def sending(message: Message) -> None:
-            if over[0] and not begun[0]:
-                return  # the app's answer to a body cut off: the 413 below replaces it
-            await forward(message)
-
-        async def receiving() -> Message:
-            if over[0]:
-                raise _BodyTooLarge()
-            message = await receive()
-            if message["type"] == "http.request":
-                read[0] += len(message.get("body") or b"")
-                if read[0] > limit:
-                    over[0] = True  # stop reading: the rest of the body is never taken in
-                    raise _BodyTooLarge()
-            return message
-
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        refusal = self._refusal(method, path, headers, limit)
-        if refusal is not None:
-            await refusal.response()(scope, receive, forward)
-            return
-        try:
-            await self.app(scope, receiving, sending)
-        except BaseException:
-            if not (over[0] and not begun[0]):
-                self._observe(scope, method, 500, started)
-                raise
-        if over[0] and not begun[0]:
-            await self._too_large(None, limit).response()(scope, receive, forward)
-
-    def _limit(self, method: str, path: str) -> int:
-        return self.upload_limit if (method, path) == ("POST", "/v1/sources") else JSON_LIMIT
-
-    def _too_large(self, length: int | None, limit: int) -> ApiError:
-        size = "more than" if length is None else f"{length / 2**20:.1f} MiB >"
-        return ApiError(
-            413,
-            f"the request body is too large: {size} {limit / 2**20:.1f} MiB"
-            + (" (one file of RAG_MAX_FILE_MB per upload request)" if limit == self.upload_limit else ""),
-            code="request_too_large",
-        )
-
-    def _refusal(self, method: str, path: str, headers: dict[str, str], limit: int) -> ApiError | None:
-        if not self.api_key:  # a loopback server: no web page may reach it, by rebinding or cross-origin
-            host = headers.get("host")
-            if host is not None and not local_host(host):
-                return ApiError(
-                    403,
-                    f"the Host {host!r} is not this machine: without RAG_API_KEY the API answers only "
-                    "localhost, 127.0.0.1 and [::1]",
-                    code="forbidden_host",
-                )
-            origin = headers.get("origin")
-            if origin is not None and origin not in self.origins:
-                return ApiError(
-                    403,
-                    f"requests from the web origin {origin!r} are refused: list it in RAG_CORS_ORIGINS",
-                    code="forbidden_origin",
-                )
-        if method == "OPTIONS":
-            return None
-        guarded = path.startswith("/v1/") or path in ("/metrics", "/openapi.json")
-        if guarded and not bearer_ok(headers.get("authorization"), self.api_key):
-            return ApiError(
-                401,
-                "missing or wrong API key: send the header 'Authorization: Bearer <RAG_API_KEY>'",
-                code="invalid_api_key",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > limit:
-            return self._too_large(int(length), limit)
-        return None
-
-    def _observe(self, scope: Scope, method: str, status: int, started: float) -> None:
-        route = scope.get("route")
-        name = getattr(route, "path", None) or "unmatched"
-        self.metrics.observe(method, name, status, time.perf_counter() - started)
-
-
-def local_host(host: str) -> bool:
-    """Whether a ``Host`` header names this machine (``is_loopback``), with any port."""
-    host = host.strip()
-    if host.startswith("["):
-        name, _, rest = host.partition("]")
-        name, port = name + "]", rest.removeprefix(":")
-    else:
-        name, _, port = host.partition(":")
-    return is_loopback(name) and (not port or port.isdigit())
