@@ -51,6 +51,8 @@ def page_assistant(tmp_path_factory, embedder, llm):
         generator="local",
         llm_url="http://127.0.0.1:9/v1",
         llm_timeout=5,
+        fetch_allow_private=True,  # the URL box fetches from a loopback server
+        fetch_delay_s=0.0,
     )
     assert len(assistant.ingest([SEEDS]).added) == 2
     return assistant
@@ -226,6 +228,54 @@ def test_upload_ask_and_remove(page, page_assistant):
     assert "lake_toba_ferry.txt" not in page.locator("#articles").inner_text()
     assert not Path(stored[0].source).exists()
     assert all(not r.source.endswith("lake_toba_ferry.txt") for r in page_assistant.sources())
+
+
+def test_a_web_page_added_by_url_is_listed_and_a_bad_url_gets_its_reason(page, page_assistant):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    paragraphs = "".join(f"<p>{line}</p>" for line in FERRY_ARTICLE.splitlines() if line.strip())
+    html = (
+        "<html><head><title>Ferry</title></head><body><nav>Home | World | Sport</nav>"
+        f"<article><h1>A new ferry on Lake Toba</h1>{paragraphs}</article>"
+        "<footer>Cookie settings. All rights reserved.</footer></body></html>"
+    ).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            found = self.path == "/ferry.html"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(html if found else b"")
+
+        def log_message(self, *args):
+            pass
+
+    site = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{site.server_address[1]}/ferry.html"
+    try:
+        open_tab(page, "Articles")
+        page.wait_for_selector("#articles")
+        page.fill("#urls textarea", f"{url}\nnot-a-url")
+        page.click("#add-urls")
+        page.wait_for_function(
+            "document.querySelector('#results').innerText.includes('added')", timeout=60_000
+        )
+        results = page.locator("#results").inner_text()
+        assert "not an http(s) URL" in results
+        assert url in page.locator("#articles").inner_text()
+        assert page.locator("#urls textarea").input_value() == ""
+        (record,) = [r for r in page_assistant.sources() if r.source == url]
+        text = page_assistant.article_text(url)
+        assert "412" in text and "Cookie settings" not in text and "Home | World" not in text
+        assert record.title == "A new ferry on Lake Toba"
+    finally:
+        site.shutdown()
+        site.server_close()
+        if any(r.source == url for r in page_assistant.sources()):
+            page_assistant.remove(url)
 
 
 def test_article_with_script_and_img_renders_as_text(page, page_assistant, tmp_path):

@@ -139,7 +139,7 @@ class Fetcher:
     ) -> None:
         self.policy = policy
         self._own_client = client is None
-        self._client = client or httpx.Client(follow_redirects=False, timeout=httpx.Timeout(policy.timeout_s))
+        self._client = client if client is not None else httpx.Client(timeout=httpx.Timeout(policy.timeout_s))
         self._clock = clock
         self._sleep = sleep
         self._guard = threading.Lock()
@@ -280,23 +280,25 @@ class Fetcher:
             return parser
 
     def _load_robots(self, origin: str) -> RobotFileParser:
+        """The robots.txt of ``origin``; one that cannot be read parses as empty (everything allowed)."""
         url = origin + "/robots.txt"
         parser = RobotFileParser(url)
+        parser.parse(self._robots_lines(url))
+        return parser
+
+    def _robots_lines(self, url: str) -> list[str]:
         try:
             _, reply = self._follow(url, (), check_robots=False)
         except FetchError as exc:
-            log.warning("cannot read %s (%s): fetching from %s as if it allowed everything", url, exc, origin)
-            parser.allow_all = True
-            return parser
+            log.warning("cannot read %s (%s): fetching as if it allowed everything", url, exc)
+            return []
         if 200 <= reply.status < 300:
-            parser.parse(reply.body.decode("utf-8", errors="replace").splitlines())
-        elif 400 <= reply.status < 500:
+            return reply.body.decode("utf-8", errors="replace").splitlines()
+        if 400 <= reply.status < 500:
             log.debug("%s: HTTP %d, everything allowed", url, reply.status)
-            parser.allow_all = True
         else:
             log.warning("%s: HTTP %d, fetching as if it allowed everything", url, reply.status)
-            parser.allow_all = True
-        return parser
+        return []
 
 
 def _resolve(host: str, port: int) -> list[IPAddress]:

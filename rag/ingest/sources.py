@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from rag.errors import CorpusError
@@ -73,7 +74,7 @@ class Sources:
             else:
                 yield load_file(path, self.max_bytes, self.page_mode)
         for url in self.urls:
-            yield self.page(url)
+            yield from self.url(url)
         for feed in self.feeds:
             yield from self.feed(feed)
 
@@ -84,15 +85,37 @@ class Sources:
             self._fetcher = self.fetcher_factory()
         return self._fetcher
 
+    def url(self, url: str) -> Iterator[Article | Skipped]:
+        """The article at ``url``, or, when it is an RSS or Atom feed, the articles of its entries."""
+        from rag.ingest.fetch import FEED_TYPES, HTML_TYPES
+
+        try:
+            fetched = self.fetcher().get(url, accept=tuple(dict.fromkeys(HTML_TYPES + FEED_TYPES)))  # type: ignore[attr-defined]
+        except CorpusError as exc:
+            yield Skipped(url, str(exc))
+            return
+        if fetched.content_type in HTML_TYPES or not fetched.content_type:
+            yield self._fetched(fetched)
+        else:
+            yield from self._entries(url, fetched)
+
     def page(
         self, url: str, published: str | None = None, outlet: str | None = None, given_from: str = ""
     ) -> Article | Skipped:
         """The article at ``url``; ``published`` and ``outlet`` (from a feed entry) when the page has none."""
         try:
             fetched = self.fetcher().get(url)  # type: ignore[attr-defined]
-            html = fetched.text()
         except CorpusError as exc:
             return Skipped(url, str(exc))
+        return self._fetched(fetched, published, outlet, given_from)
+
+    def _fetched(
+        self, fetched: Any, published: str | None = None, outlet: str | None = None, given_from: str = ""
+    ) -> Article | Skipped:
+        try:
+            html = fetched.text()
+        except CorpusError as exc:
+            return Skipped(fetched.url, str(exc))
         return self._article(html, fetched.final_url, published, outlet, given_from)
 
     def _article(
@@ -103,19 +126,26 @@ class Sources:
 
     def feed(self, url: str) -> Iterator[Article | Skipped]:
         """The articles the entries of the feed at ``url`` link to."""
-        from rag.ingest.feeds import parse_feed
         from rag.ingest.fetch import FEED_TYPES
 
         try:
             fetched = self.fetcher().get(url, accept=FEED_TYPES)  # type: ignore[attr-defined]
+        except CorpusError as exc:
+            yield Skipped(url, str(exc))
+            return
+        yield from self._entries(url, fetched)
+
+    def _entries(self, url: str, fetched: Any) -> Iterator[Article | Skipped]:
+        from rag.ingest.feeds import parse_feed
+
+        try:
             entries = parse_feed(fetched.body, fetched.final_url)
         except CorpusError as exc:
             yield Skipped(url, str(exc))
             return
         log.info("feed %s: %d entries", url, len(entries))
         for entry in entries:
-            given = f"feed entry of {url}"
-            yield self.page(entry.link, entry.published, entry.source, given)
+            yield self.page(entry.link, entry.published, entry.source, f"feed entry of {url}")
 
     def archive(self, path: Path) -> Iterator[Article | Skipped]:
         """The pages of the web archive at ``path``, each keyed by its target URI."""

@@ -70,6 +70,8 @@ class _ArticlesTab:
     articles: Any
     uploads: Any
     add: Any
+    urls: Any
+    fetch: Any
     results: Any
     to_remove: Any
     remove: Any
@@ -153,7 +155,7 @@ def _settings_accordion(s: Any) -> _Settings:
 
 
 def _articles_tab(s: Any) -> _ArticlesTab:
-    """The articles list, uploads with per-file results, and removal."""
+    """The articles list, uploads and web pages by URL with per-file results, and removal."""
     articles = gr.Dataframe(
         headers=ARTICLE_HEADERS,
         interactive=False,
@@ -168,6 +170,15 @@ def _articles_tab(s: Any) -> _ArticlesTab:
         elem_id="upload",
     )
     add = gr.Button("Add to index", variant="primary", elem_id="add")
+    with gr.Row():
+        urls = gr.Textbox(
+            label="Web pages (one URL per line; a feed's URL adds the page of each of its entries)",
+            placeholder="https://example.com/news/story.html",
+            lines=2,
+            scale=4,
+            elem_id="urls",
+        )
+        fetch = gr.Button("Fetch and add", scale=1, elem_id="add-urls")
     results = gr.Dataframe(
         headers=["File", "Result", "Detail"], interactive=False, elem_id="results", wrap=True
     )
@@ -175,7 +186,7 @@ def _articles_tab(s: Any) -> _ArticlesTab:
         to_remove = gr.Dropdown([], label="Article", elem_id="remove-choice")
         remove = gr.Button("Remove", variant="stop", elem_id="remove")
     removed = gr.Markdown(elem_id="removed")
-    return _ArticlesTab(articles, uploads, add, results, to_remove, remove, removed)
+    return _ArticlesTab(articles, uploads, add, urls, fetch, results, to_remove, remove, removed)
 
 
 def _wire_chat(page: ChatPage, tab: _ChatTab, session: Any) -> None:
@@ -230,12 +241,18 @@ def _wire_articles(app: Any, page: ChatPage, tab: _ArticlesTab, settings: _Setti
         table, corpus = page.upload(files, progress)
         return (table, None, *_corpus_updates(corpus))  # None empties the upload box
 
+    def add_urls(text: str, progress: Any = gr.Progress()) -> tuple[Any, ...]:
+        table, corpus = page.add_urls(text, progress)
+        return (table, "", *_corpus_updates(corpus))  # "" empties the URL box
+
     def remove(source: str | None) -> tuple[Any, ...]:
         message, corpus = page.remove(source)
         return (message, *_corpus_updates(corpus))
 
     corpus_outputs = [tab.articles, tab.to_remove, settings.languages, settings.outlets]
     tab.add.click(upload, [tab.uploads], [tab.results, tab.uploads, *corpus_outputs], concurrency_limit=1)
+    fetched = [tab.results, tab.urls, *corpus_outputs]
+    tab.fetch.click(add_urls, [tab.urls], fetched, concurrency_limit=1)
     tab.remove.click(remove, [tab.to_remove], [tab.removed, *corpus_outputs], concurrency_limit=1)
     app.load(articles, None, corpus_outputs)
 

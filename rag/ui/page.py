@@ -223,6 +223,31 @@ class ChatPage:
                 rows.append(FileResult("", "error", f"could not store the upload: {exc.strerror or exc}"))
         return [[r.name, r.result, r.detail] for r in rows], self.corpus()
 
+    def add_urls(self, text: str | None, progress: Any = None) -> tuple[list[list[str]], Corpus]:
+        """Fetch and ingest the web pages (or the entries of the RSS/Atom feeds) named in ``text``, one
+        URL per line or separated by spaces; a result line per page, then the new corpus."""
+        words = (text or "").split()
+        urls = [w for w in words if w.lower().startswith(("http://", "https://"))]
+        rows = [["", "skipped", f"not an http(s) URL: {w}"] for w in words if w not in urls]
+        if not words:
+            rows.append(["", "skipped", "paste one or more http(s) URLs first"])
+        if urls:
+            if progress is not None:
+                progress((0, len(urls)), desc="fetching", unit="pages")
+            try:
+                report = self.assistant.ingest(urls, progress=False)
+            except RagError as exc:
+                rows.append(["", "error", str(exc)])
+            else:
+                for label, sources in (
+                    ("added", report.added),
+                    ("updated", report.updated),
+                    ("unchanged", report.unchanged),
+                ):
+                    rows += [[source, label, ""] for source in sources]
+                rows += [[s.source, "skipped", s.reason] for s in report.skipped]
+        return rows, self.corpus()
+
     def remove(self, source: str | None) -> tuple[str, Corpus]:
         """Remove one article (and its uploaded file, if the page stored it); a message, then the corpus."""
         if not source:
