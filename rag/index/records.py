@@ -4,6 +4,7 @@ and come back as the defaults."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ class ArticleRecord:
     outlet: str | None = None
     outlet_from: str = ""
     story: str = ""  # the story group (``rag.index.stories``): copies and translations of one story
+    author: str | None = None  # the byline of a web page
 
 
 RECORD_FIELDS = tuple(ArticleRecord.__dataclass_fields__)
@@ -56,6 +58,7 @@ def manifest(article: Article, chunks: int, now: str, chunking: str, story: str)
         article.outlet,
         article.outlet_from,
         story or article.article_id,
+        article.author,
     )
     return {k: v for k, v in asdict(record).items() if v is not None}  # Chroma keeps no None
 
@@ -115,3 +118,34 @@ def to_document(article_id: str, vector: Any, meta: dict[str, Any], chunks: Any 
     return Document(
         article_id, str(meta.get("language", "und")), vector, numbers, story, rows.astype(np.float32)
     )
+
+
+def chunk_records(
+    items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]], writer: str
+) -> list[tuple[str, list[float], dict[str, Any], str]]:
+    """(id, vector, metadata, text) of the chunks of ``items``, in llama-index's ``ChromaVectorStore``
+    layout (what its ``add`` writes), each with its ``writer``."""
+    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+    from llama_index.core.vector_stores.utils import node_to_metadata_dict
+
+    records = []
+    for article, chunks, vectors in items:
+        for c, v in zip(chunks, vectors):
+            node = TextNode(
+                id_=c.id,
+                text=c.text,
+                metadata=chunk_meta(c, article) | {"writer": writer},
+                start_char_idx=c.start,
+                end_char_idx=c.end,
+                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=article.article_id)},
+            )
+            meta = node_to_metadata_dict(node, remove_text=True, flat_metadata=True)
+            records.append(
+                (
+                    c.id,
+                    np.asarray(v, dtype=np.float32).tolist(),
+                    {k: "" if x is None else x for k, x in meta.items()},
+                    c.text,
+                )
+            )
+    return records

@@ -8,7 +8,7 @@ article (its extracted text and a manifest). The manifest is written last, so an
 is missing or stale is re-done by the next ingest: that is what makes an interrupted ingest recoverable.
 On a Chroma server, ``<name>-writers`` holds the heartbeats of the writers at work, so that several
 ingests (on several machines) can write at once without a lock: ``rag.index.writers`` has the protocol
-and why it is safe.
+and why it is safe. Writing sessions and the tidy of what no manifest needs are in ``rag.index.tidy``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,7 +29,7 @@ from rag.index.locks import file_lock
 from rag.index.records import (
     RECORD_FIELDS,
     ArticleRecord,
-    chunk_meta,
+    chunk_records,
     document_meta,
     manifest,
     text_hash,
@@ -38,15 +37,10 @@ from rag.index.records import (
     to_document,
 )
 from rag.index.stories import Document
+from rag.index.tidy import Tidying, batches, pages
 from rag.index.writers import (
-    Listed,
-    TidyPlan,
     Writer,
     WriterTiming,
-    live_writers,
-    plan_tidy,
-    short_articles,
-    suspects,
 )
 from rag.ingest.chunking import Chunk
 from rag.ingest.corpus import Article
@@ -57,33 +51,10 @@ PAGE = 2000  # records per Chroma call
 T = TypeVar("T")
 
 
-def _pages(collection: Any, include: list[str]) -> Iterator[dict[str, Any]]:
-    """Every record of a Chroma ``collection``, as ``get`` results of ``PAGE`` records each."""
-    for offset in range(0, int(collection.count()), PAGE):
-        yield collection.get(include=include, limit=PAGE, offset=offset)
-
-
-def _batches(items: Sequence[T]) -> Iterator[list[T]]:
-    """``items`` in lists of at most ``PAGE`` (one Chroma call each)."""
-    for offset in range(0, len(items), PAGE):
-        yield list(items[offset : offset + PAGE])
-
-
 NO_FILTERS = Filters()
 
 
-@dataclass(frozen=True)
-class Repair:
-    """What the repair that starts an ingest did: chunks removed (of ``articles`` articles) that no
-    manifest and no live writer needed, and the sources whose manifest has fewer chunks than it lists
-    (``short``: an ingest of their files redoes them)."""
-
-    articles: int = 0
-    chunks: int = 0
-    short: frozenset[str] = frozenset()
-
-
-class Store:
+class Store(Tidying):
     """Chunk vectors and article texts in one Chroma database.
 
     Every Store on one index folder in a process shares one client (``_Shared``). A vector search first
@@ -185,7 +156,7 @@ class Store:
         """Manifest of every completely ingested article, by source."""
         records: dict[str, ArticleRecord] = {}
         with self._use(), _translated("listing articles"):
-            for got in _pages(self._articles, ["metadatas"]):
+            for got in pages(self._articles, ["metadatas"]):
                 for meta in got["metadatas"]:
                     record = ArticleRecord(**{k: meta[k] for k in RECORD_FIELDS if meta.get(k) is not None})
                     records[record.source] = record
@@ -240,7 +211,7 @@ class Store:
         """Every chunk (for the lexical index), in a stable order."""
         chunks: list[Chunk] = []
         with self._use(), _translated("reading chunks"):
-            for got in _pages(self._chunks, ["documents", "metadatas"]):
+            for got in pages(self._chunks, ["documents", "metadatas"]):
                 chunks.extend(
                     to_chunk(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
                 )
@@ -250,7 +221,7 @@ class Store:
         """Stored vectors of the given chunk ids."""
         found: dict[str, np.ndarray] = {}
         with self._use(), _translated("reading vectors"):
-            for batch in _batches(ids):
+            for batch in batches(ids):
                 got = self._chunks.get(ids=batch, include=["embeddings"])
                 found.update(
                     (i, np.asarray(v, dtype=np.float32)) for i, v in zip(got["ids"], got["embeddings"])
@@ -312,21 +283,6 @@ class Store:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    @property
-    def writer(self) -> Writer:
-        """This store's writer: its id goes with every chunk it writes (``rag.index.writers``)."""
-        if self._writer is None:
-            self._writer = Writer(self._timing or WriterTiming.from_env(), heartbeats=bool(self._url))
-        return self._writer
-
-    @contextlib.contextmanager
-    def writing(self) -> Iterator[Writer]:
-        """A writing session (an ingest): on a server, this writer's heartbeat is kept fresh until its end;
-        then its own chunks that lost to another writer's manifest are removed and its heartbeat record
-        deleted. Re-entrant; every write opens one of its own when none is open."""
-        with self.writer.active(self._beat, self._finish, self._drop_beat) as writer:
-            yield writer
-
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
         """Embedded store: one write at a time across the processes and threads sharing the folder
@@ -339,22 +295,6 @@ class Store:
         with file_lock(self.index_dir / "write.lock", f"writing to {self.index_dir}", level=logging.DEBUG):
             self.revision()  # reopens the client when another process wrote since
             yield
-
-    def _beat(self) -> None:
-        writer = self.writer
-        with self._use(), _translated(f"storing the heartbeat of writer {writer.id}"):
-            now = self._shared.now_ns()
-            self._writers.upsert(ids=[writer.id], embeddings=[[1.0]], metadatas=[writer.beat_meta(now)])
-
-    def _drop_beat(self) -> None:
-        with self._use(), _translated(f"removing the heartbeat of writer {self.writer.id}"):
-            self._writers.delete(ids=[self.writer.id])
-
-    def _finish(self, written: set[str]) -> None:
-        with self._exclusive(), self._use(), _translated("tidying the articles this ingest wrote"):
-            plan, _ = self._tidy(sorted(written))
-            if plan.count:
-                self._touch()
 
     def replace_article(
         self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray, chunking: str = ""
@@ -380,7 +320,7 @@ class Store:
             return
         ids = [article.article_id for article, _, _ in items]
         writer = self.writer
-        records = _chunk_records(items, writer.id)
+        records = chunk_records(items, writer.id)
         new_ids = [chunk_id for chunk_id, _, _, _ in records]
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         stories = {d.article_id: d.story for d in documents}
@@ -420,7 +360,7 @@ class Store:
             self._touch()
 
     def _upsert_chunks(self, records: Sequence[tuple[str, list[float], dict[str, Any], str]]) -> None:
-        for page in _batches(records):
+        for page in batches(records):
             self._chunks.upsert(
                 ids=[r[0] for r in page],
                 embeddings=[r[1] for r in page],
@@ -432,98 +372,13 @@ class Store:
         """Upsert again any chunk of ``records`` that is not stored (a tidy of another writer took it in
         the instant between its listing and its delete: ``rag.index.writers``)."""
         found: set[str] = set()
-        for page in _batches(records):
+        for page in batches(records):
             got = self._chunks.get(ids=[r[0] for r in page], include=[])
             found.update(got["ids"])
         missing = [r for r in records if r[0] not in found]
         if missing:
             log.warning("%d chunk(s) were removed while being written: writing them again", len(missing))
             self._upsert_chunks(missing)
-
-    def _live(self) -> tuple[set[str], dict[str, int]]:
-        """The writers other than this one that are live now, and the beats of the expired ones (none in
-        embedded mode, where the ingest lock serialises ingests: every other writer counts as gone)."""
-        if not self._url:
-            return set(), {}
-        now = self._shared.now_ns()  # before the beats: a beat stored meanwhile is young, so live
-        got = self._writers.get(include=["metadatas"])
-        beats = dict(zip(got["ids"], got["metadatas"]))
-        live, expired = live_writers(beats, now, self.writer.timing, self.writer.id)
-        return live, {w: int(beats[w].get("beat", 0)) for w in expired}
-
-    def _list(self, articles: Sequence[str] | None) -> tuple[list[Listed], dict[str, str]]:
-        """The chunks of ``articles`` (of all: None) as listed, and their story documents' writers."""
-        listed: list[Listed] = []
-        docs: dict[str, str] = {}
-        if articles is None:
-            for got in _pages(self._chunks, ["metadatas"]):
-                listed.extend(Listed.of(i, m) for i, m in zip(got["ids"], got["metadatas"]))
-            for got in _pages(self._documents, ["metadatas"]):
-                docs.update(
-                    (i, str((m or {}).get("writer", ""))) for i, m in zip(got["ids"], got["metadatas"])
-                )
-            return listed, docs
-        for page in _batches(articles):
-            got = self._chunks.get(where={"article_id": {"$in": page}}, include=["metadatas"])
-            listed.extend(Listed.of(i, m) for i, m in zip(got["ids"], got["metadatas"]))
-            got = self._documents.get(ids=page, include=["metadatas"])
-            docs.update((i, str((m or {}).get("writer", ""))) for i, m in zip(got["ids"], got["metadatas"]))
-        return listed, docs
-
-    def _manifests(self, articles: Sequence[str] | None) -> dict[str, dict[str, Any]]:
-        """Manifest metadata by article id, of ``articles`` (of all: None)."""
-        found: dict[str, dict[str, Any]] = {}
-        if articles is None:
-            for got in _pages(self._articles, ["metadatas"]):
-                found.update(zip(got["ids"], got["metadatas"]))
-            return found
-        for batch in _batches(articles):
-            got = self._articles.get(ids=batch, include=["metadatas"])
-            found.update(zip(got["ids"], got["metadatas"]))
-        return found
-
-    def _tidy(
-        self, articles: Sequence[str] | None, keep: frozenset[str] = frozenset(), own: bool = True
-    ) -> tuple[TidyPlan, set[str]]:
-        """Delete the chunks of ``articles`` (of all: None) that no manifest and no live writer needs,
-        ids in ``keep`` excepted, and story documents of articles with no manifest whose writer is gone;
-        the second value: articles whose manifest is short of chunks. ``own``: ``articles`` are the
-        caller's own write, so not left alone as busy (else a write of them in another thread of this
-        process keeps them). Inside ``_use``; the order of the reads (chunks, then heartbeats, then
-        manifests) is what makes it safe (``rag.index.writers``)."""
-        listed, docs = self._list(articles)
-        live, expired = self._live()
-        manifests = self._manifests(articles)
-        hashes = {a: str(m.get("content_hash", "")) for a, m in manifests.items()}
-        texts: dict[str, str] = {}
-        doubtful = sorted(suspects(listed, hashes))
-        for batch in _batches(doubtful):
-            got = self._articles.get(ids=batch, include=["documents", "metadatas"])
-            for i, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-                texts[i], hashes[i], manifests[i] = str(text), str(meta.get("content_hash", "")), meta
-        busy = self.writer.busy_now() - (frozenset(articles or ()) if own else frozenset())
-        plan = plan_tidy(listed, hashes, texts, live, text_hash, keep, busy)
-        for writer, ids in plan.chunks.items():
-            for page in _batches(ids):
-                # guarded: a chunk another writer upserted since the listing stays ("": written before
-                # writers were recorded)
-                self._chunks.delete(ids=page, where={"writer": writer} if writer else None)
-        stale_docs: dict[str, list[str]] = {}
-        for article, writer in docs.items():
-            if article not in hashes and article not in busy and (not writer or writer not in live):
-                stale_docs.setdefault(writer, []).append(article)
-        for writer, ids in stale_docs.items():
-            self._documents.delete(ids=ids, where={"writer": writer} if writer else None)
-        for writer, beat in expired.items():
-            self._writers.delete(ids=[writer], where={"beat": beat})
-        if plan.chunks:
-            log.info(
-                "removed %d chunk(s) of %d article(s) that no writer needs", plan.count, len(plan.articles)
-            )
-        counts = {a: int(m.get("chunk_count", 0)) for a, m in manifests.items()}
-        deleted = [i for ids in plan.chunks.values() for i in ids]
-        short = short_articles(listed, hashes, counts, texts, text_hash, deleted) - busy
-        return plan, {str(manifests[a].get("source", a)) for a in short}
 
     def remove_article(self, source: str) -> ArticleRecord:
         record = self.articles().get(source)
@@ -538,55 +393,3 @@ class Store:
             self._tidy([record.article_id], own=False)
             self._touch()
         return record
-
-    def repair(self) -> Repair:
-        """Delete chunks that no manifest and no live writer needs (left by an interrupted ingest, or by a
-        writer that lost a race on one file), and find articles short of chunks."""
-        with self._exclusive(), self._use(), _translated("checking for interrupted ingests"):
-            plan, short = self._tidy(None)
-            if plan.count:
-                self._touch()
-        if short:
-            log.warning(
-                "%d article(s) have fewer chunks than their manifest lists (%s): an ingest of their files "
-                "redoes them",
-                len(short),
-                ", ".join(sorted(short)[:5]) + (", ..." if len(short) > 5 else ""),
-            )
-        return Repair(len(plan.articles), plan.count, frozenset(short))
-
-    def remove_orphans(self) -> int:
-        """Delete chunks whose article has no manifest (left by an interrupted ingest), or that are not
-        exact spans of its text, unless a live writer wrote them; the number of articles cleaned."""
-        return self.repair().articles
-
-
-def _chunk_records(
-    items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]], writer: str
-) -> list[tuple[str, list[float], dict[str, Any], str]]:
-    """(id, vector, metadata, text) of the chunks of ``items``, in llama-index's ``ChromaVectorStore``
-    layout (what its ``add`` writes), each with its ``writer``."""
-    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
-    from llama_index.core.vector_stores.utils import node_to_metadata_dict
-
-    records = []
-    for article, chunks, vectors in items:
-        for c, v in zip(chunks, vectors):
-            node = TextNode(
-                id_=c.id,
-                text=c.text,
-                metadata=chunk_meta(c, article) | {"writer": writer},
-                start_char_idx=c.start,
-                end_char_idx=c.end,
-                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=article.article_id)},
-            )
-            meta = node_to_metadata_dict(node, remove_text=True, flat_metadata=True)
-            records.append(
-                (
-                    c.id,
-                    np.asarray(v, dtype=np.float32).tolist(),
-                    {k: "" if x is None else x for k, x in meta.items()},
-                    c.text,
-                )
-            )
-    return records
