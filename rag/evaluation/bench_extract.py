@@ -137,6 +137,7 @@ def fields_checked(pages: list[tuple[str, str, str, str]]) -> dict[str, Any]:
                 "key": t["key"],
                 "published": t.get("published"),
                 "found_published": getattr(article, "published", None),
+                "published_from": getattr(article, "published_from", ""),
                 "outlet": t.get("outlet"),
                 "found_outlet": getattr(article, "outlet", None),
             }
@@ -147,6 +148,8 @@ def fields_checked(pages: list[tuple[str, str, str, str]]) -> dict[str, Any]:
         "checked_by_hand": len(rows),
         "published_right": sum(r["published"] == r["found_published"] for r in dated),
         "published_pages": len(dated),
+        "published_within_a_day": sum(_days_apart(r["published"], r["found_published"]) <= 1 for r in dated),
+        "published_by_rules": sum(not r["published_from"].startswith("web page") for r in rows),
         "outlet_right": sum(_same_outlet(r["outlet"], r["found_outlet"]) for r in named),
         "outlet_pages": len(named),
         "rows": rows,
@@ -154,8 +157,26 @@ def fields_checked(pages: list[tuple[str, str, str, str]]) -> dict[str, Any]:
 
 
 def _same_outlet(truth: str, found: str | None) -> bool:
-    squash = lambda s: re.sub(r"\W+", "", s or "").casefold()  # noqa: E731
-    return bool(found) and (squash(truth) == squash(found) or squash(truth) in squash(found))
+    """The same publication: one name holds the other, case, spaces, "the" and a domain ending aside
+    ("The Wall Street Journal" ~ "Wall Street Journal", "CBS Sports" ~ "CBSSports.com")."""
+
+    def squash(name: str) -> str:
+        name = re.sub(r"\.(com|org|net|co\.uk|co|uk|info)$", "", name.strip(), flags=re.I)
+        return re.sub(r"\W+|^the\b", "", name.casefold())
+
+    a, b = squash(truth), squash(found or "")
+    return bool(a and b) and (a in b or b in a)
+
+
+def _days_apart(a: str | None, b: str | None) -> int:
+    import datetime as dt
+
+    if not a or not b:
+        return 10**6
+    try:
+        return abs((dt.date.fromisoformat(a) - dt.date.fromisoformat(b)).days)
+    except ValueError:
+        return 10**6
 
 
 def extract_markdown(result: dict[str, Any]) -> str:
@@ -181,8 +202,10 @@ def extract_markdown(result: dict[str, Any]) -> str:
         lines += [
             "",
             f"Fields on {fields['checked_by_hand']} pages read by hand: publication date right "
-            f"{fields['published_right']}/{fields['published_pages']}, outlet right "
-            f"{fields['outlet_right']}/{fields['outlet_pages']}",
+            f"{fields['published_right']}/{fields['published_pages']} (within a day: "
+            f"{fields['published_within_a_day']}; from the hand-written rules: "
+            f"{fields['published_by_rules']}), "
+            f"outlet right {fields['outlet_right']}/{fields['outlet_pages']}",
         ]
     return "\n".join(lines)
 
