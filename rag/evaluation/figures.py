@@ -98,6 +98,7 @@ def render(results: Path) -> str:
     serves = [r for r in records if r["data"].get("bench") == "serve"]
     clauses = [r for r in records if r["data"].get("bench") == "clauses"]
     readers = [r for r in records if "held_out" in r["data"]]
+    extracts = [r for r in records if r["data"].get("bench") == "extract"]
     lines = [BEGIN, "", "## Current figures", ""]
     if evals:
         lines += [*_eval_rows(evals), ""]
@@ -134,7 +135,37 @@ def render(results: Path) -> str:
             *_reader_rows(readers),
             "",
         ]
+    if extracts:
+        lines += [
+            "`rag bench extract` (the article text kept from real news pages; the benchmark's 4-token "
+            "shingles per page, averaged):",
+            "",
+            *_extract_rows(extracts),
+            "",
+        ]
     return "\n".join([*lines, END])
+
+
+def _extract_rows(records: Sequence[dict[str, Any]]) -> list[str]:
+    rows = [
+        "| run | pages | extractor | F1 | precision | recall | command |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        for name, e in r["data"]["extractors"].items():
+            rows.append(
+                f"| {r['name']} | {r['data']['pages']} | {name} | {_cell(e['f1'])} | "
+                f"{_cell(e['precision'])} | {_cell(e['recall'])} | `{r['command']}` |"
+            )
+        fields = r["data"].get("fields") or {}
+        if fields:
+            rows.append(
+                f"| {r['name']} | {fields['checked_by_hand']} read by hand | date right / within a day; "
+                f"outlet right | {fields['published_right']}/{fields['published_pages']} / "
+                f"{fields['published_within_a_day']}; {fields['outlet_right']}/{fields['outlet_pages']} "
+                "| | | |"
+            )
+    return rows
 
 
 def _reader_rows(records: Sequence[dict[str, Any]]) -> list[str]:
