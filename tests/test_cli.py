@@ -69,6 +69,25 @@ def test_ingest_reports_skips_and_bad_settings(tmp_path):
     empty = rag("--index", str(tmp_path / "idx"), "search", "Who did TASS quote?")
     assert empty.returncode == 1 and "is empty: run `rag ingest PATH`" in empty.stderr
 
+    bare = rag("--index", str(tmp_path / "idx"), "ingest")
+    assert bare.returncode == 1 and "nothing to ingest" in bare.stderr
+    refused = rag("--index", str(tmp_path / "idx"), "ingest", "http://127.0.0.1:9/story.html", "--json")
+    assert refused.returncode == 0, refused.stderr
+    (skip,) = json.loads(refused.stdout)["skipped"]
+    assert "loopback" in skip["reason"] and "RAG_FETCH_ALLOW_PRIVATE" in skip["reason"]
+
+
+def test_watch_runs_rounds_and_prints_one_line_each(tmp_path):
+    folder = tmp_path / "desk"
+    folder.mkdir()
+    (folder / "a.txt").write_text(
+        "Kerry and Lavrov met in Geneva on Monday to discuss Syria.", encoding="utf-8"
+    )
+    proc = rag("--index", str(tmp_path / "idx"), "watch", str(folder), "--rounds", "2", "--every", "0.001")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("round")]
+    assert lines[0].startswith("round 1: added 1, updated 0, removed 0") and "unchanged 1" in lines[1], lines
+
 
 def test_chat_refuses_a_public_address_without_credentials(tmp_path):
     proc = rag(
