@@ -510,6 +510,22 @@ def test_the_stand_in_llm_answers_with_verified_citations(fuzz_api):
 
 
 @pytest.mark.integration
+def test_sources_by_url_over_http_get_a_result_line_each_and_bad_bodies_a_clear_error(fuzz_api):
+    url, assistant = fuzz_api
+    before = {r.source for r in assistant.sources()}
+    refused = httpx.post(f"{url}/v1/sources", json={"urls": ["http://127.0.0.1:9/story.html"]}, timeout=60)
+    assert refused.status_code == 200, refused.text
+    (row,) = refused.json()["files"]
+    assert row["result"] == "skipped" and "RAG_FETCH_ALLOW_PRIVATE" in row["detail"]
+    for body, status in (({"urls": ["ftp://example.com/a"]}, 400), ({}, 400), ({"feed": "nope"}, 400)):
+        bad = httpx.post(f"{url}/v1/sources", json=body, timeout=30)
+        assert bad.status_code == status and bad.json()["error"]["message"], bad.text
+    plain = httpx.post(f"{url}/v1/sources", content=b"http://x", headers={"Content-Type": "text/plain"})
+    assert plain.status_code == 415 and "multipart/form-data" in plain.json()["error"]["message"]
+    assert {r.source for r in assistant.sources()} == before
+
+
+@pytest.mark.integration
 def test_compare_over_http_lists_each_source_with_exact_citations(fuzz_api):
     url, assistant = fuzz_api
     body = {"question": "What did Zakharova say about the decision of Washington?"}
