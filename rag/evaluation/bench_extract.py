@@ -90,11 +90,12 @@ def bench_extract(args: Any) -> dict[str, Any]:
     result: dict[str, Any] = {"bench": "extract", "pages": len(pages), "extractors": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name, run in extractors(Path(tmp)).items():
-            scores, empty, started = [], 0, time.perf_counter()
+            scores, empty, started, per_page = [], 0, time.perf_counter(), {}
             for key, url, html, truth in pages:
                 found = run(key, url, html)
                 empty += not found.strip()
                 scores.append(page_scores(truth, found))
+                per_page[key] = [round(scores[-1][0], 3), round(scores[-1][1], 3)]
             p = sum(s[0] for s in scores) / len(scores)
             r = sum(s[1] for s in scores) / len(scores)
             result["extractors"][name] = {
@@ -103,6 +104,7 @@ def bench_extract(args: Any) -> dict[str, Any]:
                 "f1": round(2 * p * r / (p + r), 3) if p + r else 0.0,
                 "empty_pages": empty,
                 "seconds_per_page": round((time.perf_counter() - started) / len(pages), 3),
+                "per_page": per_page,  # page key -> [precision, recall]
             }
     result["fallback_pages"] = _fallbacks(pages)
     result["fields"] = fields_checked(pages)
