@@ -156,3 +156,16 @@ def test_bench_clauses_catches_appended_clauses_and_keeps_translations(tmp_path)
         caught = [c["caught"] for c in split["curve"]]
         assert caught == sorted(caught)  # a higher bar catches more
     assert (tmp_path / "clauses.png").read_bytes().startswith(PNG)
+
+
+def test_extract_scores_pages_as_the_article_extraction_benchmark_does():
+    from rag.evaluation.bench_extract import _same_outlet, page_scores, shingles
+
+    truth = "The talks between the United States and Russia ended on Monday in Geneva."
+    assert page_scores(truth, truth) == (1.0, 1.0)
+    assert page_scores(truth, "") == (0.0, 0.0)
+    precision, recall = page_scores(truth, "Home World Sport " + truth)
+    assert recall == 1.0 and 0.7 < precision < 1.0  # three menu shingles beside the article's ten
+    assert sum(shingles("a b c").values()) == 1  # a text shorter than a shingle is one shingle
+    assert _same_outlet("The Wall Street Journal", "Wall Street Journal")
+    assert _same_outlet("CBS Sports", "CBSSports.com") and not _same_outlet("The Citizens' Voice", "Hosted")
