@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 from rag.embed import Embedder, has_states, space_from
 from rag.errors import AmbiguousSourceError, NotFoundError, QueryError, RagError
 from rag.index.build import IngestOptions, IngestReport, ingest
+from rag.index.events import Event, list_events
 from rag.index.filters import FilterArgs, Filters, as_list
 from rag.index.retrieve import Hit, Retriever
 from rag.index.store import NO_FILTERS, ArticleRecord, Store
@@ -147,9 +148,34 @@ class Assistant:
         return self.retriever.search(query, k or self.settings.top_k, mode, self.filters(**filters))
 
     def filters(self, **filters: Unpack[FilterArgs]) -> Filters:
-        """The ``Filters`` value of the filter keywords, with sources resolved as ``resolve_source`` does."""
-        sources = [self.resolve_source(s) for s in as_list(filters.get("source"))]
-        return Filters.of(**(filters | {"source": sources}))
+        """The ``Filters`` value of the filter keywords, with sources resolved as ``resolve_source`` does;
+        ``event`` keeps the reports of those events (``events()``)."""
+        args: dict[str, Any] = dict(filters)
+        events = as_list(args.pop("event", None))
+        sources = [self.resolve_source(s) for s in as_list(args.get("source"))]
+        if events:
+            sources = self._event_sources(events, sources)
+        return Filters.of(**(args | {"source": sources}))
+
+    def _event_sources(self, events: Sequence[str], sources: Sequence[str]) -> list[str]:
+        """The sources of ``events``, among ``sources`` when some are given."""
+        records = self.store.articles().values()
+        by_event: dict[str, list[str]] = {}
+        for r in records:
+            by_event.setdefault(r.event or r.story or r.article_id, []).append(r.source)
+        unknown = [e for e in events if e not in by_event]
+        if unknown:
+            raise NotFoundError(f"no event {', '.join(map(repr, unknown))} in the index (see `rag events`)")
+        members = [s for e in events for s in by_event[e]]
+        kept = [s for s in members if not sources or s in sources]
+        if not kept:
+            raise QueryError("none of the given sources reports the given event(s)")
+        return sorted(set(kept))
+
+    def events(self) -> list[Event]:
+        """The events of the index, newest first: each with its reports (the most central first), label,
+        languages, outlets and date range (``rag.index.events``)."""
+        return list_events(list(self.store.articles().values()), self.store.document_vectors())
 
     def ask(
         self,

@@ -162,6 +162,8 @@ class Settings:
     # how much of a web page ingest keeps as the article: trafilatura's precision, default or recall
     # balance (rag bench extract: precision was the best F1 on both halves of the benchmark's pages)
     page_mode: str = "precision"
+    # events (rag.index.events): the grouping threshold; 0 = the shipped model's own (rag train events)
+    event_threshold: float = 0.0
     # fetching web pages and feeds (rag ingest URL, --feed, rag watch): polite and safe by default
     fetch_user_agent: str = "rag-news-qa/0.1 (news question answering; honours robots.txt)"
     fetch_timeout_s: float = 20.0  # a whole request, connection to last byte
@@ -263,6 +265,10 @@ class Settings:
         if self.fetch_timeout_s <= 0 or self.fetch_delay_s < 0 or self.fetch_max_redirects < 0:
             raise ConfigError(
                 "RAG_FETCH_TIMEOUT_S must be > 0, RAG_FETCH_DELAY_S and RAG_FETCH_MAX_REDIRECTS >= 0"
+            )
+        if not 0 <= self.event_threshold < 1:
+            raise ConfigError(
+                f"RAG_EVENT_THRESHOLD must be in [0, 1) (0: the model's own), got {self.event_threshold}"
             )
         if self.watch_minutes <= 0:
             raise ConfigError(f"RAG_WATCH_MINUTES must be > 0, got {self.watch_minutes}")

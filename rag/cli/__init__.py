@@ -86,8 +86,10 @@ def _ingest_verb(verbs: Any) -> None:
 
 
 def _index_verbs(verbs: Any) -> None:
-    """sources, remove, reindex: what is in the index."""
+    """sources, events, remove, reindex: what is in the index."""
     p = verbs.add_parser("sources", help="list the ingested articles")
+    p.add_argument("--json", action="store_true")
+    p = verbs.add_parser("events", help="list the events: reports of one event across outlets and languages")
     p.add_argument("--json", action="store_true")
 
     p = verbs.add_parser("remove", help="remove an article from the index")
@@ -103,16 +105,19 @@ def _index_verbs(verbs: Any) -> None:
 
 
 def add_filter_flags(p: argparse.ArgumentParser) -> None:
-    """--language, --source, --outlet (each repeatable), --since, --until: ``rag.index.filters``."""
+    """--language, --source, --outlet, --event (each repeatable), --since, --until: ``rag.index.filters``."""
     p.add_argument("--language", action="append", metavar="CODE", help="only articles in this language")
     p.add_argument("--source", action="append", metavar="SOURCE", help="only this article")
     p.add_argument("--outlet", action="append", metavar="NAME", help="only articles of this outlet")
     p.add_argument("--since", metavar="DATE", help="only articles published on or after DATE (2016-10-04)")
     p.add_argument("--until", metavar="DATE", help="only articles published on or before DATE")
+    p.add_argument(
+        "--event", action="append", metavar="ID", help="only the reports of this event (rag events)"
+    )
 
 
 def filter_args(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in ("language", "source", "outlet", "since", "until")}
+    return {k: getattr(args, k) for k in ("language", "source", "outlet", "since", "until", "event")}
 
 
 def _answer_flags(p: argparse.ArgumentParser, written: str, passages: str) -> None:
@@ -213,6 +218,24 @@ def cmd_watch(args: argparse.Namespace) -> int:
     print(f"watching {len(args.paths)} path(s) and {len(args.feed)} feed(s) every {every:g} min", flush=True)
     for done in assistant.watch(args.paths, args.feed, every_minutes=every, rounds=args.rounds):
         print(done.line(), flush=True)
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    events = _open(args).events()
+    if args.json:
+        _print_json([e.to_dict() for e in events])
+        return 0
+    if not events:
+        print("the index is empty: run `rag ingest PATH`")
+    for e in events:
+        dates = " to ".join(dict.fromkeys(d for d in (e.first_published, e.last_published) if d)) or "undated"
+        print(
+            f"{e.event}  {e.label}  ({len(e.sources)} reports, {e.stories} stories, "
+            f"{', '.join(e.languages)}; {', '.join(e.outlets) or 'outlets unknown'}; {dates})"
+        )
+        for source in e.sources:
+            print(f"    {source}")
     return 0
 
 
@@ -376,6 +399,7 @@ COMMANDS = {
     "eval": cmd_eval,
     "train": cmd_train,
     "sources": cmd_sources,
+    "events": cmd_events,
     "remove": cmd_remove,
     "reindex": cmd_reindex,
     "bench": cmd_bench,

@@ -1,5 +1,5 @@
-"""``rag train reader`` and ``rag train support``: fit the answer stage's reader and its support scorer
-(imports ``rag.train``, and torch, only when run)."""
+"""``rag train reader``, ``rag train support`` and ``rag train events``: fit the answer stage's reader and
+its support scorer, and the index's event similarity (imports ``rag.train``, and torch, only when run)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,15 @@ def train_verbs(verbs: Any) -> None:
     s.add_argument("--out", metavar="FILE", help="weights (default: the package's rag/answer/support.npz)")
     _network_flags(s, "scorer")
     s.add_argument("--draws", type=int, default=12, help="claims drawn per paragraph")
+    e = what.add_parser(
+        "events",
+        help="fit the event similarity on the SemEval-2022 Task 8 rated pairs (fit part; rag bench events "
+        "reports the held-out part)",
+    )
+    e.add_argument("--pairs", default="../shared/bench/semeval2022-task8/pairs.csv", help="the rated pairs")
+    e.add_argument(
+        "--out", metavar="FILE", help="model to write (default: the package's rag/index/events.json)"
+    )
 
 
 def _network_flags(p: argparse.ArgumentParser, model: str) -> None:
@@ -79,6 +88,8 @@ def _state_embedder(settings: Any, model: str) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     if args.model == "support":
         return _train_support(args)
+    if args.model == "events":
+        return _train_events(args)
     from rag.answer.reader import WEIGHTS
     from rag.errors import ConfigError
     from rag.evaluation.qa_sets import SETS
@@ -142,4 +153,15 @@ def _train_support(args: argparse.Namespace) -> int:
     else:
         print(f"bar {report['bar']}: {json.dumps(report['calibration'])}")
         print(f"weights in {options.out}")
+    return 0
+
+
+def _train_events(args: argparse.Namespace) -> int:
+    from rag.evaluation.semeval import load_pairs
+    from rag.index.events import MODEL_FILE
+    from rag.settings import Settings
+    from rag.train.events import train_events
+
+    report = train_events(load_pairs(Path(args.pairs)), Settings.from_env(), Path(args.out or MODEL_FILE))
+    print_json(report)
     return 0

@@ -20,6 +20,7 @@ headless Chromium, first answer text on screen; simultaneous chat sessions, seco
 ``rag bench language`` (``rag.evaluation.bench_language``): mixed-language answers, the question's language
 and sentence boundaries on the native QA sets.
 ``rag bench extract`` (``rag.evaluation.bench_extract``): the article text kept from real news pages.
+``rag bench events`` (``rag.evaluation.bench_events``): the event similarity against people's ratings.
 ``rag bench encoder`` (``rag.evaluation.bench_encoder``) parses its own options.
 """
 
@@ -154,7 +155,26 @@ def add_arguments(parser: Any) -> None:
         help="the article-extraction benchmark folder (html/*.html.gz, ground-truth.json)",
     )
     extract.add_argument("--limit", type=int, default=0, help="only the first N pages")
-    for p in (speed, answer, ingest, stories, clauses, compare, serve, reader, language, faithful, extract):
+    events = sub.add_parser(
+        "events", help="event similarity vs people's ratings of news pairs (Pearson, grouping curve)"
+    )
+    events.add_argument(
+        "--pairs", default="../shared/bench/semeval2022-task8/pairs.csv", help="SemEval-2022 Task 8 pairs.csv"
+    )
+    for p in (
+        speed,
+        answer,
+        ingest,
+        stories,
+        clauses,
+        compare,
+        serve,
+        reader,
+        language,
+        faithful,
+        extract,
+        events,
+    ):
         p.add_argument("--out", default="bench-out", help="folder for <bench>.json, .md and .png")
     speed.add_argument("--queries", type=int, default=100)
     speed.add_argument("--cold-runs", type=int, default=3)
@@ -248,6 +268,7 @@ REPORTED = {
     "language": tuple(
         _lazy("bench_language", f) for f in ("bench_language", "language_markdown", "language_plot")
     ),
+    "events": tuple(_lazy("bench_events", f) for f in ("bench_events", "events_markdown", "events_plot")),
     "extract": tuple(
         _lazy("bench_extract", f) for f in ("bench_extract", "extract_markdown", "extract_plot")
     ),

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.embed import Embedder
+from rag.index.events import EventModel, assign_events, load_model
 from rag.index.locks import file_lock
 from rag.index.store import Store
 from rag.index.stories import StoryPolicy, assign, document
@@ -75,16 +76,19 @@ class IngestOptions:
     max_bytes: int
     stories: StoryPolicy = field(default_factory=StoryPolicy)
     page_mode: str = PAGE_MODE  # how much of a web page is the article (rag.ingest.web.MODES)
+    events: EventModel | None = None  # the event similarity (rag.index.events); None: no events
 
     @classmethod
     def of(cls, settings: Settings) -> IngestOptions:
         policy = StoryPolicy(settings.story_threshold, settings.story_number_weight, settings.story_duplicate)
+        events = load_model(threshold=settings.event_threshold or None)
         return cls(
             settings.chunk_chars,
             settings.chunk_overlap_chars,
             settings.max_file_bytes,
             policy,
             settings.page_mode,
+            events,
         )
 
     @property
@@ -256,7 +260,8 @@ def embed_and_write(
 ) -> int:
     """Embed and write ``changed`` in groups of about ``GROUP_CHUNKS`` chunks as they stream in; the
     embedder is made when the first group is ready (never, when nothing changed). Each article's text is
-    kept in ``archive`` before the store holds it; each joins its story group (``rag.index.stories``)."""
+    kept in ``archive`` before the store holds it; each joins its story group (``rag.index.stories``) and
+    its event (``rag.index.events``)."""
     embedder: Embedder | None = None
     total = 0
     for group in _groups(changed, GROUP_CHUNKS):
@@ -274,7 +279,10 @@ def embed_and_write(
             offset += len(chunks)
         for article, _ in kept:
             archive.put(article)
-        store.replace_articles(items, options.key, assign(documents, store, options.stories))
+        grouped = assign(documents, store, options.stories)
+        if options.events is not None:
+            grouped = assign_events(grouped, store, options.events)
+        store.replace_articles(items, options.key, grouped)
         total += offset
         meter.advance(files=len(group), chunks=offset)
     return total

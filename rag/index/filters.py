@@ -28,6 +28,7 @@ class FilterArgs(TypedDict, total=False):
     outlet: str | Sequence[str] | None
     since: str | dt.date | None
     until: str | dt.date | None
+    event: str | Sequence[str] | None  # the reports of these events (``Assistant.events``)
 
 
 @dataclass(frozen=True)

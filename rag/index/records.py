@@ -34,6 +34,7 @@ class ArticleRecord:
     outlet_from: str = ""
     story: str = ""  # the story group (``rag.index.stories``): copies and translations of one story
     author: str | None = None  # the byline of a web page
+    event: str = ""  # the event it reports (``rag.index.events``): holds its story; "" before events
 
 
 RECORD_FIELDS = tuple(ArticleRecord.__dataclass_fields__)
@@ -43,7 +44,9 @@ def text_hash(text: str) -> str:
     return sha256_text(text)[:20]
 
 
-def manifest(article: Article, chunks: int, now: str, chunking: str, story: str) -> dict[str, Any]:
+def manifest(
+    article: Article, chunks: int, now: str, chunking: str, story: str, event: str = ""
+) -> dict[str, Any]:
     record = ArticleRecord(
         article.source,
         article.article_id,
@@ -59,6 +62,7 @@ def manifest(article: Article, chunks: int, now: str, chunking: str, story: str)
         article.outlet_from,
         story or article.article_id,
         article.author,
+        event or story or article.article_id,
     )
     return {k: v for k, v in asdict(record).items() if v is not None}  # Chroma keeps no None
 
@@ -103,6 +107,7 @@ def document_meta(doc: Document, source: str) -> dict[str, Any]:
     return {
         "source": source,
         "story": doc.story,
+        "event": doc.event or doc.article_id,
         "language": doc.language,
         "numbers": " ".join(sorted(doc.numbers)),
     }
@@ -115,9 +120,9 @@ def to_document(article_id: str, vector: Any, meta: dict[str, Any], chunks: Any 
     rows = np.asarray(chunks, dtype=np.float32).reshape(len(chunks), -1) if len(chunks) else np.zeros((0, 0))
     rows = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12) if rows.size else rows
     story = str(meta.get("story", article_id))
-    return Document(
-        article_id, str(meta.get("language", "und")), vector, numbers, story, rows.astype(np.float32)
-    )
+    event = str(meta.get("event", story))  # documents stored before events: their story is their event
+    language = str(meta.get("language", "und"))
+    return Document(article_id, language, vector, numbers, story, rows.astype(np.float32), event)
 
 
 def chunk_records(

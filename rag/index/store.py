@@ -244,24 +244,48 @@ class Store(Tidying):
             for ids, vecs, metas in zip(got["ids"], got["embeddings"], got["metadatas"])
         ]
 
+    def document_vectors(self) -> dict[str, np.ndarray]:
+        """Every stored document vector (the normalised mean of an article's chunks), by article id."""
+        found: dict[str, np.ndarray] = {}
+        with self._use(), _translated("reading document vectors"):
+            for got in pages(self._documents, ["embeddings"]):
+                found.update(
+                    (i, np.asarray(v, dtype=np.float32)) for i, v in zip(got["ids"], got["embeddings"])
+                )
+        return found
+
     def members(self, stories: Collection[str]) -> dict[str, list[Document]]:
         """The stored documents of each story in ``stories``, with their chunk vectors."""
+        return self._grouped("story", stories)
+
+    def event_members(self, events: Collection[str]) -> dict[str, list[Document]]:
+        """The stored documents of each event in ``events`` (``rag.index.events.EventDocuments``)."""
+        return self._grouped("event", events)
+
+    def _grouped(self, key: str, groups: Collection[str]) -> dict[str, list[Document]]:
+        """The stored documents whose ``key`` (story or event) is in ``groups``, with their chunk vectors in
+        chunk order. A document stored before events has its story as its event."""
         found: dict[str, list[Document]] = {}
-        if not stories:
+        if not groups:
             return found
-        with self._use(), _translated("reading story groups"):
-            got = self._documents.get(
-                where={"story": {"$in": sorted(stories)}}, include=["embeddings", "metadatas"]
-            )
+        wanted = sorted(groups)
+        where: Any = {key: {"$in": wanted}}
+        if key == "event":
+            where = {"$or": [where, {"story": {"$in": wanted}}]}
+        with self._use(), _translated(f"reading {key} groups"):
+            got = self._documents.get(where=where, include=["embeddings", "metadatas"])
             chunks = self._chunks.get(
                 where={"article_id": {"$in": list(got["ids"]) or [""]}}, include=["embeddings", "metadatas"]
             )
-        by_article: dict[str, list[Any]] = {}
+        by_article: dict[str, list[tuple[int, Any]]] = {}
         for vector, meta in zip(chunks["embeddings"], chunks["metadatas"]):
-            by_article.setdefault(meta["article_id"], []).append(vector)
+            by_article.setdefault(meta["article_id"], []).append((int(meta.get("index", 0)), vector))
         for i, v, m in zip(got["ids"], got["embeddings"], got["metadatas"]):
-            doc = to_document(i, v, m, by_article.get(i, []))
-            found.setdefault(doc.story, []).append(doc)
+            rows = [vector for _, vector in sorted(by_article.get(i, []), key=lambda r: r[0])]
+            doc = to_document(i, v, m, rows)
+            group = doc.story if key == "story" else doc.event
+            if group in groups:
+                found.setdefault(group, []).append(doc)
         return found
 
     def query(self, vector: np.ndarray, k: int, filters: Filters = NO_FILTERS) -> list[tuple[Chunk, float]]:
@@ -324,9 +348,13 @@ class Store(Tidying):
         new_ids = [chunk_id for chunk_id, _, _, _ in records]
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         stories = {d.article_id: d.story for d in documents}
+        events = {d.article_id: d.event for d in documents}
         sources = {a.article_id: a.source for a, _, _ in items}
         manifests = [
-            manifest(a, len(chunks), now, chunking, stories.get(a.article_id, "")) for a, chunks, _ in items
+            manifest(
+                a, len(chunks), now, chunking, stories.get(a.article_id, ""), events.get(a.article_id, "")
+            )
+            for a, chunks, _ in items
         ]
         with (
             self.writing(),
@@ -393,3 +421,7 @@ class Store(Tidying):
             self._tidy([record.article_id], own=False)
             self._touch()
         return record
+
+
+def _groups_of(article_id: str, stories: dict[str, str], events: dict[str, str]) -> tuple[str, str]:
+    return stories.get(article_id, ""), events.get(article_id, "")

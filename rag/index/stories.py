@@ -47,6 +47,7 @@ class Document:
     numbers: frozenset[str]
     story: str = ""
     chunks: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32), repr=False)
+    event: str = ""  # the event it reports (``rag.index.events``): an event holds stories
 
 
 class Documents(Protocol):
@@ -163,4 +164,11 @@ class InMemoryDocuments:
         for d in self.docs:
             if d.story in stories:
                 found.setdefault(d.story, []).append(d)
+        return found
+
+    def event_members(self, events: Collection[str]) -> dict[str, list[Document]]:
+        found: dict[str, list[Document]] = {}
+        for d in self.docs:
+            if d.event in events:
+                found.setdefault(d.event, []).append(d)
         return found

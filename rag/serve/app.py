@@ -3,8 +3,8 @@ in ``rag.serve.bodies``, the errors in ``rag.serve.errors``, the guard in ``rag.
 
 Routes: ``POST /v1/chat/completions`` and ``GET /v1/models`` in the OpenAI format (the assistant is the
 model ``rag``); ``POST /v1/search``, ``POST /v1/ask``, ``GET/POST /v1/sources`` (files as a form, or
-``{"urls": [...]}`` / ``{"feed": url}`` as JSON), ``GET/DELETE /v1/sources/{name}`` with the Python API's
-field names; ``GET /healthz``; ``GET /metrics``.
+``{"urls": [...]}`` / ``{"feed": url}`` as JSON), ``GET/DELETE /v1/sources/{name}``, ``GET /v1/events``
+with the Python API's field names; ``GET /healthz``; ``GET /metrics``.
 
 * **Answers.** The last user message is the question and the earlier user/assistant turns its follow-up
   history. The text keeps its ``[n]`` markers; ``citations`` and ``refused`` ride at the top level of the
@@ -203,6 +203,11 @@ def create_app(
     def sources() -> dict[str, Any]:
         """``Assistant.sources``: the ingested articles (``ArticleRecord`` fields)."""
         return {"sources": [asdict(r) for r in assistant.sources()]}
+
+    @v1.get("/events")
+    def events() -> dict[str, Any]:
+        """``Assistant.events``: the events, newest first, each with its reports (``Event`` fields)."""
+        return {"events": [e.to_dict() for e in assistant.events()]}
 
     @v1.get("/sources/{name:path}")
     def source(name: str) -> dict[str, Any]:

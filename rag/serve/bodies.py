@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rag.serve import openai_format as oa
 
-FILTER_KEYS = ("language", "source", "outlet", "since", "until")
+FILTER_KEYS = ("language", "source", "outlet", "since", "until", "event")
 Names = str | list[str] | None
 
 
@@ -22,6 +22,7 @@ class Filtered(BaseModel):
     outlet: Names = None
     since: str | None = Field(None, description="ISO date, inclusive (2016-10-04, 2016-10, 2016)")
     until: str | None = Field(None, description="ISO date, inclusive")
+    event: Names = Field(None, description="the reports of these events (GET /v1/events)")
 
     def filters(self) -> dict[str, Any]:
         return {k: v for k in FILTER_KEYS if (v := getattr(self, k)) is not None}
