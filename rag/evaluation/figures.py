@@ -99,6 +99,7 @@ def render(results: Path) -> str:
     clauses = [r for r in records if r["data"].get("bench") == "clauses"]
     readers = [r for r in records if "held_out" in r["data"]]
     extracts = [r for r in records if r["data"].get("bench") == "extract"]
+    events = [r for r in records if r["data"].get("bench") == "events"]
     lines = [BEGIN, "", "## Current figures", ""]
     if evals:
         lines += [*_eval_rows(evals), ""]
@@ -135,6 +136,14 @@ def render(results: Path) -> str:
             *_reader_rows(readers),
             "",
         ]
+    if events:
+        lines += [
+            "`rag bench events` (the event similarity against people's ratings of news pairs, SemEval-2022 "
+            "Task 8; test: held-out pairs, split by article):",
+            "",
+            *_event_rows(events),
+            "",
+        ]
     if extracts:
         lines += [
             "`rag bench extract` (the article text kept from real news pages; the benchmark's 4-token "
@@ -144,6 +153,24 @@ def render(results: Path) -> str:
             "",
         ]
     return "\n".join([*lines, END])
+
+
+def _event_rows(records: Sequence[dict[str, Any]]) -> list[str]:
+    rows = [
+        "| run | part | pairs | Pearson | story similarity's | same event grouped | across languages "
+        "| different merged | threshold |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        for part in ("test", "fit"):
+            p = r["data"][part]
+            rows.append(
+                f"| {r['name']} | {part} | {p['pairs']} | {_cell(p['pearson'])} | "
+                f"{_cell(p['story_pearson'])} | "
+                f"{_cell(p['same_grouped'])} | {_cell(p['same_grouped_across_languages'])} | "
+                f"{_cell(p['different_merged'])} | {r['data']['threshold']} |"
+            )
+    return rows
 
 
 def _extract_rows(records: Sequence[dict[str, Any]]) -> list[str]:
