@@ -93,3 +93,7 @@ def test_the_seeds_are_one_event_of_two_stories(seed_assistant):
     assert hits and {h.source for h in hits} <= set(event.sources)
     with pytest.raises(Exception, match="no event"):
         seed_assistant.search("Who did TASS quote?", event="nope")
+    compared = seed_assistant.compare(
+        "Why did the US stop the talks with Russia?", event=event.event, generator="extractive"
+    )
+    assert {s.source for s in compared.sources} == set(event.sources)

@@ -526,6 +526,18 @@ def test_sources_by_url_over_http_get_a_result_line_each_and_bad_bodies_a_clear_
 
 
 @pytest.mark.integration
+def test_events_over_http_and_the_event_filter(fuzz_api):
+    url, assistant = fuzz_api
+    events = httpx.get(f"{url}/v1/events", timeout=30).json()["events"]
+    assert events and {"event", "label", "sources", "stories", "languages", "outlets"} <= set(events[0])
+    body = {"query": "Who did TASS quote?", "event": events[0]["event"]}
+    hits = httpx.post(f"{url}/v1/search", json=body, timeout=30).json()["hits"]
+    assert hits and {h["source"] for h in hits} <= set(events[0]["sources"])
+    missing = httpx.post(f"{url}/v1/search", json={"query": "Who?", "event": "nope"}, timeout=30)
+    assert missing.status_code == 404 and "no event" in missing.json()["error"]["message"]
+
+
+@pytest.mark.integration
 def test_compare_over_http_lists_each_source_with_exact_citations(fuzz_api):
     url, assistant = fuzz_api
     body = {"question": "What did Zakharova say about the decision of Washington?"}
