@@ -67,7 +67,9 @@ def test_a_changed_article_is_grouped_afresh_not_with_its_old_self():
 
 @pytest.fixture(scope="module")
 def big_store(tmp_path_factory):
-    """10k stand-in articles (5k stories of two translations) written as ingest writes them."""
+    """10k stand-in articles (5k stories of two translations) written as ingest writes them, with their
+    stories and events."""
+    from rag.index.events import assign_events, load_model
     from rag.index.store import Store
     from rag.ingest.chunking import Chunk
     from rag.ingest.corpus import Article, sha256_text
@@ -88,7 +90,7 @@ def big_store(tmp_path_factory):
             )
             items.append((article, [chunk], vectors))
             docs.append(document(article.article_id, article.language, vectors, text))
-        store.replace_articles(items, "k", assign(docs, store, policy))
+        store.replace_articles(items, "k", assign_events(assign(docs, store, policy), store, load_model()))
     written["seconds"] = time.perf_counter() - started
     return store, written
 
@@ -128,3 +130,40 @@ def test_ten_thousand_articles_grouped_incrementally(big_store):
     assert grouped[0].story == target.story
     assert counting.read <= 2 * StoryPolicy().neighbours * 2  # a few dozen documents, not 10k
     assert store.articles()[target.source].story == target.story  # nothing else was rewritten
+
+
+def test_ten_thousand_articles_placed_in_events_reading_only_a_neighbourhood(big_store):
+    from rag.index.events import assign_events, load_model
+
+    store, _ = big_store
+    records = store.articles()
+    by_story, events = {}, set()
+    for r in records.values():
+        by_story.setdefault(r.story, set()).add(r.event)
+        events.add(r.event)
+    assert all(len(e) == 1 for e in by_story.values())  # a story's copies report one event
+    # random stand-in stories are unrelated, bar a few close by chance in this small space
+    assert len(events) >= 4950
+
+    class Counting:
+        def __init__(self, inner) -> None:
+            self.inner, self.read = inner, 0
+
+        def nearest(self, vectors, k):
+            found = self.inner.nearest(vectors, k)
+            self.read += sum(len(f) for f in found)
+            return found
+
+        def event_members(self, events):
+            found = self.inner.event_members(events)
+            self.read += sum(len(m) for m in found.values())
+            return found
+
+    rng = np.random.default_rng(5)
+    target = next(r for r in records.values() if r.source == "s42-0.txt")
+    base = store.event_members({target.event})[target.event][0].chunks
+    counting = Counting(store)
+    (placed,) = assign_events([document("new", "de", noisy(base, rng, 0.2), "")], counting, load_model())
+    assert placed.event == target.event
+    assert counting.read <= 2 * load_model().neighbours * 2
+    assert store.articles()[target.source].event == target.event
