@@ -392,6 +392,11 @@ def test_articles_tab_shows_dates_outlets_and_stories(page):
     assert all(h in table for h in ("File", "Title", "Language", "Published", "Outlet", "Story"))
     before, english = table.split(EN_SEED, 1)  # the Indonesian seed's row comes first, undated
     assert "2016-10-04" in english and "2016-10-04" not in before
+    assert "Event" in table
+    # the seeds are one event: one timeline row, the dated English report a dot, the Indonesian undated
+    page.wait_for_selector("#timeline svg")
+    assert page.locator("#timeline svg circle").count() == 1
+    assert "1 undated" in page.locator("#timeline").inner_text()
 
 
 def test_since_filter_after_every_article_answers_with_a_refusal(page):

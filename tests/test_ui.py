@@ -194,9 +194,41 @@ def test_article_rows_keep_a_story_together_and_name_its_other_files():
     assert ARTICLE_HEADERS[:5] == ["File", "Title", "Language", "Chunks", "Ingested (UTC)"]
     assert len(rows[0]) == len(ARTICLE_HEADERS)
     assert [r[0] for r in rows] == ["x/a.txt", "y/c.txt", "x/b.txt", "x/d.txt"]  # a and c adjacent
-    assert rows[0][4:] == ["2026-01-02 03:04:05", "2016-10-04", "TASS", "also: c.txt"]
-    assert rows[1][-1] == "also: a.txt"
-    assert rows[2][5:] == ["", "", ""]  # unknown date and outlet, a story of one
+    assert rows[0][4:8] == ["2026-01-02 03:04:05", "2016-10-04", "TASS", "also: c.txt"]
+    assert rows[1][7] == "also: a.txt"
+    assert rows[2][5:] == ["", "", "", ""]  # unknown date and outlet, a story of one, no event listed
+
+
+def test_article_rows_follow_the_events_newest_first_and_name_each_event():
+    from rag.index.events import Event
+
+    records = [_record("x/a.txt", "s1"), _record("x/b.txt", "s2"), _record("x/c.txt", "s3")]
+    events = [
+        Event("e2", "Ferry on Lake Toba", "", ("x/c.txt",), 1, ("en",), (), "2019-11-18", "2019-11-18"),
+        Event("e1", "Talks end", "", ("x/b.txt", "x/a.txt"), 2, ("en",), (), None, None),
+    ]
+    rows = article_rows(records, events)
+    assert [r[0] for r in rows] == ["x/c.txt", "x/a.txt", "x/b.txt"]
+    assert [r[-1] for r in rows] == ["Ferry on Lake Toba", "Talks end", "Talks end"]
+
+
+def test_the_timeline_draws_a_dot_per_dated_report_escaped_and_counts_the_undated():
+    from rag.index.events import Event
+    from rag.ui.timeline import timeline_html
+
+    records = [
+        _record("x/a.txt", "s1", "2016-10-03", "TASS"),
+        _record("x/b.txt", "s2", "2016-10-04", "<b>RIA</b>"),
+        _record("x/c.txt", "s3"),
+    ]
+    event = Event(
+        "e1", "Talks <end>", "", ("x/a.txt", "x/b.txt", "x/c.txt"), 3, ("en",), (), "2016-10-03", "2016-10-04"
+    )
+    out = timeline_html([event], records)
+    assert out.count("<circle") == 2 and "1 undated" in out
+    assert "<b>RIA" not in out and "&lt;b&gt;RIA" in out and "Talks &lt;end&gt;" in out
+    assert "2016-10-03" in out and "2016-10-04" in out
+    assert "No articles" in timeline_html([], [])
 
 
 def test_citation_shows_outlet_date_and_a_labelled_gloss_under_the_quote():

@@ -67,6 +67,7 @@ class _Settings:
 
 @dataclass(frozen=True)
 class _ArticlesTab:
+    timeline: Any
     articles: Any
     uploads: Any
     add: Any
@@ -156,12 +157,13 @@ def _settings_accordion(s: Any) -> _Settings:
 
 def _articles_tab(s: Any) -> _ArticlesTab:
     """The articles list, uploads and web pages by URL with per-file results, and removal."""
+    timeline = gr.HTML(elem_id="timeline", label="Events: reports by date and outlet")
     articles = gr.Dataframe(
         headers=ARTICLE_HEADERS,
         interactive=False,
         elem_id="articles",
         wrap=True,
-        column_widths=["19%", "29%", "7%", "6%", "11%", "9%", "8%", "11%"],
+        column_widths=["15%", "24%", "6%", "5%", "10%", "8%", "8%", "10%", "14%"],
     )
     uploads = gr.File(
         label=f"Upload articles ({', '.join(SUPPORTED_SUFFIXES)}; at most {s.max_file_mb:g} MB each)",
@@ -186,7 +188,7 @@ def _articles_tab(s: Any) -> _ArticlesTab:
         to_remove = gr.Dropdown([], label="Article", elem_id="remove-choice")
         remove = gr.Button("Remove", variant="stop", elem_id="remove")
     removed = gr.Markdown(elem_id="removed")
-    return _ArticlesTab(articles, uploads, add, urls, fetch, results, to_remove, remove, removed)
+    return _ArticlesTab(timeline, articles, uploads, add, urls, fetch, results, to_remove, remove, removed)
 
 
 def _wire_chat(page: ChatPage, tab: _ChatTab, session: Any) -> None:
@@ -249,7 +251,7 @@ def _wire_articles(app: Any, page: ChatPage, tab: _ArticlesTab, settings: _Setti
         message, corpus = page.remove(source)
         return (message, *_corpus_updates(corpus))
 
-    corpus_outputs = [tab.articles, tab.to_remove, settings.languages, settings.outlets]
+    corpus_outputs = [tab.articles, tab.to_remove, settings.languages, settings.outlets, tab.timeline]
     tab.add.click(upload, [tab.uploads], [tab.results, tab.uploads, *corpus_outputs], concurrency_limit=1)
     fetched = [tab.results, tab.urls, *corpus_outputs]
     tab.fetch.click(add_urls, [tab.urls], fetched, concurrency_limit=1)
@@ -257,8 +259,9 @@ def _wire_articles(app: Any, page: ChatPage, tab: _ArticlesTab, settings: _Setti
     app.load(articles, None, corpus_outputs)
 
 
-def _corpus_updates(corpus: Corpus) -> tuple[Any, Any, Any, Any]:
-    """The articles table, the removal choices (reset) and the language and outlet filters' choices."""
+def _corpus_updates(corpus: Corpus) -> tuple[Any, Any, Any, Any, Any]:
+    """The articles table, the removal choices (reset), the language and outlet filters' choices and the
+    events timeline."""
     return (
         corpus.rows,
         gr.update(choices=corpus.sources, value=None),
@@ -266,6 +269,7 @@ def _corpus_updates(corpus: Corpus) -> tuple[Any, Any, Any, Any]:
         gr.update(
             choices=corpus.outlets, info=None if corpus.outlets else "No article names its outlet yet."
         ),
+        corpus.timeline,
     )
 
 

@@ -27,6 +27,7 @@ from rag.ui.render import (
     streaming_html,
 )
 from rag.ui.session import ChatSession, ask_options
+from rag.ui.timeline import timeline_html
 from rag.ui.uploads import FileResult, ingest_uploads, remove_uploaded, upload_dir
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class Corpus:
     sources: list[str]
     languages: list[str]
     outlets: list[str]
+    timeline: str = ""  # the events timeline (``rag.ui.timeline``)
 
 
 class ChatPage:
@@ -192,9 +194,11 @@ class ChatPage:
     # corpus
     def corpus(self) -> Corpus:
         records = self.assistant.sources()
+        events = self.assistant.events()
         languages = sorted({r.language for r in records})
         outlets = sorted({r.outlet for r in records if r.outlet}, key=str.casefold)
-        return Corpus(article_rows(records), [r.source for r in records], languages, outlets)
+        rows = article_rows(records, events)
+        return Corpus(rows, [r.source for r in records], languages, outlets, timeline_html(events, records))
 
     def upload(self, files: Sequence[Any] | None, progress: Any = None) -> tuple[list[list[str]], Corpus]:
         """Store and ingest the uploaded files one by one; a result line per file, then the new corpus."""

@@ -18,7 +18,17 @@ if TYPE_CHECKING:
     from rag.answer import Answer, Citation
 
 CONTEXT_CHARS = 360  # article text shown on each side of a cited sentence
-ARTICLE_HEADERS = ["File", "Title", "Language", "Chunks", "Ingested (UTC)", "Published", "Outlet", "Story"]
+ARTICLE_HEADERS = [
+    "File",
+    "Title",
+    "Language",
+    "Chunks",
+    "Ingested (UTC)",
+    "Published",
+    "Outlet",
+    "Story",
+    "Event",
+]
 GLOSS_LABEL = "Machine translation (not the article's words):"
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
@@ -138,14 +148,18 @@ def gloss_html(gloss: str | None) -> str:
     return f'<div class="gloss"><span class="gloss-label">{GLOSS_LABEL}</span> {_text(gloss)}</div>'
 
 
-def article_rows(records: Sequence[Any]) -> list[list[Any]]:
-    """The articles table (``ARTICLE_HEADERS``): the articles of one story next to each other, each
-    naming the other files of its story ("also: b.txt"; empty for a story of one)."""
+def article_rows(records: Sequence[Any], events: Sequence[Any] = ()) -> list[list[Any]]:
+    """The articles table (``ARTICLE_HEADERS``), grouped by event (``events``, newest first; the label
+    of each article's event in the last column) and within it by story, each article naming the other
+    files of its story ("also: b.txt"; empty for a story of one)."""
+    label = {s: _short(e.label, 60) for e in events for s in e.sources}
+    rank = {s: i for i, e in enumerate(events) for s in e.sources}
+
     stories: dict[str, list[Any]] = {}
     for r in sorted(records, key=lambda r: r.source):
         stories.setdefault(getattr(r, "story", "") or r.article_id, []).append(r)
     rows = []
-    for members in stories.values():
+    for members in sorted(stories.values(), key=lambda ms: (rank.get(ms[0].source, len(rank)), ms[0].source)):
         for r in members:
             others = [PurePath(m.source).name for m in members if m is not r]
             rows.append(
@@ -158,9 +172,14 @@ def article_rows(records: Sequence[Any]) -> list[list[Any]]:
                     getattr(r, "published", None) or "",
                     getattr(r, "outlet", None) or "",
                     f"also: {', '.join(others)}" if others else "",
+                    label.get(r.source, ""),
                 ]
             )
     return rows
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _text(value: str) -> str:
