@@ -3,6 +3,8 @@ real model and index (one event of two stories)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,28 @@ def test_the_seeds_are_one_event_of_two_stories(seed_assistant):
         "Why did the US stop the talks with Russia?", event=event.event, generator="extractive"
     )
     assert {s.source for s in compared.sources} == set(event.sources)
+
+
+PAIRS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "semeval2022-task8" / "pairs.csv"
+
+
+@pytest.mark.skipif(not PAIRS.exists(), reason="../shared/bench/semeval2022-task8 is not here")
+def test_rated_pairs_from_the_held_out_part_are_grouped_as_people_rated_them(make_assistant, tmp_path):
+    from rag.evaluation.semeval import load_pairs
+
+    held = [p for p in load_pairs(PAIRS) if p.split == "test"]
+    same = next(p for p in held if p.overall <= 1.25 and p.lang1 != p.lang2)
+    different = next(p for p in held if p.overall >= 3.75 and p.lang1 == p.lang2)
+    names = {}
+    for tag, pair in (("same", same), ("different", different)):
+        for n, (lang, text) in enumerate(((pair.lang1, pair.text1), (pair.lang2, pair.text2))):
+            path = tmp_path / "corpus" / f"{tag}-{n}-{lang}.txt"
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            names[path.name] = (tag, n)
+    assistant = make_assistant()
+    assistant.ingest([tmp_path / "corpus"])
+    event_of = {Path(r.source).name: r.event for r in assistant.sources()}
+    by_tag = {(tag, n): event_of[name] for name, (tag, n) in names.items()}
+    assert by_tag[("same", 0)] == by_tag[("same", 1)]  # one event across languages
+    assert by_tag[("different", 0)] != by_tag[("different", 1)]
