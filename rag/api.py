@@ -172,10 +172,11 @@ class Assistant:
             raise QueryError("none of the given sources reports the given event(s)")
         return sorted(set(kept))
 
-    def events(self) -> list[Event]:
-        """The events of the index, newest first: each with its reports (the most central first), label,
-        languages, outlets and date range (``rag.index.events``)."""
-        return list_events(list(self.store.articles().values()), self.store.document_vectors())
+    def events(self, language: str | None = None) -> list[Event]:
+        """The events of the index, newest first: each with its reports (the most central first), label
+        (in ``language`` when a report is), languages, outlets and date range (``rag.index.events``)."""
+        records = list(self.store.articles().values())
+        return list_events(records, self.store.document_vectors(), language)
 
     def ask(
         self,

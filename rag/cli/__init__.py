@@ -91,6 +91,7 @@ def _index_verbs(verbs: Any) -> None:
     p.add_argument("--json", action="store_true")
     p = verbs.add_parser("events", help="list the events: reports of one event across outlets and languages")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--language", metavar="CODE", help="label each event with a report in this language")
 
     p = verbs.add_parser("remove", help="remove an article from the index")
     p.add_argument("source", metavar="SOURCE")
@@ -222,7 +223,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    events = _open(args).events()
+    events = _open(args).events(args.language)
     if args.json:
         _print_json([e.to_dict() for e in events])
         return 0

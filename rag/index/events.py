@@ -176,19 +176,24 @@ class Event:
         return asdict(self)
 
 
-def list_events(records: Sequence[ArticleRecord], vectors: dict[str, np.ndarray]) -> list[Event]:
+def list_events(
+    records: Sequence[ArticleRecord], vectors: dict[str, np.ndarray], language: str | None = None
+) -> list[Event]:
     """The events of the index's ``records`` (``ArticleRecord``), newest first (by last publication, then
-    by ingest time); ``vectors``: document vectors by article id, for the most central report."""
+    by ingest time); ``vectors``: document vectors by article id, for the most central report. With
+    ``language``, each label is the title of the most central report in that language, when it has one."""
     groups: dict[str, list[ArticleRecord]] = {}
     for r in records:
         key = getattr(r, "event", "") or getattr(r, "story", "") or getattr(r, "article_id", "")
         groups.setdefault(key, []).append(r)
-    events = [_event(key, members, vectors) for key, members in groups.items()]
+    events = [_event(key, members, vectors, language) for key, members in groups.items()]
     latest = {e.event: max(str(getattr(r, "ingested_at", "")) for r in groups[e.event]) for e in events}
     return sorted(events, key=lambda e: (e.last_published or "", latest[e.event]), reverse=True)
 
 
-def _event(key: str, members: list[ArticleRecord], vectors: dict[str, np.ndarray]) -> Event:
+def _event(
+    key: str, members: list[ArticleRecord], vectors: dict[str, np.ndarray], language: str | None
+) -> Event:
     have = [vectors[m.article_id] for m in members if m.article_id in vectors]
     mean = np.mean(have, axis=0) if have else None
     central = sorted(
@@ -200,10 +205,12 @@ def _event(key: str, members: list[ArticleRecord], vectors: dict[str, np.ndarray
         ),
     )
     dates = sorted(str(m.published) for m in members if getattr(m, "published", None))
+    labelled = next((m for m in central if language and m.language == language), central[0])
     return Event(
         key,
-        str(getattr(central[0], "title", "")),
-        "the title of its most central report",
+        str(getattr(labelled, "title", "")),
+        "the title of its most central report"
+        + (f" in {language}" if language and labelled.language == language else ""),
         tuple(str(getattr(m, "source", "")) for m in central),
         len({getattr(m, "story", "") for m in members}),
         tuple(sorted({str(getattr(m, "language", "")) for m in members})),

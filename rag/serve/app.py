@@ -205,9 +205,10 @@ def create_app(
         return {"sources": [asdict(r) for r in assistant.sources()]}
 
     @v1.get("/events")
-    def events() -> dict[str, Any]:
-        """``Assistant.events``: the events, newest first, each with its reports (``Event`` fields)."""
-        return {"events": [e.to_dict() for e in assistant.events()]}
+    def events(language: str | None = None) -> dict[str, Any]:
+        """``Assistant.events``: the events, newest first, each with its reports (``Event`` fields); with
+        ``language``, labels from reports in that language when an event has one."""
+        return {"events": [e.to_dict() for e in assistant.events(language)]}
 
     @v1.get("/sources/{name:path}")
     def source(name: str) -> dict[str, Any]:
