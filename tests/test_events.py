@@ -92,11 +92,8 @@ def test_the_seeds_are_one_event_of_two_stories(seed_assistant):
     assert len(event.sources) == 2 and event.stories == 2
     assert set(event.languages) == {"en", "id"}
     (english,) = seed_assistant.events(language="en")
-    assert (
-        english.label
-        == "The United States stopped the talks with Russia on resolving the situation in Syria, where since 2011, the ongoing civil war."
-        and english.label_from.endswith("in en")
-    )
+    assert english.label.startswith("The United States stopped the talks with Russia")
+    assert english.label_from.endswith("in en")
     hits = seed_assistant.search("Who did TASS quote?", k=5, event=event.event)
     assert hits and {h.source for h in hits} <= set(event.sources)
     with pytest.raises(Exception, match="no event"):
