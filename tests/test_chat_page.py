@@ -397,6 +397,8 @@ def test_articles_tab_shows_dates_outlets_and_stories(page):
     page.wait_for_selector("#timeline svg")
     assert page.locator("#timeline svg circle").count() == 1
     assert "1 undated" in page.locator("#timeline").inner_text()
+    # the event is labelled in the browser's language (en-US here) by its English report
+    assert "The United States stopped" in page.locator("#timeline").inner_text()
 
 
 def test_since_filter_after_every_article_answers_with_a_refusal(page):

@@ -431,3 +431,13 @@ def test_a_refusal_keeps_its_nearest_sentences_through_export_and_load():
     (back,) = from_json(to_json(turns))
     assert back.answer is not None and back.answer.nearest == (near,)
     assert "“First” — a.txt [0:5]" in to_markdown(turns)
+
+
+def test_the_browser_language_is_the_first_of_accept_language():
+    from types import SimpleNamespace
+
+    from rag.ui.app import browser_language
+
+    assert browser_language(SimpleNamespace(headers={"accept-language": "id-ID,id;q=0.9,en;q=0.8"})) == "id"
+    assert browser_language(SimpleNamespace(headers={"accept-language": "*"})) is None
+    assert browser_language(SimpleNamespace(headers={})) is None and browser_language(None) is None

@@ -236,19 +236,19 @@ def _downloads(page: ChatPage, session: Any) -> tuple[Any, Any]:
 def _wire_articles(app: Any, page: ChatPage, tab: _ArticlesTab, settings: _Settings) -> None:
     """Upload and removal events, and the corpus shown when the page loads."""
 
-    def articles() -> tuple[Any, ...]:
-        return _corpus_updates(page.corpus())
+    def articles(request: gr.Request) -> tuple[Any, ...]:
+        return _corpus_updates(page.corpus(browser_language(request)))
 
-    def upload(files: Any, progress: Any = gr.Progress()) -> tuple[Any, ...]:
-        table, corpus = page.upload(files, progress)
+    def upload(files: Any, request: gr.Request, progress: Any = gr.Progress()) -> tuple[Any, ...]:
+        table, corpus = page.upload(files, progress, browser_language(request))
         return (table, None, *_corpus_updates(corpus))  # None empties the upload box
 
-    def add_urls(text: str, progress: Any = gr.Progress()) -> tuple[Any, ...]:
-        table, corpus = page.add_urls(text, progress)
+    def add_urls(text: str, request: gr.Request, progress: Any = gr.Progress()) -> tuple[Any, ...]:
+        table, corpus = page.add_urls(text, progress, browser_language(request))
         return (table, "", *_corpus_updates(corpus))  # "" empties the URL box
 
-    def remove(source: str | None) -> tuple[Any, ...]:
-        message, corpus = page.remove(source)
+    def remove(source: str | None, request: gr.Request) -> tuple[Any, ...]:
+        message, corpus = page.remove(source, browser_language(request))
         return (message, *_corpus_updates(corpus))
 
     corpus_outputs = [tab.articles, tab.to_remove, settings.languages, settings.outlets, tab.timeline]
@@ -257,6 +257,13 @@ def _wire_articles(app: Any, page: ChatPage, tab: _ArticlesTab, settings: _Setti
     tab.fetch.click(add_urls, [tab.urls], fetched, concurrency_limit=1)
     tab.remove.click(remove, [tab.to_remove], [tab.removed, *corpus_outputs], concurrency_limit=1)
     app.load(articles, None, corpus_outputs)
+
+
+def browser_language(request: Any) -> str | None:
+    """The first language of the browser's Accept-Language header ("id-ID,id;q=0.9" -> "id")."""
+    header = str(getattr(request, "headers", {}).get("accept-language", "") if request is not None else "")
+    first = header.split(",")[0].split(";")[0].strip().lower()
+    return first.split("-")[0] or None if first and first != "*" else None
 
 
 def _corpus_updates(corpus: Corpus) -> tuple[Any, Any, Any, Any, Any]:

@@ -192,15 +192,18 @@ class ChatPage:
             return ""  # removed since: the panel shows the quote alone
 
     # corpus
-    def corpus(self) -> Corpus:
+    def corpus(self, language: str | None = None) -> Corpus:
+        """The Articles tab's view; event labels in ``language`` (the browser's) where a report is."""
         records = self.assistant.sources()
-        events = self.assistant.events()
+        events = self.assistant.events(language)
         languages = sorted({r.language for r in records})
         outlets = sorted({r.outlet for r in records if r.outlet}, key=str.casefold)
         rows = article_rows(records, events)
         return Corpus(rows, [r.source for r in records], languages, outlets, timeline_html(events, records))
 
-    def upload(self, files: Sequence[Any] | None, progress: Any = None) -> tuple[list[list[str]], Corpus]:
+    def upload(
+        self, files: Sequence[Any] | None, progress: Any = None, language: str | None = None
+    ) -> tuple[list[list[str]], Corpus]:
         """Store and ingest the uploaded files one by one; a result line per file, then the new corpus."""
         paths = [getattr(f, "name", f) for f in files or []]
         rows: list[FileResult] = []
@@ -225,9 +228,11 @@ class ChatPage:
                 rows.append(FileResult("", "error", str(exc)))
             except OSError as exc:
                 rows.append(FileResult("", "error", f"could not store the upload: {exc.strerror or exc}"))
-        return [[r.name, r.result, r.detail] for r in rows], self.corpus()
+        return [[r.name, r.result, r.detail] for r in rows], self.corpus(language)
 
-    def add_urls(self, text: str | None, progress: Any = None) -> tuple[list[list[str]], Corpus]:
+    def add_urls(
+        self, text: str | None, progress: Any = None, language: str | None = None
+    ) -> tuple[list[list[str]], Corpus]:
         """Fetch and ingest the web pages (or the entries of the RSS/Atom feeds) named in ``text``, one
         URL per line or separated by spaces; a result line per page, then the new corpus."""
         words = (text or "").split()
@@ -250,9 +255,9 @@ class ChatPage:
                 ):
                     rows += [[source, label, ""] for source in sources]
                 rows += [[s.source, "skipped", s.reason] for s in report.skipped]
-        return rows, self.corpus()
+        return rows, self.corpus(language)
 
-    def remove(self, source: str | None) -> tuple[str, Corpus]:
+    def remove(self, source: str | None, language: str | None = None) -> tuple[str, Corpus]:
         """Remove one article (and its uploaded file, if the page stored it); a message, then the corpus."""
         if not source:
             message = "Choose an article to remove."
@@ -263,7 +268,7 @@ class ChatPage:
                 message = f"Removed {record.source} ({record.chunk_count} chunks)."
             except RagError as exc:
                 message = f"Could not remove {source}: {exc}"
-        return message, self.corpus()
+        return message, self.corpus(language)
 
 
 def check_bind(host: str, user: str, password: str) -> tuple[str, str] | None:
