@@ -179,15 +179,14 @@ class Event:
 def list_events(
     records: Sequence[ArticleRecord], vectors: dict[str, np.ndarray], language: str | None = None
 ) -> list[Event]:
-    """The events of the index's ``records`` (``ArticleRecord``), newest first (by last publication, then
-    by ingest time); ``vectors``: document vectors by article id, for the most central report. With
-    ``language``, each label is the title of the most central report in that language, when it has one."""
+    """The events of the index's ``records``, newest first (by last publication, then by ingest time);
+    ``vectors``: document vectors by article id, for the most central report. With ``language``, each
+    label is the title of the most central report in that language, when the event has one."""
     groups: dict[str, list[ArticleRecord]] = {}
     for r in records:
-        key = getattr(r, "event", "") or getattr(r, "story", "") or getattr(r, "article_id", "")
-        groups.setdefault(key, []).append(r)
+        groups.setdefault(r.event or r.story or r.article_id, []).append(r)
     events = [_event(key, members, vectors, language) for key, members in groups.items()]
-    latest = {e.event: max(str(getattr(r, "ingested_at", "")) for r in groups[e.event]) for e in events}
+    latest = {e.event: max(r.ingested_at for r in groups[e.event]) for e in events}
     return sorted(events, key=lambda e: (e.last_published or "", latest[e.event]), reverse=True)
 
 
@@ -196,25 +195,26 @@ def _event(
 ) -> Event:
     have = [vectors[m.article_id] for m in members if m.article_id in vectors]
     mean = np.mean(have, axis=0) if have else None
-    central = sorted(
-        members,
-        key=lambda m: (
-            -float(np.dot(vectors[m.article_id], mean))
+
+    def centrality(m: ArticleRecord) -> float:
+        return (
+            float(np.dot(vectors[m.article_id], mean))
             if mean is not None and m.article_id in vectors
             else 0.0
-        ),
-    )
-    dates = sorted(str(m.published) for m in members if getattr(m, "published", None))
+        )
+
+    central = sorted(members, key=centrality, reverse=True)
+    dates = sorted(m.published for m in members if m.published)
     labelled = next((m for m in central if language and m.language == language), central[0])
+    in_language = bool(language) and labelled.language == language
     return Event(
         key,
-        str(getattr(labelled, "title", "")),
-        "the title of its most central report"
-        + (f" in {language}" if language and labelled.language == language else ""),
-        tuple(str(getattr(m, "source", "")) for m in central),
-        len({getattr(m, "story", "") for m in members}),
-        tuple(sorted({str(getattr(m, "language", "")) for m in members})),
-        tuple(sorted({str(m.outlet) for m in members if getattr(m, "outlet", None)})),
+        labelled.title,
+        "the title of its most central report" + (f" in {language}" if in_language else ""),
+        tuple(m.source for m in central),
+        len({m.story for m in members}),
+        tuple(sorted({m.language for m in members})),
+        tuple(sorted({m.outlet for m in members if m.outlet})),
         dates[0] if dates else None,
         dates[-1] if dates else None,
     )
