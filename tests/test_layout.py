@@ -22,7 +22,7 @@ ALLOWED = {
     "serve": {"api", "answer", "ingest", "index"},  # the HTTP API: as the UI
     "setup": {"embed"},
     "evaluation": {"ingest", "embed", "index", "generate", "answer", "api", "ui", "serve", "setup"},
-    "train": {"ingest", "embed", "answer", "evaluation"},  # fits the reader the answer stage ships
+    "train": {"ingest", "embed", "index", "answer", "evaluation"},  # fits the models the stages ship
     "cli": {"api", "ui", "serve", "evaluation", "embed", "index", "answer", "train"},
     "__init__": {"api"},
 }

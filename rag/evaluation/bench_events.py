@@ -43,11 +43,10 @@ def _grouping(scores: np.ndarray, overall: np.ndarray, cross: np.ndarray, thresh
 
 
 def bench_events(args: Any) -> dict[str, Any]:
-    from rag.evaluation.semeval import load_pairs
+    from rag.evaluation.semeval import feature_rows, load_pairs, pair_documents
     from rag.index.events import load_model
     from rag.index.stories import pair_score
     from rag.settings import Settings
-    from rag.train.events import feature_rows, pair_documents
 
     settings = Settings.from_env()
     pairs = load_pairs(Path(args.pairs))

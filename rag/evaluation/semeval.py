@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from rag.errors import CorpusError
+from rag.index.events import features
+from rag.index.stories import Document
 
 DEFAULT_PAIRS = Path("../shared/bench/semeval2022-task8/pairs.csv")
 SAME, DIFFERENT = 1.5, 3.5  # Overall at most SAME: the same event; at least DIFFERENT: different events
@@ -74,3 +80,16 @@ def _groups(edges: list[list[str]]):  # type: ignore[no-untyped-def]
         for other in ids[1:]:
             parent[find(ids[0])] = find(other)
     return find
+
+
+def pair_documents(pairs: Sequence[Any], settings: Any) -> list[tuple[Document, Document]]:
+    """Each pair's two articles as ingest sees them (chunked, embedded)."""
+    from rag.evaluation.bench_stories import embed
+
+    rows = [(lang, 0, 0, text) for p in pairs for lang, text in ((p.lang1, p.text1), (p.lang2, p.text2))]
+    docs = embed(rows, settings)
+    return [(docs[2 * i], docs[2 * i + 1]) for i in range(len(pairs))]
+
+
+def feature_rows(docs: Sequence[tuple[Document, Document]]) -> np.ndarray:
+    return np.stack([features(a, b) for a, b in docs])

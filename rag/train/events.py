@@ -17,27 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from rag.index.events import FEATURES, MODEL_FILE, EventModel, features
-from rag.index.stories import Document
+from rag.evaluation.semeval import feature_rows, pair_documents
+from rag.index.events import FEATURES, MODEL_FILE, EventModel
 
 log = logging.getLogger(__name__)
 
 STEPS, RATE, L2 = 20000, 0.5, 1e-3
 MAX_MERGED = 0.04  # different-event pairs the threshold may merge, on the fit part
 GRID = np.round(np.arange(0.30, 0.90, 0.025), 3)
-
-
-def pair_documents(pairs: Sequence[Any], settings: Any) -> list[tuple[Document, Document]]:
-    """Each pair's two articles as ingest sees them (chunked, embedded)."""
-    from rag.evaluation.bench_stories import embed
-
-    rows = [(lang, 0, 0, text) for p in pairs for lang, text in ((p.lang1, p.text1), (p.lang2, p.text2))]
-    docs = embed(rows, settings)
-    return [(docs[2 * i], docs[2 * i + 1]) for i in range(len(pairs))]
-
-
-def feature_rows(docs: Sequence[tuple[Document, Document]]) -> np.ndarray:
-    return np.stack([features(a, b) for a, b in docs])
 
 
 def fit(rows: np.ndarray, overall: np.ndarray) -> EventModel:
