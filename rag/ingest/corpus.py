@@ -8,6 +8,7 @@ load: they come back as ``Skipped`` with a reason. Offsets everywhere downstream
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import logging
@@ -199,6 +200,33 @@ def extract_declared(data: bytes, suffix: str) -> tuple[str, str, dict[str, str]
     declared = _front_matter(text)
     title = _markdown_title(text) if suffix in (".md", ".markdown") else _front_matter_title(text)
     return text, title, declared
+
+
+def decode_declared(data: bytes, charset: str | None) -> str:
+    """Decode a web body (a fetched page, a web archive record) by its declared ``charset`` when it is
+    known and fits (a byte order mark wins; latin-1 read as windows-1252, as browsers do), else as
+    ``decode`` does."""
+    if charset and not data.startswith(_BOMS):
+        for codec in _codecs(charset):
+            try:
+                return data.decode(codec)
+            except (UnicodeError, LookupError):  # LookupError: a codec that is not a text encoding
+                pass
+        log.info("body is not %s as declared, detecting", charset)
+    return decode(data)
+
+
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _codecs(charset: str) -> list[str]:
+    """Python codecs to try for a declared charset: none when unknown, windows-1252 first for latin-1
+    (pages labelled ISO-8859-1 use its typographic quotes)."""
+    try:
+        name = codecs.lookup(charset).name
+    except LookupError:
+        return []
+    return ["cp1252", name] if name == "iso8859-1" else [name]
 
 
 def decode(data: bytes) -> str:

@@ -27,7 +27,6 @@ this module.
 
 from __future__ import annotations
 
-import codecs
 import ipaddress
 import logging
 import socket
@@ -43,7 +42,7 @@ from urllib.robotparser import RobotFileParser
 import httpx
 
 from rag.errors import CorpusError, FetchError
-from rag.ingest.corpus import decode
+from rag.ingest.corpus import decode_declared
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,6 @@ FEED_TYPES = (  # some servers mislabel feeds, hence text/html
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 ALLOW_PRIVATE_HINT = "set RAG_FETCH_ALLOW_PRIVATE=1 to allow"
 MAX_BYTES_HINT = "raise RAG_MAX_FILE_MB"
-_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -101,15 +99,8 @@ class Fetched:
 
     def text(self) -> str:
         """The body as text: the declared charset when it is known and fits, else UTF-8 or detection."""
-        if self.charset and not self.body.startswith(_BOMS):
-            for codec in _codecs(self.charset):
-                try:
-                    return self.body.decode(codec)
-                except (UnicodeError, LookupError):  # LookupError: a codec that is not a text encoding
-                    pass
-            log.info("%s: body is not %s as declared, detecting", self.final_url, self.charset)
         try:
-            return decode(self.body)
+            return decode_declared(self.body, self.charset)
         except CorpusError as exc:
             raise FetchError(f"{exc}: {self.final_url}") from None
 
@@ -351,16 +342,6 @@ def _content_type(header: str) -> tuple[str, str | None]:
         if name.strip().lower() == "charset" and value.strip().strip("\"'"):
             charset = value.strip().strip("\"'").lower()
     return media.strip().lower(), charset
-
-
-def _codecs(charset: str) -> list[str]:
-    """Python codecs to try for a declared charset: none when unknown, windows-1252 first for latin-1
-    (as browsers do: pages labelled ISO-8859-1 use its typographic quotes)."""
-    try:
-        name = codecs.lookup(charset).name
-    except LookupError:
-        return []
-    return ["cp1252", name] if name == "iso8859-1" else [name]
 
 
 def _wanted(accept: tuple[str, ...]) -> str:

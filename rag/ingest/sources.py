@@ -17,7 +17,15 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from rag.errors import CorpusError
-from rag.ingest.corpus import PAGE_MODE, Article, Skipped, decode, iter_files, load_file, page_article
+from rag.ingest.corpus import (
+    PAGE_MODE,
+    Article,
+    Skipped,
+    decode_declared,
+    iter_files,
+    load_file,
+    page_article,
+)
 from rag.ingest.warc import archived_pages, is_archive
 
 log = logging.getLogger(__name__)
@@ -157,7 +165,7 @@ class Sources:
                     yield Skipped(page.uri, f"too large: over {self.max_bytes / 2**20:.1f} MiB (in {path})")
                     continue
                 try:
-                    html = _decoded(page.body, page.charset)
+                    html = decode_declared(page.body, page.charset)
                 except CorpusError as exc:
                     yield Skipped(page.uri, f"{exc} (in {path})")
                     continue
@@ -174,12 +182,3 @@ class Sources:
         close = getattr(self._fetcher, "close", None)
         if close:
             close()
-
-
-def _decoded(body: bytes, charset: str | None) -> str:
-    if charset:
-        try:
-            return body.decode(charset)
-        except (LookupError, UnicodeDecodeError):
-            pass
-    return decode(body)
