@@ -13,7 +13,7 @@ from fastapi import Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from rag.ingest.uploads import FileResult, ingest_uploads, safe_name, too_large
+from rag.ingest.uploads import FileResult, file_results, ingest_uploads, safe_name, too_large
 from rag.serve.bodies import SourcesRequest
 from rag.serve.errors import ApiError
 
@@ -55,11 +55,7 @@ async def sources_request(request: Request) -> SourcesRequest:
 def ingest_web(assistant: Assistant, body: SourcesRequest) -> dict[str, Any]:
     """Fetch and ingest the body's URLs and feed: a result line per page, as for files."""
     report = assistant.ingest(body.urls, progress=False, feeds=[body.feed] if body.feed else [])
-    rows = [FileResult(s, "added") for s in report.added]
-    rows += [FileResult(s, "updated") for s in report.updated]
-    rows += [FileResult(s, "unchanged") for s in report.unchanged]
-    rows += [FileResult(s.source, "skipped", s.reason) for s in report.skipped]
-    return {"files": [asdict(r) for r in rows]}
+    return {"files": [asdict(r) for r in file_results(report, {})]}
 
 
 def ingest_files(

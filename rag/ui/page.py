@@ -28,7 +28,7 @@ from rag.ui.render import (
 )
 from rag.ui.session import ChatSession, ask_options
 from rag.ui.timeline import timeline_html
-from rag.ui.uploads import FileResult, ingest_uploads, remove_uploaded, upload_dir
+from rag.ui.uploads import FileResult, file_results, ingest_uploads, remove_uploaded, upload_dir
 
 if TYPE_CHECKING:
     from rag.api import Assistant
@@ -248,13 +248,7 @@ class ChatPage:
             except RagError as exc:
                 rows.append(["", "error", str(exc)])
             else:
-                for label, sources in (
-                    ("added", report.added),
-                    ("updated", report.updated),
-                    ("unchanged", report.unchanged),
-                ):
-                    rows += [[source, label, ""] for source in sources]
-                rows += [[s.source, "skipped", s.reason] for s in report.skipped]
+                rows += [[r.name, r.result, r.detail] for r in file_results(report, {})]
         return rows, self.corpus(language)
 
     def remove(self, source: str | None, language: str | None = None) -> tuple[str, Corpus]:
