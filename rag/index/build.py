@@ -124,8 +124,8 @@ def ingest(
         page_mode=options.page_mode,
         fetcher_factory=fetcher_factory,
         exclude=[store.index_dir],
+        feeds=list(feeds),
     )
-    sources.feeds = list(feeds)
     try:
         with ingest_lock(store.index_dir), store.writing():
             return _ingest(sources, store, Archive(store.index_dir), embedder_factory, options, progress)
@@ -168,7 +168,7 @@ def _ingest(
     repaired = store.repair()
     if repaired.articles:
         log.info("removed chunks of %d article(s) left by an interrupted ingest", repaired.articles)
-    total = len(sources.files()) + len(sources.urls) + len(sources.feeds)  # for progress and ETA
+    total = len(sources)  # for progress and ETA
     tally = Tally()
     meter = Progress(total, show_bar=progress)
     known = store.articles()

@@ -60,6 +60,7 @@ class Sources:
     fetcher_factory: Callable[[], object] | None = None
     exclude: list[Path] = field(default_factory=list)
     _fetcher: object = None
+    _files: list[Path] | None = None
 
     @classmethod
     def of(cls, items: Iterable[str | Path], **kwargs: object) -> Sources:
@@ -72,8 +73,14 @@ class Sources:
         )
 
     def files(self) -> list[Path]:
-        """The files under ``paths`` (``CorpusError`` for a path that does not exist)."""
-        return list(iter_files(self.paths, exclude=self.exclude))
+        """The files under ``paths``, walked once (``CorpusError`` for a path that does not exist)."""
+        if self._files is None:
+            self._files = list(iter_files(self.paths, exclude=self.exclude))
+        return self._files
+
+    def __len__(self) -> int:
+        """Files, URLs and feeds to read (a feed and a web archive count once): for progress."""
+        return len(self.files()) + len(self.urls) + len(self.feeds)
 
     def __iter__(self) -> Iterator[Article | Skipped]:
         for path in self.files():
