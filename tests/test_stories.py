@@ -65,6 +65,28 @@ def test_a_changed_article_is_grouped_afresh_not_with_its_old_self():
     assert assign([changed], known, StoryPolicy())[0].story == "a"  # its own story, not a copy of itself
 
 
+class Counting:
+    """The store, counting the documents that placing one more article reads."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.read = inner, 0
+
+    def nearest(self, vectors, k):
+        found = self.inner.nearest(vectors, k)
+        self.read += sum(len(f) for f in found)
+        return found
+
+    def members(self, stories):
+        return self._counted(self.inner.members(stories))
+
+    def event_members(self, events):
+        return self._counted(self.inner.event_members(events))
+
+    def _counted(self, found):
+        self.read += sum(len(m) for m in found.values())
+        return found
+
+
 @pytest.fixture(scope="module")
 def big_store(tmp_path_factory):
     """10k stand-in articles (5k stories of two translations) written as ingest writes them, with their
@@ -96,7 +118,6 @@ def big_store(tmp_path_factory):
 
 
 def test_ten_thousand_articles_grouped_incrementally(big_store):
-    from rag.index.stories import Documents
 
     store, _ = big_store
     records = store.articles()
@@ -105,22 +126,6 @@ def test_ten_thousand_articles_grouped_incrementally(big_store):
     for r in records.values():
         by_story.setdefault(r.story, set()).add(r.source.split("-")[0])
     assert len(by_story) == 5000 and all(len(names) == 1 for names in by_story.values())  # exact groups
-
-    class Counting:
-        """The store, counting what grouping one more article reads."""
-
-        def __init__(self, inner: Documents) -> None:
-            self.inner, self.read = inner, 0
-
-        def nearest(self, vectors, k):
-            found = self.inner.nearest(vectors, k)
-            self.read += sum(len(f) for f in found)
-            return found
-
-        def members(self, stories):
-            found = self.inner.members(stories)
-            self.read += sum(len(m) for m in found.values())
-            return found
 
     rng = np.random.default_rng(4)
     target = next(r for r in records.values() if r.source == "s42-0.txt")
@@ -144,20 +149,6 @@ def test_ten_thousand_articles_placed_in_events_reading_only_a_neighbourhood(big
     assert all(len(e) == 1 for e in by_story.values())  # a story's copies report one event
     # random stand-in stories are unrelated, bar a few close by chance in this small space
     assert len(events) >= 4950
-
-    class Counting:
-        def __init__(self, inner) -> None:
-            self.inner, self.read = inner, 0
-
-        def nearest(self, vectors, k):
-            found = self.inner.nearest(vectors, k)
-            self.read += sum(len(f) for f in found)
-            return found
-
-        def event_members(self, events):
-            found = self.inner.event_members(events)
-            self.read += sum(len(m) for m in found.values())
-            return found
 
     rng = np.random.default_rng(5)
     target = next(r for r in records.values() if r.source == "s42-0.txt")

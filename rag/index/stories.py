@@ -160,15 +160,14 @@ class InMemoryDocuments:
         return [[self.docs[i] for i in row] for row in top]
 
     def members(self, stories: Collection[str]) -> dict[str, list[Document]]:
-        found: dict[str, list[Document]] = {}
-        for d in self.docs:
-            if d.story in stories:
-                found.setdefault(d.story, []).append(d)
-        return found
+        return self._grouped("story", stories)
 
     def event_members(self, events: Collection[str]) -> dict[str, list[Document]]:
+        return self._grouped("event", events)
+
+    def _grouped(self, key: str, groups: Collection[str]) -> dict[str, list[Document]]:
         found: dict[str, list[Document]] = {}
         for d in self.docs:
-            if d.event in events:
-                found.setdefault(d.event, []).append(d)
+            if getattr(d, key) in groups:
+                found.setdefault(getattr(d, key), []).append(d)
         return found
