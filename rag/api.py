@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING, Any, Unpack
 from rag.embed import Embedder, has_states, space_from
 from rag.errors import AmbiguousSourceError, NotFoundError, QueryError, RagError
 from rag.index.build import IngestOptions, IngestReport, ingest
-from rag.index.events import Event, list_events
+from rag.index.events import Event, event_of, list_events
 from rag.index.filters import FilterArgs, Filters, as_list
 from rag.index.retrieve import Hit, Retriever
 from rag.index.store import NO_FILTERS, ArticleRecord, Store
 from rag.ingest.archive import Archive
-from rag.ingest.sources import is_url
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -104,9 +103,14 @@ class Assistant:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         progress = s.progress if progress is None else progress
-        items = [p if isinstance(p, str) and is_url(p) else Path(p) for p in paths]
         report = ingest(
-            items, self.store, lambda: self.embedder, IngestOptions.of(s), progress, feeds, self._fetcher
+            list(paths),
+            self.store,
+            lambda: self.embedder,
+            IngestOptions.of(s),
+            progress,
+            feeds,
+            self._fetcher,
         )
         if report.added or report.updated:
             self.retriever.invalidate()
@@ -162,7 +166,7 @@ class Assistant:
         records = self.store.articles().values()
         by_event: dict[str, list[str]] = {}
         for r in records:
-            by_event.setdefault(r.event or r.story or r.article_id, []).append(r.source)
+            by_event.setdefault(event_of(r), []).append(r.source)
         unknown = [e for e in events if e not in by_event]
         if unknown:
             raise NotFoundError(f"no event {', '.join(map(repr, unknown))} in the index (see `rag events`)")

@@ -10,6 +10,7 @@ Progress (files, chunks, rate, ETA) goes to a bar and to the log.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -103,7 +104,7 @@ class IngestOptions:
 
 
 def ingest(
-    paths: Iterable[Path | str],
+    paths: Iterable[str | os.PathLike[str]],
     store: Store,
     embedder_factory: Any,
     options: IngestOptions,

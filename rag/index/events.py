@@ -176,6 +176,11 @@ class Event:
         return asdict(self)
 
 
+def event_of(record: ArticleRecord) -> str:
+    """The event of a stored article (an article stored before events: its story's)."""
+    return record.event or record.story or record.article_id
+
+
 def list_events(
     records: Sequence[ArticleRecord], vectors: dict[str, np.ndarray], language: str | None = None
 ) -> list[Event]:
@@ -184,7 +189,7 @@ def list_events(
     label is the title of the most central report in that language, when the event has one."""
     groups: dict[str, list[ArticleRecord]] = {}
     for r in records:
-        groups.setdefault(r.event or r.story or r.article_id, []).append(r)
+        groups.setdefault(event_of(r), []).append(r)
     events = [_event(key, members, vectors, language) for key, members in groups.items()]
     latest = {e.event: max(r.ingested_at for r in groups[e.event]) for e in events}
     return sorted(events, key=lambda e: (e.last_published or "", latest[e.event]), reverse=True)

@@ -10,6 +10,7 @@ fetched from, without its fragment), so fetching it again updates it only when i
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from rag.ingest.warc import archived_pages, is_archive
 log = logging.getLogger(__name__)
 
 
-def is_url(text: str | Path) -> bool:
+def is_url(text: str | os.PathLike[str]) -> bool:
     return isinstance(text, str) and text.strip().lower().startswith(("http://", "https://"))
 
 
@@ -63,7 +64,7 @@ class Sources:
     _files: list[Path] | None = None
 
     @classmethod
-    def of(cls, items: Iterable[str | Path], **kwargs: object) -> Sources:
+    def of(cls, items: Iterable[str | os.PathLike[str]], **kwargs: object) -> Sources:
         """``items`` sorted into URLs and paths."""
         items = list(items)
         return cls(
